@@ -1,0 +1,1 @@
+"""The contract shared by every part: badge tokens, scan records, reason codes."""
