@@ -82,14 +82,22 @@ def issue(
         raise ProtocolError(
             f"employee number {employee!r} must be 1-32 letters, digits, '-', '_' or '.'"
         )
-    for name, value in (("serial", serial), ("valid_from", valid_from), ("valid_until", valid_until)):
+    for name, value in (
+        ("serial", serial),
+        ("valid_from", valid_from),
+        ("valid_until", valid_until),
+    ):
         if not 0 <= value < 2**32:
             raise ProtocolError(f"{name} {value} does not fit in 32 bits")
     if valid_until <= valid_from:
         raise ProtocolError("valid_until must be after valid_from")
     unsigned = BadgeToken(key.key_id, serial, valid_from, valid_until, employee)
     return BadgeToken(
-        key.key_id, serial, valid_from, valid_until, employee,
+        key.key_id,
+        serial,
+        valid_from,
+        valid_until,
+        employee,
         key.sign(DOMAIN + unsigned.signed_part()),
     )
 

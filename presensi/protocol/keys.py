@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
 
 from presensi.protocol.errors import ProtocolError
 
@@ -116,3 +124,21 @@ class Revocations:
             return cls(version, frozenset(serials))
         except (KeyError, TypeError) as exc:
             raise ProtocolError(f"not a revocation list: {exc}") from exc
+
+
+def save_signing_key(path: str | Path, key: SigningKey) -> None:
+    """Write a private key as PKCS#8 PEM, readable by its owner only (0600)."""
+    pem = key.private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+
+
+def load_signing_key(path: str | Path) -> SigningKey:
+    try:
+        key = load_pem_private_key(Path(path).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ProtocolError(f"{path}: not a readable private key ({exc})") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ProtocolError(f"{path}: not an Ed25519 key")
+    return SigningKey(key)

@@ -1,0 +1,1 @@
+"""Station firmware: scan loop, decisions, journal (outbox), config, service."""

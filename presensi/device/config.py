@@ -1,0 +1,160 @@
+"""The station's config: one TOML file, validated at start.
+
+Every error names the file, the field and the fix. Relative paths are taken relative to the
+config file's folder, so a provisioning bundle can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import zoneinfo
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from presensi.device.errors import ConfigError
+
+Pin = Annotated[int, msgspec.Meta(ge=0, le=27)]
+Ident = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+
+
+class StationSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    id: Ident
+    location: Ident
+    mode: Literal["in", "out", "auto", "event"] = "auto"
+    event: str | None = None
+    timezone: str = "Asia/Jakarta"
+    duplicate_window_s: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 120
+    config_version: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class CameraSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    backend: Literal["picamera2", "opencv", "folder", "sim", "none"] = "picamera2"
+    source: str = ""
+    width: Annotated[int, msgspec.Meta(ge=160, le=4096)] = 640
+    height: Annotated[int, msgspec.Meta(ge=120, le=4096)] = 480
+    fps: Annotated[float, msgspec.Meta(gt=0, le=120)] | None = None
+    retry_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
+
+
+class ScannerSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    port: str = ""
+    baudrate: Annotated[int, msgspec.Meta(ge=1200, le=921_600)] = 9600
+
+
+class DecoderSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    backend: Literal["zxing", "zbar"] = "zxing"
+
+
+class IndicatorSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    backend: Literal["gpio", "console", "none"] = "gpio"
+    green_pin: Pin = 17
+    red_pin: Pin = 27
+    buzzer_pin: Pin = 22
+    active_high: bool = True
+
+
+class JournalSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    path: str = "journal.db"
+    retention_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 60
+    min_free_mb: Annotated[int, msgspec.Meta(ge=1)] = 64
+
+
+class KeysSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    org_keys: str = "org-keys.json"
+    revocations: str = "revocations.json"
+    station_key: str = "station.key"
+
+
+class ClockSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    # kernel: ask the kernel whether NTP has synchronised the clock (adjtimex)
+    source: Literal["kernel", "synced", "unsynced"] = "kernel"
+
+
+class StationConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    station: StationSection
+    camera: CameraSection = CameraSection()
+    scanner: ScannerSection = ScannerSection()
+    decoder: DecoderSection = DecoderSection()
+    indicator: IndicatorSection = IndicatorSection()
+    journal: JournalSection = JournalSection()
+    keys: KeysSection = KeysSection()
+    clock: ClockSection = ClockSection()
+    base_dir: str = "."  # set by load(): the folder relative paths are resolved against
+
+    def path(self, value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+_AT = re.compile(r" - at `\$\.?(.*)`$")
+
+
+def load(path: str | Path) -> StationConfig:
+    """Read and validate a station config; raise ConfigError naming file, field and fix."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such config file. Fix: pass the right --config path, or provision the "
+            "station (docs/provisioning.md)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc}). Fix: check the file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}). Fix: correct the syntax there") from exc
+    if "base_dir" in data:
+        raise ConfigError(f"{path}: base_dir: unknown field. Fix: remove it")
+    data["base_dir"] = str(path.resolve().parent)
+    try:
+        config = msgspec.convert(data, StationConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(path, str(exc))) from None
+    _check_semantics(path, config)
+    return config
+
+
+def _explain(path: Path, message: str) -> str:
+    match = _AT.search(message)
+    field = match.group(1) if match else "(top level)"
+    what = _AT.sub("", message).replace("`", "")
+    if what.startswith("Object missing required field"):
+        return (
+            f"{path}: {field or 'top level'}: {what}. Fix: add it (see deploy/station.example.toml)"
+        )
+    if what.startswith("Object contains unknown field"):
+        return f"{path}: {field or 'top level'}: {what}. Fix: remove it or correct its spelling"
+    return (
+        f"{path}: {field}: {what}. "
+        f"Fix: set {field} to a valid value (see deploy/station.example.toml)"
+    )
+
+
+def _check_semantics(path: Path, config: StationConfig) -> None:
+    station = config.station
+    try:
+        zoneinfo.ZoneInfo(station.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{path}: station.timezone: unknown time zone {station.timezone!r}. "
+            "Fix: use an IANA name such as 'Asia/Jakarta', 'Asia/Makassar' or 'Asia/Jayapura'"
+        ) from None
+    if station.mode == "event" and not station.event:
+        raise ConfigError(
+            f"{path}: station.event: mode is 'event' but no event id is set. "
+            "Fix: set station.event, or choose another mode"
+        )
+    if config.camera.backend == "none" and not config.scanner.port:
+        raise ConfigError(
+            f"{path}: camera.backend is 'none' and no scanner.port is set, so "
+            "nothing can scan. Fix: choose a camera backend or set scanner.port"
+        )
+    pins = [config.indicator.green_pin, config.indicator.red_pin, config.indicator.buzzer_pin]
+    if config.indicator.backend == "gpio" and len(set(pins)) != len(pins):
+        raise ConfigError(
+            f"{path}: indicator: green_pin, red_pin and buzzer_pin must differ. "
+            "Fix: wire each to its own GPIO (docs/hardware.md)"
+        )

@@ -1,0 +1,133 @@
+"""Deciding what a scanned text means: verify the badge, apply the duplicate window, and pick
+the direction from the station's mode. Pure logic: no I/O, the caller stores and signals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from presensi.device.clock import ClockState
+from presensi.device.config import StationSection
+from presensi.hardware.indicator import Signal
+from presensi.protocol import badge
+from presensi.protocol.ids import uuid7
+from presensi.protocol.keys import KeyRing, Revocations
+from presensi.protocol.reasons import Outcome, Reason
+from presensi.protocol.record import Direction, ScanRecord, payload_fingerprint
+
+
+@dataclass(frozen=True)
+class Moment:
+    """When a scan happened, by every clock the record keeps."""
+
+    wall_ms: int
+    mono_ns: int
+    boot_id: str
+    clock: ClockState
+
+
+@dataclass
+class _Seen:
+    wall_ms: int
+    mono_ns: int
+    boot_id: str
+    day: dt.date
+    direction: Direction
+
+
+class Decider:
+    """Turns scanned texts into draft records (seq and chain hash are the journal's to add)."""
+
+    def __init__(
+        self, station: StationSection, keys: KeyRing, revoked: Revocations, *, config_version: int
+    ) -> None:
+        self.station = station
+        self.keys = keys
+        self.revoked = revoked
+        self.config_version = config_version
+        self.zone = zoneinfo.ZoneInfo(station.timezone)
+        self._last_accepted: dict[str, _Seen] = {}
+
+    def restore(self, records: Iterable[ScanRecord]) -> None:
+        """Rebuild the duplicate-window and in/out state from the journal's recent records."""
+        for record in records:
+            self.remember(record)
+
+    def remember(self, record: ScanRecord) -> None:
+        """Note a committed record (call only after the journal has stored it)."""
+        if record.outcome is Outcome.ACCEPTED and record.employee is not None:
+            self._last_accepted[record.employee] = _Seen(
+                record.wall_ms,
+                record.mono_ns,
+                record.boot_id,
+                self._day(record.wall_ms),
+                record.direction,
+            )
+
+    def decide(self, text: str, at: Moment) -> ScanRecord:
+        verdict = badge.verify(
+            text, self.keys, self.revoked, at.wall_ms // 1000, check_not_before=at.clock.synced
+        )
+        token = verdict.token
+        employee = token.employee if token is not None else None
+        outcome = Outcome.ACCEPTED if verdict.ok else Outcome.REJECTED
+        reason = verdict.reason
+        direction = self._direction(employee if verdict.ok else None, at)
+        if verdict.ok and employee is not None and self._within_window(employee, at):
+            outcome, reason = Outcome.DUPLICATE, Reason.DUPLICATE_WINDOW
+            direction = self._last_accepted[employee].direction  # a repeat of that scan
+        return ScanRecord(
+            station=self.station.id,
+            seq=0,
+            scan_id=uuid7(at.wall_ms),
+            employee=employee,
+            serial=token.serial if token is not None else None,
+            outcome=outcome,
+            reason=reason,
+            direction=direction,
+            event=self.station.event if self.station.mode == "event" else None,
+            payload_sha256=payload_fingerprint(text),
+            payload_len=len(text),
+            wall_ms=at.wall_ms,
+            mono_ns=at.mono_ns,
+            boot_id=at.boot_id,
+            clock_synced=at.clock.synced,
+            clock_last_sync_ms=at.clock.last_sync_ms,
+            location=self.station.location,
+            config_version=self.config_version,
+            prev_hash="",
+        )
+
+    def _within_window(self, employee: str, at: Moment) -> bool:
+        seen = self._last_accepted.get(employee)
+        if seen is None:
+            return False
+        window_ms = self.station.duplicate_window_s * 1000
+        if seen.boot_id == at.boot_id:  # same boot: the monotonic clock cannot jump
+            return (at.mono_ns - seen.mono_ns) // 1_000_000 < window_ms
+        return 0 <= at.wall_ms - seen.wall_ms < window_ms
+
+    def _direction(self, employee: str | None, at: Moment) -> Direction:
+        mode = self.station.mode
+        if mode == "event":
+            return "event"
+        if mode != "auto":
+            return mode
+        if employee is None:
+            return "in"
+        seen = self._last_accepted.get(employee)
+        # auto: the first accepted scan of the local day is the arrival, later ones departures
+        return "out" if seen is not None and seen.day == self._day(at.wall_ms) else "in"
+
+    def _day(self, wall_ms: int) -> dt.date:
+        return dt.datetime.fromtimestamp(wall_ms / 1000, self.zone).date()
+
+
+def signal_for(record: ScanRecord) -> Signal:
+    if record.outcome is Outcome.REJECTED:
+        return Signal.REJECTED
+    if record.outcome is Outcome.DUPLICATE:
+        return Signal.DUPLICATE
+    return Signal.ACCEPTED_OUT if record.direction == "out" else Signal.ACCEPTED_IN

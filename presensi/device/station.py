@@ -1,0 +1,236 @@
+"""The station service: wires config, journal, decider, readers and indicator, and keeps the
+scan loop running through camera failures, bad codes and signals until it is told to stop."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from presensi.device import systemd
+from presensi.device.clock import Clock
+from presensi.device.config import StationConfig
+from presensi.device.decide import Decider
+from presensi.device.errors import ConfigError
+from presensi.device.journal import Journal, open_or_recover
+from presensi.device.scanloop import ScanLoop
+from presensi.hardware.camera import Camera
+from presensi.hardware.decoder import Decoder
+from presensi.hardware.errors import HardwareError
+from presensi.hardware.indicator import Indicator, Signal
+from presensi.hardware.scanner import CodeScanner
+from presensi.protocol.errors import ProtocolError
+from presensi.protocol.keys import KeyRing, Revocations
+from presensi.protocol.record import ScanRecord
+
+log = logging.getLogger(__name__)
+
+PURGE_EVERY_S = 3600.0
+RELOAD_EVERY_S = 5.0
+RESTORE_HOURS = 36  # enough for the duplicate window and the local day's in/out state
+
+
+@dataclass
+class Parts:
+    """The hardware a station runs with; built from config, or given by tests and the demo."""
+
+    indicator: Indicator
+    camera: Camera | None = None
+    decoder: Decoder | None = None
+    scanner: CodeScanner | None = None
+
+
+def load_keys(config: StationConfig) -> KeyRing:
+    path = config.path(config.keys.org_keys)
+    try:
+        return KeyRing.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no organisation key list, so no badge can be verified. Fix: copy "
+            "org-keys.json from the provisioning bundle (keys.org_keys in the config)"
+        ) from None
+    except (ValueError, ProtocolError) as exc:
+        raise ConfigError(f"{path}: not a valid key list ({exc}). Fix: re-provision it") from exc
+
+
+def load_revocations(path: Path) -> Revocations:
+    try:
+        return Revocations.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return Revocations()
+    except (ValueError, ProtocolError) as exc:
+        log.error(
+            "%s: ignoring an invalid revocation list (%s); keeping the previous one", path, exc
+        )
+        raise
+
+
+class Station:
+    def __init__(
+        self,
+        config: StationConfig,
+        parts: Parts,
+        *,
+        on_record: Callable[[ScanRecord], None] | None = None,
+        exit_when_source_ends: bool = True,
+    ) -> None:
+        self.config = config
+        self.parts = parts
+        self.exit_when_source_ends = exit_when_source_ends
+        self.stop_event = threading.Event()
+        self._revocations_path = config.path(config.keys.revocations)
+        self._revocations_mtime = 0.0
+        keys = load_keys(config)
+        self.journal, aside = open_journal(config)
+        self.decider = Decider(
+            config.station,
+            keys,
+            self._read_revocations() or Revocations(),
+            config_version=config.station.config_version,
+        )
+        since = time.time_ns() // 1_000_000 - RESTORE_HOURS * 3_600_000
+        self.decider.restore(self.journal.recent(since))
+        self.loop = ScanLoop(
+            self.journal,
+            self.decider,
+            parts.indicator,
+            Clock(config.clock.source),
+            on_record=on_record,
+        )
+        self.heartbeat = time.monotonic()
+        if aside is not None:
+            log.error("the journal was corrupt; it is kept at %s for recovery", aside)
+            parts.indicator.show(Signal.FAULT)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Scan until stop() is called (SIGTERM) or, with a finite source, it ends."""
+        readers = self._start_readers()
+        self.parts.indicator.show(Signal.READY)
+        systemd.notify("READY=1")
+        ping = systemd.watchdog_interval()
+        next_purge = next_reload = time.monotonic()
+        try:
+            while not self.stop_event.wait(min(ping or 1.0, 1.0)):
+                now = time.monotonic()
+                if ping and now - self.heartbeat < 30:
+                    systemd.notify("WATCHDOG=1")
+                if now >= next_reload:
+                    self._reload_revocations()
+                    next_reload = now + RELOAD_EVERY_S
+                if now >= next_purge:
+                    self._purge()
+                    next_purge = now + PURGE_EVERY_S
+                if self.exit_when_source_ends and not any(t.is_alive() for t in readers):
+                    break
+        finally:
+            systemd.notify("STOPPING=1")
+            self.stop_event.set()
+            for thread in readers:
+                thread.join(timeout=5)
+            self.close()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def close(self) -> None:
+        self.journal.close()
+
+    def _start_readers(self) -> list[threading.Thread]:
+        threads = []
+        if self.parts.camera is not None:
+            threads.append(threading.Thread(target=self._camera_reader, name="camera", daemon=True))
+        if self.parts.scanner is not None:
+            threads.append(
+                threading.Thread(target=self._scanner_reader, name="scanner", daemon=True)
+            )
+        for thread in threads:
+            thread.start()
+        return threads
+
+    # -- readers ---------------------------------------------------------------------------
+
+    def _camera_reader(self) -> None:
+        camera, decoder = self.parts.camera, self.parts.decoder
+        assert camera is not None and decoder is not None
+        retry_s = self.config.camera.retry_s
+        while not self.stop_event.is_set():
+            try:
+                camera.open()
+                try:
+                    self.loop.scan_frames(camera, decoder, self.stop_event, self._beat)
+                finally:
+                    camera.close()
+                if self.exit_when_source_ends:
+                    return
+            except HardwareError as exc:
+                log.error("camera %s failed: %s; retrying in %.0f s", camera.name, exc, retry_s)
+                self.parts.indicator.show(Signal.FAULT)
+            self._beat()
+            self.stop_event.wait(retry_s)
+
+    def _scanner_reader(self) -> None:
+        scanner = self.parts.scanner
+        assert scanner is not None
+        retry_s = self.config.camera.retry_s
+        while not self.stop_event.is_set():
+            try:
+                scanner.open()
+                while not self.stop_event.is_set():
+                    code = scanner.read_code(0.5)
+                    self._beat()
+                    if code is not None:
+                        self.loop.handle([code], time.monotonic_ns())
+            except HardwareError as exc:
+                log.error("serial scanner failed: %s; retrying in %.0f s", exc, retry_s)
+                self.parts.indicator.show(Signal.FAULT)
+            finally:
+                scanner.close()
+            self.stop_event.wait(retry_s)
+
+    def _beat(self) -> None:
+        self.heartbeat = time.monotonic()
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def _read_revocations(self) -> Revocations | None:
+        try:
+            mtime = self._revocations_path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        if mtime == self._revocations_mtime:
+            return None
+        self._revocations_mtime = mtime
+        try:
+            return load_revocations(self._revocations_path)
+        except (ValueError, ProtocolError):
+            return None
+
+    def _reload_revocations(self) -> None:
+        fresh = self._read_revocations()
+        if fresh is not None and fresh.version > self.decider.revoked.version:
+            log.info("revocation list version %d applied", fresh.version)
+            self.decider.revoked = fresh  # one reference swap: the scan loop sees old or new
+
+    def _purge(self) -> None:
+        with self.loop.lock:
+            gone = self.journal.purge(self.config.journal.retention_days)
+        if gone:
+            log.info(
+                "purged %d acked records older than %d days",
+                gone,
+                self.config.journal.retention_days,
+            )
+
+
+def open_journal(config: StationConfig) -> tuple[Journal, Path | None]:
+    return open_or_recover(
+        config.path(config.journal.path),
+        config.station.id,
+        min_free_bytes=config.journal.min_free_mb << 20,
+    )
