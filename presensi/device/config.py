@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import typing
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
@@ -125,12 +126,23 @@ def _explain(path: Path, message: str) -> str:
         return (
             f"{path}: {field or 'top level'}: {what}. Fix: add it (see deploy/station.example.toml)"
         )
+    if what.startswith("Invalid enum value"):
+        choices = " | ".join(repr(c) for c in _choices(field))
+        return f"{path}: {field}: {what}. Fix: use one of {choices}"
     if what.startswith("Object contains unknown field"):
         return f"{path}: {field or 'top level'}: {what}. Fix: remove it or correct its spelling"
     return (
         f"{path}: {field}: {what}. "
         f"Fix: set {field} to a valid value (see deploy/station.example.toml)"
     )
+
+
+def _choices(field: str) -> tuple[object, ...]:
+    """The allowed values of a Literal field, found by walking the config's type hints."""
+    kind: object = StationConfig
+    for name in field.split("."):
+        kind = typing.get_type_hints(kind).get(name)
+    return typing.get_args(kind)
 
 
 def _check_semantics(path: Path, config: StationConfig) -> None:

@@ -77,6 +77,7 @@ class Station:
         *,
         on_record: Callable[[ScanRecord], None] | None = None,
         exit_when_source_ends: bool = True,
+        keys: KeyRing | None = None,
     ) -> None:
         self.config = config
         self.parts = parts
@@ -84,7 +85,7 @@ class Station:
         self.stop_event = threading.Event()
         self._revocations_path = config.path(config.keys.revocations)
         self._revocations_mtime = 0.0
-        keys = load_keys(config)
+        keys = load_keys(config) if keys is None else keys
         self.journal, aside = open_journal(config)
         self.decider = Decider(
             config.station,

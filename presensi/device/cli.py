@@ -1,0 +1,131 @@
+"""`presensi station ...`: run a station, check its config, decode images, export its journal."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from presensi.device import config as station_config
+from presensi.device.errors import StationError
+from presensi.hardware.errors import HardwareError
+from presensi.protocol.errors import ProtocolError
+
+DEFAULT_CONFIG = "/etc/presensi/station.toml"
+config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CONFIG, show_default=True, envvar="PRESENSI_STATION_CONFIG",
+    help="The station's TOML config file.",
+)
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+def station() -> None:
+    """Run and inspect a scanning station."""
+
+
+@station.command("check-config")
+@config_option
+def check_config(config_path: Path) -> None:
+    """Validate the config file and say what is wrong, without touching anything."""
+    try:
+        config = station_config.load(config_path)
+    except StationError as exc:
+        _fail(exc)
+    click.echo(f"{config_path}: ok (station {config.station.id} at {config.station.location})")
+
+
+@station.command()
+@config_option
+def run(config_path: Path) -> None:
+    """Scan until stopped (SIGTERM or Ctrl-C). Meant to run under systemd (Type=notify)."""
+    from presensi.device.parts import build_parts
+    from presensi.device.station import Station, load_keys
+
+    try:
+        config = station_config.load(config_path)
+        keys = load_keys(config)  # before any hardware is touched
+        parts = build_parts(config)
+        finite = config.camera.backend in {"folder", "sim"}
+        service = Station(config, parts, keys=keys, exit_when_source_ends=finite)
+    except (StationError, HardwareError, ProtocolError, OSError) as exc:
+        _fail(exc)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        service.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service.run()
+    parts.indicator.close()
+
+
+@station.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--decoder", "decoder_name", default="zxing", show_default=True,
+              type=click.Choice(["zxing", "zbar"]))
+def decode(files: tuple[Path, ...], decoder_name: str) -> None:
+    """Decode image files, one JSON line each: {"file", "texts", "ms"} (to check a camera)."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from presensi.hardware.decoders import open_decoder
+
+    try:
+        decoder = open_decoder(decoder_name)
+    except HardwareError as exc:
+        _fail(exc)
+    failed = 0
+    for path in files:
+        row: dict[str, object] = {"file": str(path)}
+        try:
+            with Image.open(path) as img:
+                frame = np.asarray(img.convert("L"))
+        except (OSError, UnidentifiedImageError) as exc:
+            row.update(texts=[], ms=None, error=f"cannot read image: {exc}")
+            failed += 1
+        else:
+            start = time.perf_counter()
+            texts = decoder.decode(frame)
+            row.update(texts=texts, ms=round((time.perf_counter() - start) * 1000, 2))
+        click.echo(json.dumps(row, ensure_ascii=False))
+    sys.exit(1 if failed else 0)
+
+
+@station.command()
+@config_option
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--from", "first", type=int, default=None, help="First seq (default: first unacked).")
+@click.option("--to", "last", type=int, default=None, help="Last seq (default: the newest).")
+def export(config_path: Path, out_path: Path, first: int | None, last: int | None) -> None:
+    """Write unacked (or a range of) records to a signed file for `presensi hub import`."""
+    from presensi.device.export import export_journal
+
+    try:
+        config = station_config.load(config_path)
+        count = export_journal(config, out_path, first, last)
+    except (StationError, ProtocolError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"exported {count} records to {out_path}")
+
+
+@station.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+@click.option("--quick", is_flag=True, help="Smaller samples (for a smoke test).")
+def bench(as_json: bool, quick: bool) -> None:
+    """Measure decode rate and time, scan-to-signal latency, journal cost and memory."""
+    from presensi.device.bench import run_bench
+
+    run_bench(as_json=as_json, quick=quick)
+
+

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from presensi.device.clock import Clock
+from presensi.device.config import StationSection
+from presensi.device.decide import Decider
+from presensi.device.journal import Journal
+from presensi.device.scanloop import Debouncer, ScanLoop
+from presensi.hardware.indicator import Signal
+from presensi.hardware.indicator_memory import RecordingIndicator
+from presensi.protocol import badge
+from presensi.protocol.keys import KeyRing, Revocations, SigningKey
+from presensi.protocol.reasons import Outcome, Reason
+
+ORG = SigningKey.from_seed(b"\x05" * 32)
+S = 1_000_000_000
+
+
+def token(employee: str) -> str:
+    return badge.issue(ORG, employee, 1, 0, 2**32 - 1).to_text()
+
+
+@pytest.fixture
+def loop(tmp_path: Path) -> Iterator[ScanLoop]:
+    journal = Journal(tmp_path / "j.db", "st-1", min_free_bytes=1)
+    station = StationSection(id="st-1", location="pool-a", duplicate_window_s=60)
+    decider = Decider(station, KeyRing.of([ORG.public]), Revocations(), config_version=1)
+    yield ScanLoop(journal, decider, RecordingIndicator(), Clock("synced"))
+    journal.close()
+
+
+def signals(loop: ScanLoop) -> list[Signal]:
+    indicator = loop.indicator
+    assert isinstance(indicator, RecordingIndicator)
+    return indicator.signals
+
+
+def test_debouncer_counts_a_held_badge_once() -> None:
+    d = Debouncer(gap_s=1.0)
+    assert d.fresh(["A"], 0) == ["A"]
+    assert d.fresh(["A", "A"], S // 2) == []
+    assert d.fresh(["A"], S) == []  # still in sight: every frame renews it
+    assert d.fresh(["B", "A"], 3 * S) == ["B", "A"]  # A was away for 2 s
+
+
+def test_held_badge_is_one_scan_then_a_duplicate(loop: ScanLoop) -> None:
+    t = token("E1")
+    now = time.monotonic_ns()
+    for i in range(30):  # two seconds of frames at 15 fps
+        loop.handle([t], now + i * S // 15)
+    loop.handle([t], now + 5 * S)  # taken away and shown again
+    records = list(loop.journal.records())
+    assert [r.outcome for r in records] == [Outcome.ACCEPTED, Outcome.DUPLICATE]
+    assert signals(loop) == [Signal.ACCEPTED_IN, Signal.DUPLICATE]
+
+
+def test_record_is_committed_before_the_signal(loop: ScanLoop) -> None:
+    seen_in_journal: list[int] = []
+    indicator = loop.indicator
+    assert isinstance(indicator, RecordingIndicator)
+    original = indicator.show
+
+    def show(signal: Signal) -> None:
+        # read through a second connection: what a crash right now would leave on disk
+        probe = Journal(loop.journal.path, "st-1", min_free_bytes=1)
+        seen_in_journal.append(probe.count())
+        probe.close()
+        original(signal)
+
+    indicator.show = show  # type: ignore[method-assign]
+    loop.handle([token("E1")], time.monotonic_ns())
+    loop.handle([token("E2")], time.monotonic_ns())
+    assert seen_in_journal == [1, 2]
+
+
+def test_journal_failure_shows_fault_never_success(loop: ScanLoop) -> None:
+    loop.journal.min_free_bytes = 1 << 62
+    assert loop.handle([token("E1")], time.monotonic_ns()) == []
+    assert signals(loop) == [Signal.FAULT]
+    assert loop.journal.count() == 0 and loop.stats.faults == 1
+
+
+def test_several_codes_in_one_frame_each_count(loop: ScanLoop) -> None:
+    stored = loop.handle([token("E1"), "hello", token("E2")], time.monotonic_ns())
+    assert [(r.employee, r.reason) for r in stored] == [
+        ("E1", Reason.OK), (None, Reason.NOT_A_BADGE), ("E2", Reason.OK)
+    ]
+    assert signals(loop) == [Signal.ACCEPTED_IN, Signal.REJECTED, Signal.ACCEPTED_IN]
+
+
+class ListCamera:
+    name = "list"
+
+    def __init__(self, frames: list[np.ndarray]) -> None:
+        self.frames = list(frames)
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def read(self) -> np.ndarray | None:
+        return self.frames.pop(0) if self.frames else None
+
+
+class FlakyDecoder:
+    """Decodes a frame's first row as text; raises on frames whose first pixel is 1."""
+
+    name = "flaky"
+
+    def decode(self, frame: np.ndarray) -> list[str]:
+        if frame[0, 0] == 1:
+            raise RuntimeError("decoder bug")
+        return [bytes(frame[0, 1:]).rstrip(b"\0").decode()] if frame[0, 0] == 2 else []
+
+
+def frame_with(text: str, kind: int) -> np.ndarray:
+    f = np.zeros((4, 256), np.uint8)
+    f[0, 0] = kind
+    f[0, 1 : 1 + len(text)] = np.frombuffer(text.encode(), np.uint8)
+    return f
+
+
+def test_a_decoder_crash_skips_the_frame_and_the_loop_goes_on(loop: ScanLoop) -> None:
+    frames = [frame_with("", 0), frame_with("", 1), frame_with(token("E1"), 2)]
+    loop.scan_frames(ListCamera(frames), FlakyDecoder(), threading.Event())
+    assert loop.stats.frames == 3 and loop.journal.count() == 1
+    assert signals(loop) == [Signal.ACCEPTED_IN]
+
+
+def test_latency_is_measured_from_frame_arrival(loop: ScanLoop) -> None:
+    arrived = time.monotonic_ns()
+    loop.handle([token("E1")], arrived)
+    assert len(loop.stats.latencies_ns) == 1
+    assert 0 < loop.stats.latencies_ns[0] < 5 * S
