@@ -18,8 +18,12 @@ from presensi.protocol.errors import ProtocolError
 
 DEFAULT_CONFIG = "/etc/presensi/station.toml"
 config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CONFIG, show_default=True, envvar="PRESENSI_STATION_CONFIG",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    envvar="PRESENSI_STATION_CONFIG",
     help="The station's TOML config file.",
 )
 
@@ -72,8 +76,13 @@ def run(config_path: Path) -> None:
 
 @station.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--decoder", "decoder_name", default="zxing", show_default=True,
-              type=click.Choice(["zxing", "zbar"]))
+@click.option(
+    "--decoder",
+    "decoder_name",
+    default="zxing",
+    show_default=True,
+    type=click.Choice(["zxing", "zbar"]),
+)
 def decode(files: tuple[Path, ...], decoder_name: str) -> None:
     """Decode image files, one JSON line each: {"file", "texts", "ms"} (to check a camera)."""
     import numpy as np
@@ -127,5 +136,3 @@ def bench(as_json: bool, quick: bool) -> None:
     from presensi.device.bench import run_bench
 
     run_bench(as_json=as_json, quick=quick)
-
-

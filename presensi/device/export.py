@@ -15,9 +15,7 @@ from presensi.protocol.keys import load_signing_key
 
 def export_journal(config: StationConfig, out: Path, first: int | None, last: int | None) -> int:
     key = load_signing_key(config.path(config.keys.station_key))
-    journal = Journal(
-        config.path(config.journal.path), config.station.id, min_free_bytes=0
-    )
+    journal = Journal(config.path(config.journal.path), config.station.id, min_free_bytes=0)
     try:
         base_seq, base_hash = journal.base
         first = max(journal.acked_upto, base_seq) + 1 if first is None else first
@@ -29,7 +27,10 @@ def export_journal(config: StationConfig, out: Path, first: int | None, last: in
         prev_hash = base_hash if first == base_seq + 1 else journal.hash_of(first - 1)
         assert prev_hash is not None
         data = write_export(
-            config.station.id, prev_hash, journal.records(first, last), key,
+            config.station.id,
+            prev_hash,
+            journal.records(first, last),
+            key,
             time.time_ns() // 1_000_000,
         )
     finally:

@@ -33,7 +33,9 @@ def build_indicator(config: StationConfig) -> Indicator:
     if ind.backend == "gpio":
         from presensi.hardware.indicator_gpio import GpioIndicator
 
-        return GpioIndicator(ind.green_pin, ind.red_pin, ind.buzzer_pin, active_high=ind.active_high)
+        return GpioIndicator(
+            ind.green_pin, ind.red_pin, ind.buzzer_pin, active_high=ind.active_high
+        )
     from presensi.hardware.indicator_console import ConsoleIndicator
 
     return ConsoleIndicator(prefix=config.station.id)

@@ -58,7 +58,7 @@ def test_errors_name_file_field_and_fix(tmp_path: Path, text: str, field: str, h
 
 
 def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no such config file.*Fix"):
+    with pytest.raises(ConfigError, match=r"no such config file.*Fix"):
         config.load(tmp_path / "nope.toml")
 
 
@@ -71,12 +71,17 @@ def test_run_with_bad_config_exits_nonzero_and_writes_nothing(tmp_path: Path) ->
 
 
 def test_run_without_org_keys_exits_nonzero_and_writes_nothing(tmp_path: Path) -> None:
-    path = write(tmp_path, MINIMAL + '[indicator]\nbackend = "console"\n[camera]\nbackend = "folder"\nsource = "."\n')
+    path = write(
+        tmp_path,
+        MINIMAL + '[indicator]\nbackend = "console"\n[camera]\nbackend = "folder"\nsource = "."\n',
+    )
     result = CliRunner().invoke(main, ["station", "run", "--config", str(path)])
     assert result.exit_code == 2 and "org-keys.json" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["station.toml"]
 
 
 def test_check_config_command(tmp_path: Path) -> None:
-    ok = CliRunner().invoke(main, ["station", "check-config", "--config", str(write(tmp_path, MINIMAL))])
+    ok = CliRunner().invoke(
+        main, ["station", "check-config", "--config", str(write(tmp_path, MINIMAL))]
+    )
     assert ok.exit_code == 0 and "ok" in ok.output

@@ -90,7 +90,9 @@ def test_journal_failure_shows_fault_never_success(loop: ScanLoop) -> None:
 def test_several_codes_in_one_frame_each_count(loop: ScanLoop) -> None:
     stored = loop.handle([token("E1"), "hello", token("E2")], time.monotonic_ns())
     assert [(r.employee, r.reason) for r in stored] == [
-        ("E1", Reason.OK), (None, Reason.NOT_A_BADGE), ("E2", Reason.OK)
+        ("E1", Reason.OK),
+        (None, Reason.NOT_A_BADGE),
+        ("E2", Reason.OK),
     ]
     assert signals(loop) == [Signal.ACCEPTED_IN, Signal.REJECTED, Signal.ACCEPTED_IN]
 

@@ -1,0 +1,3 @@
+from presensi.cli import main
+
+main()

@@ -1,0 +1,200 @@
+"""The picamera2 camera, against a fake picamera2 (and libcamera) module: there is no Pi here."""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from presensi.hardware.camera_picamera2 import Picamera2Camera
+from presensi.hardware.errors import CameraError
+
+
+class FakePicamera2:
+    """Records what it is asked; capture_array returns a YUV420 buffer like picamera2's."""
+
+    cameras: ClassVar[list[dict[str, Any]]] = [
+        {"Model": "imx708", "Id": "/base/soc/i2c0mux/imx708@1a"}
+    ]
+    made: ClassVar[list[FakePicamera2]] = []
+    controls_supported: ClassVar[dict[str, Any]] = {
+        "AfMode": (0, 2, 0),
+        "ExposureTime": (1, 10**6, 0),
+    }
+    stride_pad = 0
+    fail_capture = False
+
+    def __init__(self, camera_num: int = 0) -> None:
+        self.camera_num = camera_num
+        self.calls: list[tuple[str, Any]] = []
+        self.config: dict[str, Any] | None = None
+        self.camera_controls = dict(self.controls_supported)
+        FakePicamera2.made.append(self)
+
+    @staticmethod
+    def global_camera_info() -> list[dict[str, Any]]:
+        return FakePicamera2.cameras
+
+    def create_video_configuration(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("create_video_configuration", kwargs))
+        main: dict[str, Any] = {"format": "XBGR8888", "size": (1280, 720)}
+        main.update(kwargs.get("main", {}))
+        lores = {"format": "YUV420", **kwargs["lores"]} if "lores" in kwargs else None
+        config: dict[str, Any] = {"use_case": "video", "main": main, "lores": lores}
+        return config
+
+    def configure(self, config: dict[str, Any]) -> None:
+        self.calls.append(("configure", config))
+        self.config = config
+
+    def start(self) -> None:
+        self.calls.append(("start", None))
+
+    def set_controls(self, controls: dict[str, Any]) -> None:
+        self.calls.append(("set_controls", controls))
+
+    def capture_array(self, name: str = "main") -> np.ndarray:
+        self.calls.append(("capture_array", name))
+        if self.fail_capture:
+            raise RuntimeError("Camera frontend has timed out!")
+        assert self.config is not None
+        width, height = self.config[name]["size"]
+        stride = width + self.stride_pad
+        yuv = np.full((height * 3 // 2, stride), 128, np.uint8)  # U and V planes: neutral
+        yuv[:height, :width] = luma(width, height)
+        yuv[:height, width:] = 7  # padding
+        return yuv
+
+    def stop(self) -> None:
+        self.calls.append(("stop", None))
+
+    def close(self) -> None:
+        self.calls.append(("close", None))
+
+
+def luma(width: int, height: int) -> np.ndarray:
+    ys, xs = np.mgrid[0:height, 0:width]
+    out: np.ndarray = ((xs + 3 * ys) % 251).astype(np.uint8)
+    return out
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> type[FakePicamera2]:
+    picamera2 = types.ModuleType("picamera2")
+    picamera2.Picamera2 = FakePicamera2  # type: ignore[attr-defined]
+    libcamera = types.ModuleType("libcamera")
+    libcamera.controls = types.SimpleNamespace(  # type: ignore[attr-defined]
+        AfModeEnum=types.SimpleNamespace(Manual=0, Auto=1, Continuous="AfModeEnum.Continuous")
+    )
+    monkeypatch.setitem(sys.modules, "picamera2", picamera2)
+    monkeypatch.setitem(sys.modules, "libcamera", libcamera)
+    monkeypatch.setattr(FakePicamera2, "made", [])
+    return FakePicamera2
+
+
+def calls(cam: FakePicamera2, name: str) -> list[Any]:
+    return [arg for call, arg in cam.calls if call == name]
+
+
+def test_reads_the_y_plane_of_a_lores_yuv420_stream(fake: type[FakePicamera2]) -> None:
+    with Picamera2Camera() as camera:
+        assert camera.name == "picamera2"
+        frame = camera.read()
+    (cam,) = fake.made
+    (config_args,) = calls(cam, "create_video_configuration")
+    assert config_args["lores"] == {"size": (640, 480), "format": "YUV420"}
+    assert config_args["main"]["size"][0] >= 640
+    assert calls(cam, "capture_array") == ["lores"]
+    assert frame.shape == (480, 640)
+    assert frame.dtype == np.uint8
+    assert np.array_equal(frame, luma(640, 480))
+    names = [c for c, _ in cam.calls]
+    assert names.index("configure") < names.index("start") < names.index("capture_array")
+    assert names[-2:] == ["stop", "close"]
+
+
+def test_stride_padding_is_cut_off(
+    fake: type[FakePicamera2], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fake, "stride_pad", 64)
+    with Picamera2Camera(size=(320, 240), main_size=(1280, 960)) as camera:
+        frame = camera.read()
+    assert np.array_equal(frame, luma(320, 240))
+    assert frame.flags.c_contiguous
+    (config_args,) = calls(fake.made[0], "create_video_configuration")
+    assert config_args["main"] == {"size": (1280, 960)}
+
+
+def test_continuous_autofocus_when_the_camera_has_it(fake: type[FakePicamera2]) -> None:
+    with Picamera2Camera():
+        pass
+    assert calls(fake.made[0], "set_controls") == [{"AfMode": "AfModeEnum.Continuous"}]
+
+
+def test_no_autofocus_when_unsupported_or_off(
+    fake: type[FakePicamera2], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Picamera2Camera(autofocus=False):
+        pass
+    monkeypatch.setattr(fake, "controls_supported", {"ExposureTime": (1, 10**6, 0)})  # Module 2
+    with Picamera2Camera():
+        pass
+    assert [calls(cam, "set_controls") for cam in fake.made] == [[], []]
+
+
+def test_camera_number_is_passed(
+    fake: type[FakePicamera2], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fake, "cameras", [{"Model": "imx219"}, {"Model": "imx708"}])
+    with Picamera2Camera(camera_num=1):
+        pass
+    assert fake.made[0].camera_num == 1
+
+
+def test_no_camera_found(fake: type[FakePicamera2], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fake, "cameras", [])
+    with pytest.raises(CameraError, match="no Raspberry Pi camera 0"):
+        Picamera2Camera().open()
+    assert fake.made == []
+
+
+def test_capture_failure_raises_camera_error(
+    fake: type[FakePicamera2], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    camera = Picamera2Camera()
+    camera.open()
+    monkeypatch.setattr(fake, "fail_capture", True)
+    with pytest.raises(CameraError, match="timed out"):
+        camera.read()
+    camera.close()
+    camera.close()  # twice is fine
+    assert calls(fake.made[0], "close") == [None]
+
+
+def test_open_is_idempotent(fake: type[FakePicamera2]) -> None:
+    camera = Picamera2Camera()
+    camera.open()
+    camera.open()
+    camera.close()
+    assert len(fake.made) == 1
+
+
+def test_without_picamera2_open_explains(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "picamera2", None)
+    with pytest.raises(CameraError, match="Raspberry Pi"):
+        Picamera2Camera().open()
+
+
+def test_read_needs_open() -> None:
+    with pytest.raises(CameraError):
+        Picamera2Camera().read()
+
+
+def test_bad_sizes() -> None:
+    with pytest.raises(ValueError, match="even"):
+        Picamera2Camera(size=(641, 480))
+    with pytest.raises(ValueError, match="main_size"):
+        Picamera2Camera(size=(640, 480), main_size=(320, 240))
