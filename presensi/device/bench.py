@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def decode_figures(n_per_condition: int) -> dict[str, Any]:
     decoder = ZxingDecoder()
     formats = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 
-    def bare(frame: Any) -> list[str]:  # noqa: ANN401
+    def bare(frame: Any) -> list[str]:
         return [b.text for b in zxingcpp.read_barcodes(frame, formats=formats)]
 
     ours_t: list[float] = []
@@ -105,7 +106,7 @@ class _ListCamera:
     def close(self) -> None:
         pass
 
-    def read(self) -> Any:  # noqa: ANN401
+    def read(self) -> Any:
         return self.frames.pop() if self.frames else None
 
 
@@ -263,7 +264,7 @@ def run_bench(*, as_json: bool, quick: bool) -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory(prefix="presensi-bench-") as tmp:
         folder = Path(tmp)
-        steps = [
+        steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             ("decode", lambda: decode_figures(10 if quick else 50)),
             ("latency", lambda: latency_figures(60 if quick else 400, folder)),
             ("journal", lambda: journal_figures(20_000 if quick else 1_000_000, folder)),
