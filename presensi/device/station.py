@@ -103,6 +103,7 @@ class Station:
             on_record=on_record,
         )
         self.heartbeat = time.monotonic()
+        self._failures: dict[str, str] = {}
         if aside is not None:
             log.error("the journal was corrupt; it is kept at %s for recovery", aside)
             parts.indicator.show(Signal.FAULT)
@@ -163,6 +164,7 @@ class Station:
         while not self.stop_event.is_set():
             try:
                 camera.open()
+                self._recovered("camera")
                 try:
                     self.loop.scan_frames(camera, decoder, self.stop_event, self._beat)
                 finally:
@@ -170,8 +172,7 @@ class Station:
                 if self.exit_when_source_ends:
                     return
             except HardwareError as exc:
-                log.error("camera %s failed: %s; retrying in %.0f s", camera.name, exc, retry_s)
-                self.parts.indicator.show(Signal.FAULT)
+                self._failed("camera", exc)
             self._beat()
             self.stop_event.wait(retry_s)
 
@@ -182,17 +183,32 @@ class Station:
         while not self.stop_event.is_set():
             try:
                 scanner.open()
+                self._recovered("scanner")
                 while not self.stop_event.is_set():
                     code = scanner.read_code(0.5)
                     self._beat()
                     if code is not None:
                         self.loop.handle([code], time.monotonic_ns())
             except HardwareError as exc:
-                log.error("serial scanner failed: %s; retrying in %.0f s", exc, retry_s)
-                self.parts.indicator.show(Signal.FAULT)
+                self._failed("scanner", exc)
             finally:
                 scanner.close()
             self.stop_event.wait(retry_s)
+
+    def _failed(self, part: str, exc: Exception) -> None:
+        """Show the fault; log a failure once, not at every retry."""
+        message = str(exc)
+        repeated = self._failures.get(part) == message
+        self._failures[part] = message
+        level = logging.DEBUG if repeated else logging.ERROR
+        log.log(
+            level, "%s failed: %s; retrying every %.1f s", part, message, self.config.camera.retry_s
+        )
+        self.parts.indicator.show(Signal.FAULT)
+
+    def _recovered(self, part: str) -> None:
+        if self._failures.pop(part, None) is not None:
+            log.warning("%s works again", part)
 
     def _beat(self) -> None:
         self.heartbeat = time.monotonic()

@@ -18,7 +18,7 @@ DAY_S = 86_400
 
 
 @dataclass(frozen=True)
-class Testbed:
+class StationFolder:
     folder: Path
     config_path: Path
     org: SigningKey
@@ -53,7 +53,7 @@ def create(
     window_s: int = 120,
     revoked: tuple[int, ...] = (),
     org_seed: bytes | None = None,
-) -> Testbed:
+) -> StationFolder:
     folder.mkdir(parents=True, exist_ok=True)
     org = SigningKey.from_seed(org_seed) if org_seed else SigningKey.generate()
     tokens = make_tokens(org, employees)
@@ -75,4 +75,4 @@ def create(
         f"[journal]\nmin_free_mb = 1\n"
         f'[clock]\nsource = "synced"\n'
     )
-    return Testbed(folder, config, org, tokens)
+    return StationFolder(folder, config, org, tokens)

@@ -223,7 +223,7 @@ def _word_marks(
         y += line_h * float(rng.uniform(1.6, 2.2))
 
 
-@lru_cache(maxsize=48)
+@lru_cache(maxsize=6)  # a few presentations; each entry can be megabytes
 def _texture(
     text: str | None, kind: Kind, dark: bool, mp: int, style: int
 ) -> tuple[Image.Image, Image.Image, _Layout]:

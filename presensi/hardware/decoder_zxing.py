@@ -84,6 +84,8 @@ class ZxingDecoder:
         )
 
     def _read(self, img: Frame, **options: Any) -> list[str]:
+        if min(img.shape) < MIN_REGION:  # e.g. half of a tiny frame: nothing to find there
+            return []
         found = self._zx.read_barcodes(np.ascontiguousarray(img), formats=self._formats, **options)
         return [b.text for b in found if b.valid]
 
