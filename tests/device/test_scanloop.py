@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from presensi.device.clock import Clock
 from presensi.device.config import StationSection
@@ -141,3 +143,62 @@ def test_latency_is_measured_from_frame_arrival(loop: ScanLoop) -> None:
     loop.handle([token("E1")], arrived)
     assert len(loop.stats.latencies_ns) == 1
     assert 0 < loop.stats.latencies_ns[0] < 5 * S
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.one_of(st.text(max_size=2048), st.binary(max_size=512).map(lambda b: b.decode("latin-1")))
+)
+def test_any_scanned_text_is_a_rejected_record_with_the_reject_signal(
+    loop: ScanLoop, text: str
+) -> None:
+    before = loop.journal.last_seq
+    stored = loop.handle([text], time.monotonic_ns() + before * 10 * S)  # never debounced
+    assert len(stored) == 1 and stored[0].seq == before + 1
+    assert stored[0].outcome is Outcome.REJECTED
+    assert stored[0].reason in {
+        Reason.NOT_A_BADGE,
+        Reason.MALFORMED,
+        Reason.UNKNOWN_KEY,
+        Reason.BAD_SIGNATURE,
+    }
+    assert signals(loop)[-1] is Signal.REJECTED
+
+
+HOSTILE = [
+    "https://transjakarta.co.id/?utm=%00%ff",
+    "BEGIN:VCARD\nVERSION:3.0\nFN:Budi Santoso\nTEL:+62811000000\nEND:VCARD",
+    "X" * 2000,
+    "Selamat pagi, Bapak/Ibu 👋 — 早上好",
+    "PRS1:" + "A" * 150,
+    "PRS1:",
+]
+
+
+@pytest.mark.parametrize("backend", ["zxing", "zbar"])
+def test_hostile_qr_codes_through_camera_and_decoder_are_rejected(
+    loop: ScanLoop, backend: str
+) -> None:
+    import io
+
+    import segno
+    from PIL import Image
+
+    from presensi.hardware.decoders import open_decoder
+
+    frames = []
+    for payload in [*HOSTILE, bytes(range(256))]:
+        buf = io.BytesIO()
+        segno.make_qr(payload, error="l").save(buf, kind="png", scale=2, border=4)
+        code = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
+        frame = np.full((480, 640), 200, np.uint8)
+        frame[: code.shape[0], : code.shape[1]] = code[:480, :640]
+        frames.append(frame)
+    loop.scan_frames(ListCamera(frames), open_decoder(backend), threading.Event())
+    records = list(loop.journal.records())
+    assert len(records) == len(frames)
+    assert all(r.outcome is Outcome.REJECTED for r in records)
+    assert {r.reason for r in records} <= {Reason.NOT_A_BADGE, Reason.MALFORMED}
+    assert signals(loop) == [Signal.REJECTED] * len(frames)
