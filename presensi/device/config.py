@@ -69,6 +69,21 @@ class KeysSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_on
     station_key: str = "station.key"
 
 
+class UplinkSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    # empty broker: the station works offline only (records wait in the journal)
+    broker: Annotated[str, msgspec.Meta(pattern=r"^(mqtts?://[^/\s]+)?$")] = ""
+    username: str = ""
+    password_file: str = ""  # a file holding the broker password (kept out of the config)
+    ca_file: str = ""  # with mqtts://: the CA that signed the broker's certificate
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 200
+    window: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4  # batches in flight before an ack
+    resend_s: Annotated[float, msgspec.Meta(gt=0)] = 20.0
+    telemetry_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 30
+    reconnect_min_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    reconnect_max_s: Annotated[float, msgspec.Meta(gt=0)] = 120.0
+
+
 class ClockSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     # kernel: ask the kernel whether NTP has synchronised the clock (adjtimex)
     source: Literal["kernel", "synced", "unsynced"] = "kernel"
@@ -82,6 +97,7 @@ class StationConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_
     indicator: IndicatorSection = IndicatorSection()
     journal: JournalSection = JournalSection()
     keys: KeysSection = KeysSection()
+    uplink: UplinkSection = UplinkSection()
     clock: ClockSection = ClockSection()
     base_dir: str = "."  # set by load(): the folder relative paths are resolved against
 

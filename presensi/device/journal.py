@@ -37,14 +37,23 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 class Journal:
     """Append-only record store with an acked-up-to mark. Not thread-safe: one owner thread."""
 
-    def __init__(self, path: str | Path, station: str, *, min_free_bytes: int = 64 << 20) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        station: str,
+        *,
+        min_free_bytes: int = 64 << 20,
+        check_integrity: bool = True,
+    ) -> None:
         self.path = Path(path)
         self.station = station
         self.min_free_bytes = min_free_bytes
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._check_integrity()
+            self._db.execute("PRAGMA busy_timeout=5000")  # the uplink's connection writes acks
+            if check_integrity:
+                self._check_integrity()
             self._db.executescript(_SCHEMA)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -132,12 +141,19 @@ class Journal:
                 f"{self.min_free_bytes >> 20} MB). Fix: free space or let the uplink deliver"
             )
 
-    def ack(self, upto: int) -> None:
-        """Mark records 1..upto as committed by the hub (never beyond what exists)."""
-        upto = min(upto, self.last_seq)
-        if upto > self.acked_upto:
-            with self._tx():
+    def ack(self, upto: int) -> int:
+        """Mark records 1..upto as committed by the hub (never beyond what exists, never back).
+
+        Returns the acked mark after the call. Safe from a second connection (the uplink's).
+        """
+        with self._tx():
+            last = self._db.execute("SELECT max(seq) FROM records").fetchone()[0]
+            upto = min(upto, max(int(last or 0), self.base[0]))
+            acked = self.acked_upto
+            if upto > acked:
                 self._set_meta("acked_upto", upto)
+                acked = upto
+        return acked
 
     def purge(self, retention_days: int, now_ms: int | None = None) -> int:
         """Delete acked records older than the retention; returns how many went."""
@@ -175,6 +191,18 @@ class Journal:
         )
         for (body,) in cur:
             yield decode_record(body)
+
+    def pending(self, after: int, limit: int) -> list[ScanRecord]:
+        """Up to `limit` records with seq > `after`, read fresh from the file (for the uplink,
+        whose connection does not see the scan loop's in-memory tail)."""
+        rows = self._db.execute(
+            "SELECT body FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+        )
+        return [decode_record(body) for (body,) in rows]
+
+    def newest_seq(self) -> int:
+        row = self._db.execute("SELECT max(seq) FROM records").fetchone()
+        return max(int(row[0] or 0), self.base[0])
 
     def unacked(self, limit: int | None = None) -> list[ScanRecord]:
         first = max(self.acked_upto, self.base[0]) + 1

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from presensi.device import systemd
 from presensi.device.clock import Clock
@@ -24,8 +25,11 @@ from presensi.hardware.errors import HardwareError
 from presensi.hardware.indicator import Indicator, Signal
 from presensi.hardware.scanner import CodeScanner
 from presensi.protocol.errors import ProtocolError
-from presensi.protocol.keys import KeyRing, Revocations
+from presensi.protocol.keys import KeyRing, Revocations, load_signing_key
 from presensi.protocol.record import ScanRecord
+
+if TYPE_CHECKING:
+    from presensi.device.uplink import Uplink
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,7 @@ class Station:
         self.parts = parts
         self.exit_when_source_ends = exit_when_source_ends
         self.stop_event = threading.Event()
+        self.readers_stop = threading.Event()  # set alone: stop scanning, keep delivering
         self._revocations_path = config.path(config.keys.revocations)
         self._revocations_mtime = 0.0
         keys = load_keys(config) if keys is None else keys
@@ -95,15 +100,20 @@ class Station:
         )
         since = time.time_ns() // 1_000_000 - RESTORE_HOURS * 3_600_000
         self.decider.restore(self.journal.recent(since))
+        self._on_record = on_record
         self.loop = ScanLoop(
             self.journal,
             self.decider,
             parts.indicator,
             Clock(config.clock.source),
-            on_record=on_record,
+            on_record=self._recorded,
         )
+        self.uplink = make_uplink(config, self) if config.uplink.broker else None
+        self._keys_path = config.path(config.keys.org_keys)
+        self._keys_mtime = _mtime(self._keys_path)
         self.heartbeat = time.monotonic()
         self._failures: dict[str, str] = {}
+        self._fps_mark = (time.monotonic(), 0)
         if aside is not None:
             log.error("the journal was corrupt; it is kept at %s for recovery", aside)
             parts.indicator.show(Signal.FAULT)
@@ -113,6 +123,8 @@ class Station:
     def run(self) -> None:
         """Scan until stop() is called (SIGTERM) or, with a finite source, it ends."""
         readers = self._start_readers()
+        if self.uplink is not None:
+            self.uplink.start()
         self.parts.indicator.show(Signal.READY)
         systemd.notify("READY=1")
         ping = systemd.watchdog_interval()
@@ -128,17 +140,30 @@ class Station:
                 if now >= next_purge:
                     self._purge()
                     next_purge = now + PURGE_EVERY_S
-                if self.exit_when_source_ends and not any(t.is_alive() for t in readers):
+                readers_done = not any(t.is_alive() for t in readers)
+                if self.exit_when_source_ends and readers_done and self.uplink is None:
                     break
         finally:
             systemd.notify("STOPPING=1")
             self.stop_event.set()
+            self.readers_stop.set()
             for thread in readers:
                 thread.join(timeout=5)
+            if self.uplink is not None:
+                self.uplink.stop()
             self.close()
 
     def stop(self) -> None:
+        self.readers_stop.set()
         self.stop_event.set()
+
+    def stop_scanning(self) -> None:
+        """Stop the readers but keep the uplink delivering (see `delivered`)."""
+        self.readers_stop.set()
+
+    def delivered(self) -> bool:
+        """True when the hub has acked every record this station stored."""
+        return self.uplink is not None and self.uplink.state.acked_upto >= self.journal.last_seq
 
     def close(self) -> None:
         self.journal.close()
@@ -161,12 +186,12 @@ class Station:
         camera, decoder = self.parts.camera, self.parts.decoder
         assert camera is not None and decoder is not None
         retry_s = self.config.camera.retry_s
-        while not self.stop_event.is_set():
+        while not self.readers_stop.is_set():
             try:
                 camera.open()
                 self._recovered("camera")
                 try:
-                    self.loop.scan_frames(camera, decoder, self.stop_event, self._beat)
+                    self.loop.scan_frames(camera, decoder, self.readers_stop, self._beat)
                 finally:
                     camera.close()
                 if self.exit_when_source_ends:
@@ -174,17 +199,17 @@ class Station:
             except HardwareError as exc:
                 self._failed("camera", exc)
             self._beat()
-            self.stop_event.wait(retry_s)
+            self.readers_stop.wait(retry_s)
 
     def _scanner_reader(self) -> None:
         scanner = self.parts.scanner
         assert scanner is not None
         retry_s = self.config.camera.retry_s
-        while not self.stop_event.is_set():
+        while not self.readers_stop.is_set():
             try:
                 scanner.open()
                 self._recovered("scanner")
-                while not self.stop_event.is_set():
+                while not self.readers_stop.is_set():
                     code = scanner.read_code(0.5)
                     self._beat()
                     if code is not None:
@@ -193,7 +218,7 @@ class Station:
                 self._failed("scanner", exc)
             finally:
                 scanner.close()
-            self.stop_event.wait(retry_s)
+            self.readers_stop.wait(retry_s)
 
     def _failed(self, part: str, exc: Exception) -> None:
         """Show the fault; log a failure once, not at every retry."""
@@ -209,6 +234,26 @@ class Station:
     def _recovered(self, part: str) -> None:
         if self._failures.pop(part, None) is not None:
             log.warning("%s works again", part)
+
+    def _recorded(self, record: ScanRecord) -> None:
+        if self.uplink is not None:
+            self.uplink.wake()
+        if self._on_record is not None:
+            self._on_record(record)
+
+    def telemetry(self) -> dict[str, object]:
+        """Figures for the uplink's telemetry (read from another thread: plain reads only)."""
+        stats = self.loop.stats
+        now = time.monotonic()
+        fps = (stats.frames - self._fps_mark[1]) / max(now - self._fps_mark[0], 1e-3)
+        self._fps_mark = (now, stats.frames)
+        clock = self.loop.clock.state()
+        return {
+            "decode_fps": round(fps, 1),
+            "last_scan_ms": stats.last_scan_ms,
+            "clock_synced": clock.synced,
+            "config_version": self.config.station.config_version,
+        }
 
     def _beat(self) -> None:
         self.heartbeat = time.monotonic()
@@ -229,10 +274,22 @@ class Station:
             return None
 
     def _reload_revocations(self) -> None:
+        self._reload_keys()
         fresh = self._read_revocations()
         if fresh is not None and fresh.version > self.decider.revoked.version:
             log.info("revocation list version %d applied", fresh.version)
             self.decider.revoked = fresh  # one reference swap: the scan loop sees old or new
+
+    def _reload_keys(self) -> None:
+        mtime = _mtime(self._keys_path)
+        if mtime == self._keys_mtime:
+            return
+        self._keys_mtime = mtime
+        try:
+            self.decider.keys = load_keys(self.config)
+            log.info("organisation key list reloaded (%d keys)", len(self.decider.keys.keys))
+        except ConfigError as exc:
+            log.error("keeping the previous key list: %s", exc)
 
     def _purge(self) -> None:
         with self.loop.lock:
@@ -243,6 +300,38 @@ class Station:
                 gone,
                 self.config.journal.retention_days,
             )
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def make_uplink(config: StationConfig, station: Station) -> Uplink:
+    from presensi.device.clock import boot_id
+    from presensi.device.uplink import FleetFiles, Uplink
+
+    settings = config.uplink
+    password = ""
+    if settings.password_file:
+        password = config.path(settings.password_file).read_text().strip()
+    fleet = FleetFiles(
+        keys=config.path(config.keys.org_keys),
+        revocations=config.path(config.keys.revocations),
+        trusted=lambda: station.decider.keys,
+    )
+    return Uplink(
+        settings,
+        config.path(config.journal.path),
+        config.station.id,
+        load_signing_key(config.path(config.keys.station_key)),
+        password=password,
+        fleet=fleet,
+        telemetry=station.telemetry,
+        boot_id=boot_id(),
+    )
 
 
 def open_journal(config: StationConfig) -> tuple[Journal, Path | None]:

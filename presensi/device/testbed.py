@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def create(
     window_s: int = 120,
     revoked: tuple[int, ...] = (),
     org_seed: bytes | None = None,
+    broker: str = "",
+    uplink: Mapping[str, float | int] | None = None,
 ) -> StationFolder:
     folder.mkdir(parents=True, exist_ok=True)
     org = SigningKey.from_seed(org_seed) if org_seed else SigningKey.generate()
@@ -65,6 +68,8 @@ def create(
     key_path = folder / "station.key"
     if not key_path.exists():
         save_signing_key(key_path, SigningKey.generate())
+    settings = {"reconnect_min_s": 0.2, "reconnect_max_s": 2, "resend_s": 5, "telemetry_s": 2}
+    settings.update(uplink or {})
     fps_line = f"fps = {fps}\n" if fps else ""
     config = folder / "station.toml"
     config.write_text(
@@ -74,5 +79,6 @@ def create(
         f'[indicator]\nbackend = "{indicator}"\n'
         f"[journal]\nmin_free_mb = 1\n"
         f'[clock]\nsource = "synced"\n'
+        f'[uplink]\nbroker = "{broker}"\n' + "".join(f"{k} = {v}\n" for k, v in settings.items())
     )
     return StationFolder(folder, config, org, tokens)

@@ -1,0 +1,1 @@
+"""The hub: ingest from every station exactly once, the store, registry, attendance, dashboard."""

@@ -1,0 +1,135 @@
+"""`presensi hub ...`: run the hub, show the fleet, import exported journals, benchmark."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import sys
+import zoneinfo
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from presensi.hub.errors import HubError
+
+store_option = click.option(
+    "--store",
+    "store_url",
+    default="sqlite:///var/lib/presensi/hub.db",
+    show_default=True,
+    envvar="PRESENSI_HUB_STORE",
+    help="sqlite:///PATH or postgresql://...",
+)
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+def hub() -> None:
+    """Run the hub and inspect what it holds."""
+
+
+@hub.command()
+@store_option
+@click.option(
+    "--broker", default="mqtt://127.0.0.1:1883", show_default=True, envvar="PRESENSI_BROKER"
+)
+@click.option("--username", default="", envvar="PRESENSI_BROKER_USER")
+@click.option("--password-file", type=click.Path(dir_okay=False), default=None)
+@click.option("--client-id", default="presensi-hub", show_default=True)
+@click.option("--share-group", default=None, help="Split the load with other hub workers.")
+def run(
+    store_url: str,
+    broker: str,
+    username: str,
+    password_file: str | None,
+    client_id: str,
+    share_group: str | None,
+) -> None:
+    """Ingest scans from every station until stopped (SIGTERM or Ctrl-C)."""
+    from presensi.hub.service import Hub, read_secret
+
+    try:
+        service = Hub(
+            store_url,
+            broker,
+            client_id=client_id,
+            username=username,
+            password=read_secret(password_file),
+            share_group=share_group,
+        )
+    except (HubError, OSError) as exc:
+        _fail(exc)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        service.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service.run()
+
+
+@hub.command()
+@store_option
+@click.option("--tz", default="Asia/Jakarta", show_default=True, help="Time zone for times shown.")
+def stations(store_url: str, tz: str) -> None:
+    """Print the fleet's status table."""
+    from presensi.hub.store import open_store
+
+    zone = zoneinfo.ZoneInfo(tz)
+    store = open_store(store_url)
+    try:
+        rows = store.stations()
+    finally:
+        store.close()
+
+    def when(ms: int | None) -> str:
+        return dt.datetime.fromtimestamp(ms / 1000, zone).strftime("%d-%m %H:%M:%S") if ms else "-"
+
+    click.echo(
+        f"{'station':20s} {'location':16s} {'state':8s} {'last seen':15s} {'acked':>8s} "
+        f"{'backlog':>8s} {'clock':6s} {'version':8s}"
+    )
+    for r in rows:
+        clock = "-" if r.clock_synced is None else ("ntp" if r.clock_synced else "NOSYNC")
+        state = "online" if r.online else "offline"
+        backlog = "-" if r.backlog is None else str(r.backlog)
+        click.echo(
+            f"{r.id:20s} {r.location or '-':16s} {state:8s} {when(r.last_seen_ms):15s} "
+            f"{r.committed_upto:>8d} {backlog:>8s} {clock:6s} {r.version or '-':8s}"
+        )
+
+
+@hub.command("import")
+@store_option
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+def import_(store_url: str, files: tuple[Path, ...]) -> None:
+    """Import journal files exported by `presensi station export` (idempotent)."""
+    from presensi.hub.importer import import_export
+    from presensi.hub.store import open_store
+    from presensi.protocol.errors import ProtocolError
+
+    store = open_store(store_url)
+    failed = 0
+    try:
+        store.migrate()
+        for path in files:
+            try:
+                result = import_export(store, path.read_bytes())
+            except ProtocolError as exc:
+                click.echo(f"{path}: refused: {exc}", err=True)
+                failed += 1
+                continue
+            click.echo(
+                f"{path}: {result.inserted} new, {result.duplicates} already known; "
+                + ", ".join(f"{s} committed up to {n}" for s, n in result.committed.items())
+            )
+    finally:
+        store.close()
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,65 @@
+"""The hub service: the store, the ingest worker, and the retained fleet documents."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from presensi.hub.ingest import Ingest
+from presensi.hub.store import Store, open_store
+from presensi.protocol import topics
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(
+        self,
+        store_url: str,
+        broker: str,
+        *,
+        client_id: str = "presensi-hub",
+        username: str = "",
+        password: str = "",
+        share_group: str | None = None,
+    ) -> None:
+        self.store: Store = open_store(store_url)
+        self.store.migrate()
+        self.ingest = Ingest(
+            self.store,
+            broker,
+            client_id=client_id,
+            username=username,
+            password=password,
+            share_group=share_group,
+        )
+        self.stop_event = threading.Event()
+
+    def start(self) -> None:
+        self.ingest.start()
+
+    def publish_fleet(self, *, keys: bytes | None = None, revocations: bytes | None = None) -> None:
+        """Publish signed fleet documents (made by the admin tools) retained to every station."""
+        if keys is not None:
+            self.ingest.publish(topics.FLEET_KEYS, keys, retain=True)
+        if revocations is not None:
+            self.ingest.publish(topics.FLEET_REVOCATIONS, revocations, retain=True)
+
+    def run(self) -> None:
+        self.start()
+        try:
+            self.stop_event.wait()
+        finally:
+            self.close()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def close(self) -> None:
+        self.ingest.stop()
+        self.store.close()
+
+
+def read_secret(path: str | None) -> str:
+    return Path(path).read_text().strip() if path else ""

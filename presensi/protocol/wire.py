@@ -1,0 +1,120 @@
+"""Messages on the wire, validated once at the edge into typed values.
+
+A batch of scan records is signed by the station's key:
+
+    payload = <Base64 Ed25519 signature> "\\n" <body>
+    body    = canonical JSON {"floor": F, "records": [...], "station": ID, "v": 1}
+    signed  = "presensi/batch/v1\\0" + body
+
+`floor` is the station's promise that it holds nothing unacked at or below that seq (normally 0
+or its acked mark; after a corrupt journal was moved aside it is where the new journal starts,
+so the hub can record the gap instead of waiting for records that no longer exist).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TypeVar
+
+import msgspec
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from presensi.protocol.errors import ProtocolError
+from presensi.protocol.keys import SigningKey
+from presensi.protocol.record import ScanRecord
+
+T = TypeVar("T")
+BATCH_DOMAIN = b"presensi/batch/v1\x00"
+MAX_BATCH_BYTES = 256 * 1024
+MAX_BATCH_RECORDS = 1000
+
+
+class Batch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    v: int
+    station: str
+    floor: int
+    records: list[ScanRecord]
+
+
+class Ack(msgspec.Struct, frozen=True):
+    upto: int
+
+
+class Status(msgspec.Struct, frozen=True, omit_defaults=True):
+    state: str  # "online" | "offline"
+    boot_id: str = ""
+    version: str = ""
+    ts_ms: int = 0
+
+
+class Telemetry(msgspec.Struct, frozen=True, omit_defaults=True):
+    ts_ms: int
+    last_seq: int
+    acked_upto: int
+    backlog: int
+    oldest_unacked_ms: int | None = None
+    disk_free_mb: int | None = None
+    clock_synced: bool = False
+    clock_offset_ms: int | None = None
+    decode_fps: float = 0.0
+    last_scan_ms: int | None = None
+    version: str = ""
+    keys_version: int = 0
+    revocations_version: int = 0
+    config_version: int = 0
+
+
+_ENC = msgspec.json.Encoder(order="sorted")
+_BATCH = msgspec.json.Decoder(Batch)
+
+
+def encode(value: msgspec.Struct) -> bytes:
+    return _ENC.encode(value)
+
+
+def decode(data: bytes, kind: type[T]) -> T:
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"bad {kind.__name__.lower()} message: {exc}") from exc
+
+
+def sign_batch(batch: Batch, key: SigningKey) -> bytes:
+    body = _ENC.encode(batch)
+    return base64.b64encode(key.sign(BATCH_DOMAIN + body)) + b"\n" + body
+
+
+def open_batch(payload: bytes, key_of: dict[str, Ed25519PublicKey], topic_station: str) -> Batch:
+    """Check size, signature, schema and that topic station = payload station = signer.
+
+    `key_of` maps station ids to their registered public keys. Raises ProtocolError with a
+    reason a human can act on.
+    """
+    if len(payload) > MAX_BATCH_BYTES:
+        raise ProtocolError(f"batch too large ({len(payload)} bytes)")
+    sig_b64, sep, body = payload.partition(b"\n")
+    if not sep:
+        raise ProtocolError("batch has no signature line")
+    key = key_of.get(topic_station)
+    if key is None:
+        raise ProtocolError(f"unknown station {topic_station!r}")
+    try:
+        key.verify(base64.b64decode(sig_b64, validate=True), BATCH_DOMAIN + body)
+    except (binascii.Error, ValueError, InvalidSignature):
+        raise ProtocolError(f"batch signature is not station {topic_station!r}'s") from None
+    try:
+        batch = _BATCH.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"bad batch: {exc}") from exc
+    if batch.v != 1:
+        raise ProtocolError(f"unsupported batch version {batch.v}")
+    if batch.station != topic_station or any(r.station != topic_station for r in batch.records):
+        raise ProtocolError("station in payload differs from the topic's")
+    if len(batch.records) > MAX_BATCH_RECORDS:
+        raise ProtocolError(f"batch has {len(batch.records)} records (max {MAX_BATCH_RECORDS})")
+    seqs = [r.seq for r in batch.records]
+    if seqs and (seqs[0] < 1 or seqs != list(range(seqs[0], seqs[0] + len(seqs)))):
+        raise ProtocolError("batch records are not contiguous from a seq >= 1")
+    return batch

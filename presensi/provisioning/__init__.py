@@ -1,0 +1,1 @@
+"""Installer and admin tools: org keys, locations, station enrollment, broker credentials."""
