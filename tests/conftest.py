@@ -18,7 +18,7 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[MosquittoFactory]:
     `start=False` returns one not yet started. Every broker made is killed at teardown."""
     if not mosquitto_available():
         pytest.fail(
-            "the mosquitto binary is not installed: run scripts/bootstrap (apt-get install mosquitto)"
+            "no mosquitto binary: run scripts/bootstrap (apt-get install mosquitto)"
         )
     made: list[Mosquitto] = []
     counter = itertools.count(1)
