@@ -13,6 +13,7 @@ from presensi import __version__
 GROUPS = {
     "station": ("presensi.device.cli", "station", "Run and inspect a scanning station."),
     "hub": ("presensi.hub.cli", "hub", "Run the hub, show the fleet, import exported journals."),
+    "provision": ("presensi.provisioning.cli", "provision", "Enroll stations, broker credentials."),
     "demo": ("presensi.demo", "demo", "Run a simulated station end to end (no hardware needed)."),
 }
 

@@ -133,3 +133,13 @@ def import_(store_url: str, files: tuple[Path, ...]) -> None:
     finally:
         store.close()
     sys.exit(1 if failed else 0)
+
+
+@hub.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+@click.option("--quick", is_flag=True, help="Smaller samples (for a smoke test).")
+def bench(as_json: bool, quick: bool) -> None:
+    """Measure ingest throughput (SQLite, PostgreSQL), backlog drain and scan latency."""
+    from presensi.hub.bench import run_bench
+
+    run_bench(as_json=as_json, quick=quick)
