@@ -1,0 +1,92 @@
+"""The hub's view of the fleet (birth, last will, telemetry) and the fleet documents it
+publishes (signed revocation lists) reaching the stations."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from presensi.cli import main
+from presensi.protocol.fleet import revocations_document
+from presensi.protocol.keys import Revocations, SigningKey
+from presensi.protocol.reasons import Reason
+from tests.brokers import Mosquitto
+from tests.delivery.fleet import Fleet
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Fleet]:
+    f = Fleet(tmp_path, mosquitto.url)
+    yield f
+    f.close()
+
+
+def wait_for(check, timeout: float = 15) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def rows(fleet: Fleet) -> dict[str, object]:
+    store = fleet.store()
+    try:
+        return {r.id: r for r in store.stations()}
+    finally:
+        store.close()
+
+
+def test_online_telemetry_and_last_will_show_in_the_fleet_table(
+    fleet: Fleet, mosquitto: Mosquitto
+) -> None:
+    a, b = fleet.add_stations(2)
+    fleet.start_hub()
+    a.start()
+    b.start()
+    a.scan(3)
+    assert wait_for(
+        lambda: all(
+            getattr(r, "online", False) and getattr(r, "backlog", None) == 0
+            for r in rows(fleet).values()
+        )
+    )
+    assert wait_for(lambda: getattr(rows(fleet)["st-001"], "last_scan_ms", None) is not None)
+    # b loses its connection without saying goodbye: the broker publishes its last will
+    assert b.station is not None and b.station.uplink is not None
+    b.station.uplink._client.socket().close()
+    assert wait_for(lambda: not getattr(rows(fleet)["st-002"], "online", True), timeout=90)
+    result = CliRunner().invoke(main, ["hub", "stations", "--store", fleet.store_url])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()[1:]}
+    assert "online" in lines["st-001"] and "offline" in lines["st-002"]
+
+
+def test_a_signed_revocation_list_reaches_the_station_and_applies_offline(fleet: Fleet) -> None:
+    (station,) = fleet.add_stations(1)
+    hub = fleet.start_hub()
+    station.start()
+    assert station.station is not None
+    token = station.folder.tokens[0]  # serial 1
+    # a list signed by a key the station does not trust is ignored
+    forged = revocations_document(Revocations(50, frozenset({1})), SigningKey.generate())
+    hub.publish_fleet(revocations=forged)
+    time.sleep(1)
+    assert station.station.decider.revoked.version < 50
+    hub.publish_fleet(revocations=revocations_document(Revocations(7, frozenset({1})), fleet.org))
+    assert wait_for(
+        lambda: station.station is not None and station.station.decider.revoked.version == 7
+    )
+    record = station.station.loop.handle([token], time.monotonic_ns() + 10**11)[0]
+    assert record.reason is Reason.REVOKED
+    assert station.station.uplink is not None
+    assert station.station.uplink.state.applied["revocations"] == 7
+    # the retained list also reaches a station that connects later
+    (late,) = fleet.add_stations(1)
+    late.start()
+    assert wait_for(lambda: late.station is not None and late.station.decider.revoked.version == 7)
