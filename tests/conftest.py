@@ -17,9 +17,7 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[MosquittoFactory]:
     """Make and start real mosquitto brokers: `mosquitto_factory(**Mosquitto options)`;
     `start=False` returns one not yet started. Every broker made is killed at teardown."""
     if not mosquitto_available():
-        pytest.fail(
-            "no mosquitto binary: run scripts/bootstrap (apt-get install mosquitto)"
-        )
+        pytest.fail("no mosquitto binary: run scripts/bootstrap (apt-get install mosquitto)")
     made: list[Mosquitto] = []
     counter = itertools.count(1)
 

@@ -63,7 +63,7 @@ def test_station_killed_mid_publish_and_restarted(tmp_path: Path, mosquitto: Mos
                 last, acked = (
                     journal_state(bed.journal_path) if bed.journal_path.exists() else (0, 0)
                 )
-                if last > acked and acked > 0 or last >= 12 * (kills + 1):
+                if (last > acked > 0) or last >= 12 * (kills + 1):
                     break
                 time.sleep(0.05)
             proc.send_signal(signal.SIGKILL)
