@@ -43,12 +43,24 @@ class Decider:
     def __init__(
         self, station: StationSection, keys: KeyRing, revoked: Revocations, *, config_version: int
     ) -> None:
-        self.station = station
+        self._settings = (station, config_version)
         self.keys = keys
         self.revoked = revoked
-        self.config_version = config_version
         self.zone = zoneinfo.ZoneInfo(station.timezone)
         self._last_accepted: dict[str, _Seen] = {}
+
+    @property
+    def station(self) -> StationSection:
+        return self._settings[0]
+
+    @property
+    def config_version(self) -> int:
+        return self._settings[1]
+
+    def reconfigure(self, station: StationSection, config_version: int) -> None:
+        """Apply new station settings: one reference swap, so a scan sees old or new, whole."""
+        self._settings = (station, config_version)
+        self.zone = zoneinfo.ZoneInfo(station.timezone)
 
     def restore(self, records: Iterable[ScanRecord]) -> None:
         """Rebuild the duplicate-window and in/out state from the journal's recent records."""
@@ -67,6 +79,7 @@ class Decider:
             )
 
     def decide(self, text: str, at: Moment) -> ScanRecord:
+        station, config_version = self._settings
         verdict = badge.verify(
             text, self.keys, self.revoked, at.wall_ms // 1000, check_not_before=at.clock.synced
         )
@@ -74,12 +87,12 @@ class Decider:
         employee = token.employee if token is not None else None
         outcome = Outcome.ACCEPTED if verdict.ok else Outcome.REJECTED
         reason = verdict.reason
-        direction = self._direction(employee if verdict.ok else None, at)
-        if verdict.ok and employee is not None and self._within_window(employee, at):
+        direction = self._direction(employee if verdict.ok else None, at, station)
+        if verdict.ok and employee is not None and self._within_window(employee, at, station):
             outcome, reason = Outcome.DUPLICATE, Reason.DUPLICATE_WINDOW
             direction = self._last_accepted[employee].direction  # a repeat of that scan
         return ScanRecord(
-            station=self.station.id,
+            station=station.id,
             seq=0,
             scan_id=uuid7(at.wall_ms),
             employee=employee,
@@ -87,7 +100,7 @@ class Decider:
             outcome=outcome,
             reason=reason,
             direction=direction,
-            event=self.station.event if self.station.mode == "event" else None,
+            event=station.event if station.mode == "event" else None,
             payload_sha256=payload_fingerprint(text),
             payload_len=len(text),
             wall_ms=at.wall_ms,
@@ -95,22 +108,22 @@ class Decider:
             boot_id=at.boot_id,
             clock_synced=at.clock.synced,
             clock_last_sync_ms=at.clock.last_sync_ms,
-            location=self.station.location,
-            config_version=self.config_version,
+            location=station.location,
+            config_version=config_version,
             prev_hash="",
         )
 
-    def _within_window(self, employee: str, at: Moment) -> bool:
+    def _within_window(self, employee: str, at: Moment, station: StationSection) -> bool:
         seen = self._last_accepted.get(employee)
         if seen is None:
             return False
-        window_ms = self.station.duplicate_window_s * 1000
+        window_ms = station.duplicate_window_s * 1000
         if seen.boot_id == at.boot_id:  # same boot: the monotonic clock cannot jump
             return (at.mono_ns - seen.mono_ns) // 1_000_000 < window_ms
         return 0 <= at.wall_ms - seen.wall_ms < window_ms
 
-    def _direction(self, employee: str | None, at: Moment) -> Direction:
-        mode = self.station.mode
+    def _direction(self, employee: str | None, at: Moment, station: StationSection) -> Direction:
+        mode = station.mode
         if mode == "event":
             return "event"
         if mode != "auto":

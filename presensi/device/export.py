@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 from presensi.device.config import StationConfig
 from presensi.device.errors import StationError
+from presensi.device.files import write_atomically
 from presensi.device.journal import Journal
 from presensi.protocol.export import write_export
 from presensi.protocol.keys import load_signing_key
@@ -35,10 +35,5 @@ def export_journal(config: StationConfig, out: Path, first: int | None, last: in
         )
     finally:
         journal.close()
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(out)
+    write_atomically(out, data)
     return last - first + 1

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from presensi.device import systemd
 from presensi.device.clock import Clock
-from presensi.device.config import StationConfig
+from presensi.device.config import StationConfig, StationSection
 from presensi.device.decide import Decider
 from presensi.device.errors import ConfigError
+from presensi.device.files import write_atomically
 from presensi.device.journal import Journal, open_or_recover
 from presensi.device.scanloop import ScanLoop
 from presensi.hardware.camera import Camera
@@ -24,6 +27,7 @@ from presensi.hardware.decoder import Decoder
 from presensi.hardware.errors import HardwareError
 from presensi.hardware.indicator import Indicator, Signal
 from presensi.hardware.scanner import CodeScanner
+from presensi.protocol import wire
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.keys import KeyRing, Revocations, load_signing_key
 from presensi.protocol.record import ScanRecord
@@ -108,6 +112,8 @@ class Station:
             Clock(config.clock.source),
             on_record=self._recorded,
         )
+        self._settings_path = config.path(config.journal.path).with_name("remote-settings.json")
+        self._load_settings()
         self.uplink = make_uplink(config, self) if config.uplink.broker else None
         self._keys_path = config.path(config.keys.org_keys)
         self._keys_mtime = _mtime(self._keys_path)
@@ -241,6 +247,40 @@ class Station:
         if self._on_record is not None:
             self._on_record(record)
 
+    def apply_settings(self, settings: wire.StationSettings, *, persist: bool = True) -> bool:
+        """Apply settings the hub sent (retained on the config topic) if they are newer.
+
+        They are validated like the config file, written atomically next to it (so a restart
+        keeps them), then swapped in as a whole. Returns True when applied.
+        """
+        if settings.version <= self.decider.config_version:
+            return False
+        changes = {
+            k: v
+            for k, v in msgspec.structs.asdict(settings).items()
+            if v is not None and k != "version"
+        }
+        merged = {
+            **msgspec.to_builtins(self.decider.station),
+            **changes,
+            "config_version": settings.version,
+        }
+        try:
+            station = msgspec.convert(merged, StationSection)
+        except msgspec.ValidationError as exc:
+            log.error("ignoring remote settings version %d: %s", settings.version, exc)
+            return False
+        if station.mode == "event" and not station.event:
+            log.error(
+                "ignoring remote settings version %d: event mode needs an event", settings.version
+            )
+            return False
+        if persist:
+            write_atomically(self._settings_path, wire.encode(settings))
+        self.decider.reconfigure(station, settings.version)
+        log.info("remote settings version %d applied: %s", settings.version, changes)
+        return True
+
     def telemetry(self) -> dict[str, object]:
         """Figures for the uplink's telemetry (read from another thread: plain reads only)."""
         stats = self.loop.stats
@@ -252,7 +292,7 @@ class Station:
             "decode_fps": round(fps, 1),
             "last_scan_ms": stats.last_scan_ms,
             "clock_synced": clock.synced,
-            "config_version": self.config.station.config_version,
+            "config_version": self.decider.config_version,
         }
 
     def _beat(self) -> None:
@@ -279,6 +319,16 @@ class Station:
         if fresh is not None and fresh.version > self.decider.revoked.version:
             log.info("revocation list version %d applied", fresh.version)
             self.decider.revoked = fresh  # one reference swap: the scan loop sees old or new
+
+    def _load_settings(self) -> None:
+        try:
+            saved = wire.decode(self._settings_path.read_bytes(), wire.StationSettings)
+        except FileNotFoundError:
+            return
+        except ProtocolError as exc:
+            log.error("%s: ignoring saved remote settings: %s", self._settings_path, exc)
+            return
+        self.apply_settings(saved, persist=False)
 
     def _reload_keys(self) -> None:
         mtime = _mtime(self._keys_path)
@@ -330,6 +380,7 @@ def make_uplink(config: StationConfig, station: Station) -> Uplink:
         password=password,
         fleet=fleet,
         telemetry=station.telemetry,
+        on_config=station.apply_settings,
         boot_id=boot_id(),
     )
 

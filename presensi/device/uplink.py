@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import shutil
 import threading
@@ -30,6 +29,7 @@ from urllib.parse import urlsplit
 
 from presensi import __version__
 from presensi.device.config import UplinkSection
+from presensi.device.files import write_atomically
 from presensi.device.journal import Journal
 from presensi.protocol import topics, wire
 from presensi.protocol.errors import ProtocolError
@@ -70,6 +70,7 @@ class Uplink:
         password: str = "",
         fleet: FleetFiles | None = None,
         telemetry: Callable[[], dict[str, Any]] | None = None,
+        on_config: Callable[[wire.StationSettings], object] | None = None,
         boot_id: str = "",
     ) -> None:
         import paho.mqtt.client as mqtt
@@ -80,6 +81,7 @@ class Uplink:
         self.key = key
         self.fleet = fleet
         self.telemetry_source = telemetry
+        self.on_config = on_config
         self.boot_id = boot_id
         self.state = UplinkState()
         self._journal_path = journal_path
@@ -213,6 +215,8 @@ class Uplink:
         try:
             if message.topic == self._topic("ack"):
                 self._acks.append(wire.decode(message.payload, wire.Ack).upto)
+            elif message.topic == self._topic("config") and self.on_config is not None:
+                self.on_config(wire.decode(message.payload, wire.StationSettings))
             elif message.topic == topics.FLEET_REVOCATIONS:
                 self._apply_fleet("revocations", message.payload)
             elif message.topic == topics.FLEET_KEYS:
@@ -298,7 +302,7 @@ class Uplink:
             Revocations.from_json(body)  # validate before writing
         else:
             KeyRing.from_json(body)
-        _write_atomically(target, json.dumps(body).encode())
+        write_atomically(target, json.dumps(body).encode())
         self.state.applied[kind] = doc["version"]
         log.info("applied %s list version %d", kind, doc["version"])
 
@@ -309,12 +313,3 @@ def _version_of(path: Path) -> int:
         return version if isinstance(version, int) else 0
     except (OSError, ValueError, AttributeError):
         return 0
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)

@@ -240,6 +240,7 @@ class Ingest:
                 clock_offset_ms=message.received_ms - t.ts_ms,
                 version=t.version or None,
                 last_scan_ms=t.last_scan_ms,
+                telemetry_json=message.payload.decode(),
             )
 
     def _reject(self, message: _Message, station: str | None, reason: str) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import msgspec
 from cryptography.exceptions import InvalidSignature
@@ -64,6 +64,17 @@ class Telemetry(msgspec.Struct, frozen=True, omit_defaults=True):
     keys_version: int = 0
     revocations_version: int = 0
     config_version: int = 0
+
+
+class StationSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Retained on a station's config topic: settings the hub may change remotely. Fields left
+    out keep the station's value; identity, keys and hardware stay with provisioning."""
+
+    version: int
+    location: str | None = None
+    mode: Literal["in", "out", "auto", "event"] | None = None
+    event: str | None = None
+    duplicate_window_s: int | None = None
 
 
 _ENC = msgspec.json.Encoder(order="sorted")

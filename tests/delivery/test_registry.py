@@ -90,3 +90,39 @@ def test_a_signed_revocation_list_reaches_the_station_and_applies_offline(fleet:
     (late,) = fleet.add_stations(1)
     late.start()
     assert wait_for(lambda: late.station is not None and late.station.decider.revoked.version == 7)
+
+
+def test_remote_settings_apply_atomically_persist_and_are_reported(fleet: Fleet) -> None:
+    from presensi.protocol import topics, wire
+    from presensi.protocol.reasons import Outcome
+
+    (station,) = fleet.add_stations(1)
+    hub = fleet.start_hub()
+    station.start()
+    assert station.station is not None
+    topic = topics.station_topic(station.id, "config")
+    hub.ingest.publish(
+        topic,
+        wire.encode(wire.StationSettings(version=5, mode="event", event="apel-senin")),
+        retain=True,
+    )
+    assert wait_for(
+        lambda: station.station is not None and station.station.decider.config_version == 5
+    )
+    record = station.station.loop.handle([station.folder.tokens[0]], time.monotonic_ns() + 10**11)[
+        0
+    ]
+    assert (record.direction, record.event, record.config_version) == ("event", "apel-senin", 5)
+    assert record.outcome is Outcome.ACCEPTED
+    # invalid settings (event mode without an event; an older version) change nothing
+    hub.ingest.publish(
+        topic, wire.encode(wire.StationSettings(version=6, mode="event", event="")), retain=True
+    )
+    time.sleep(1)
+    assert station.station.decider.config_version == 5
+    # kept across a restart (the hub is gone: nothing is re-sent)
+    assert wait_for(lambda: getattr(rows(fleet)[station.id], "online", False))
+    station.stop()
+    fleet.hubs[0].close()
+    station.start()
+    assert station.station is not None and station.station.decider.station.event == "apel-senin"
