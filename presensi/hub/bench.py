@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import os
 import platform
 import pwd
@@ -38,9 +37,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from multiprocessing.context import SpawnProcess
-from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -310,52 +306,50 @@ def postgres_database() -> Iterator[str]:
 # -- the hub, in a process of its own ----------------------------------------------------------
 
 
-def _hub_main(
-    store_url: str, broker_url: str, ready: Event, stop: Event, out: Queue[dict[str, int]]
-) -> None:
+def _hub_child(store_url: str, broker_url: str) -> None:
+    """The hub process: "ready" on stdout once connected, runs until stdin closes, then
+    prints its IngestStats as JSON."""
     from presensi.hub.service import Hub
 
     hub = Hub(store_url, broker_url, client_id="presensi-hub-bench")
     hub.start()
     try:
         if hub.ingest.connected.wait(30):
-            ready.set()
-            stop.wait()
+            print("ready", flush=True)
+            sys.stdin.read()
     finally:
         hub.close()
-        out.put(dataclasses.asdict(hub.ingest.stats))
+        print(json.dumps(dataclasses.asdict(hub.ingest.stats)), flush=True)
 
 
 class HubProcess:
-    """presensi.hub.service.Hub running in a spawned process; `close()` returns its IngestStats."""
+    """presensi.hub.service.Hub in a process of its own (as in production, with its own GIL);
+    `close()` stops it and returns its IngestStats as a dict."""
 
     def __init__(self, store_url: str, broker_url: str) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._ready = ctx.Event()
-        self._stop = ctx.Event()
-        self._out: Queue[dict[str, int]] = ctx.Queue()
-        self._proc: SpawnProcess = ctx.Process(
-            target=_hub_main,
-            args=(store_url, broker_url, self._ready, self._stop, self._out),
-            name="presensi-hub-bench",
-            daemon=True,
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "presensi.hub.bench", "--hub", store_url, broker_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
-        self._proc.start()
-        deadline = time.monotonic() + 60
-        while not self._ready.wait(0.1):
-            if not self._proc.is_alive() or time.monotonic() > deadline:
-                self.close()
-                raise BenchError("the hub process did not connect to the broker")
+        assert self._proc.stdout is not None
+        if self._proc.stdout.readline().strip() != "ready":  # the hub waits 30 s at most
+            self.close()
+            raise BenchError("the hub process did not connect to the broker")
 
     def close(self) -> dict[str, int]:
-        self._stop.set()
-        stats: dict[str, int] = {}
-        with contextlib.suppress(Exception):  # a hub that died has nothing to report
-            stats = self._out.get(timeout=30)
-        self._proc.join(10)
-        if self._proc.is_alive():
+        try:
+            out, _ = self._proc.communicate(timeout=30)  # closes stdin: the hub stops
+        except subprocess.TimeoutExpired:
             self._proc.kill()
-            self._proc.join()
+            self._proc.wait()
+            return {}
+        try:
+            stats: dict[str, int] = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return {}
         return stats
 
 
@@ -856,3 +850,7 @@ def _reset_acked(journal_path: Path) -> None:
         db.execute("UPDATE meta SET value = 0 WHERE key = 'acked_upto'")
     finally:
         db.close()
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--hub"]:
+    _hub_child(sys.argv[2], sys.argv[3])
