@@ -498,8 +498,8 @@ class SqlStore:
                 topic,
                 station,
                 seq,
-                reason,
-                detail,
+                _printable(reason),
+                None if detail is None else _printable(detail),
                 bytes(payload[:REJECT_PAYLOAD_MAX]),
                 len(payload),
             ),
@@ -622,6 +622,11 @@ def _runs(seqs: Sequence[int]) -> list[tuple[int, int]]:
         else:
             runs.append((seq, seq))
     return runs
+
+
+def _printable(text: str) -> str:
+    """A reason may quote what arrived; PostgreSQL text cannot hold a NUL."""
+    return text.replace("\x00", "\\x00")
 
 
 def _scans_topic(station: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -21,28 +21,30 @@ GENESIS = "0" * 64
 SCHEMA = 1
 
 Direction = Literal["in", "out", "event"]
+# what a signed 64-bit integer (the hub's BIGINT columns) holds: checked when a record is decoded
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 
 class ScanRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     v: int = SCHEMA
     station: str
-    seq: int
+    seq: Int64
     scan_id: str
     employee: str | None
-    serial: int | None
+    serial: Int64 | None
     outcome: Outcome
     reason: Reason
     direction: Direction
     event: str | None = None
     payload_sha256: str  # first 16 bytes, hex, of SHA-256 over the scanned text (audit, no PII)
-    payload_len: int
-    wall_ms: int  # UTC, Unix milliseconds, as the station's clock said
-    mono_ns: int  # CLOCK_MONOTONIC at the scan
+    payload_len: Int64
+    wall_ms: Int64  # UTC, Unix milliseconds, as the station's clock said
+    mono_ns: Int64  # CLOCK_MONOTONIC at the scan
     boot_id: str  # /proc/sys/kernel/random/boot_id: mono_ns is comparable within one boot
     clock_synced: bool
-    clock_last_sync_ms: int | None
+    clock_last_sync_ms: Int64 | None
     location: str
-    config_version: int
+    config_version: Int64
     prev_hash: str
 
     def canonical(self) -> bytes:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 from cryptography.exceptions import InvalidSignature
@@ -23,18 +23,23 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.keys import SigningKey
-from presensi.protocol.record import ScanRecord
+from presensi.protocol.record import Int64, ScanRecord
 
 T = TypeVar("T")
 BATCH_DOMAIN = b"presensi/batch/v1\x00"
 MAX_BATCH_BYTES = 256 * 1024
 MAX_BATCH_RECORDS = 1000
 
+# A time in Unix milliseconds (2**53 ms is far beyond any clock), so that the hub can subtract
+# one from its own clock; text without NUL, which PostgreSQL text columns cannot hold.
+UnixMs = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Text = Annotated[str, msgspec.Meta(pattern=r"^[^\x00]*$")]
+
 
 class Batch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     v: int
     station: str
-    floor: int
+    floor: Int64
     records: list[ScanRecord]
 
 
@@ -43,27 +48,27 @@ class Ack(msgspec.Struct, frozen=True):
 
 
 class Status(msgspec.Struct, frozen=True, omit_defaults=True):
-    state: str  # "online" | "offline"
-    boot_id: str = ""
-    version: str = ""
-    ts_ms: int = 0
+    state: Text  # "online" | "offline"
+    boot_id: Text = ""
+    version: Text = ""
+    ts_ms: UnixMs = 0
 
 
 class Telemetry(msgspec.Struct, frozen=True, omit_defaults=True):
-    ts_ms: int
-    last_seq: int
-    acked_upto: int
-    backlog: int
-    oldest_unacked_ms: int | None = None
-    disk_free_mb: int | None = None
+    ts_ms: UnixMs
+    last_seq: Int64
+    acked_upto: Int64
+    backlog: Int64
+    oldest_unacked_ms: UnixMs | None = None
+    disk_free_mb: Int64 | None = None
     clock_synced: bool = False
-    clock_offset_ms: int | None = None
+    clock_offset_ms: Int64 | None = None
     decode_fps: float = 0.0
-    last_scan_ms: int | None = None
-    version: str = ""
-    keys_version: int = 0
-    revocations_version: int = 0
-    config_version: int = 0
+    last_scan_ms: UnixMs | None = None
+    version: Text = ""
+    keys_version: Int64 = 0
+    revocations_version: Int64 = 0
+    config_version: Int64 = 0
 
 
 class StationSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):

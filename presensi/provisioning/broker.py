@@ -111,7 +111,7 @@ def write_password_file(
 
     Mosquitto 2 reads the file after dropping root to its own user, so give that user access:
     `group="mosquitto"` (the default mode 0640 then lets it read, and no one else)."""
-    _write_atomic(Path(path), password_file_text(users), mode=mode, group=group)
+    write_atomic(Path(path), password_file_text(users), mode=mode, group=group)
 
 
 # -- ACL -------------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def write_acl_file(
 ) -> None:
     """Write the fleet ACL atomically. `stations` is checked (valid ids, no clash with a hub
     user) but not listed: the station rules are %u patterns."""
-    _write_atomic(Path(path), acl_text(stations, hub_users), mode=mode, group=group)
+    write_atomic(Path(path), acl_text(stations, hub_users), mode=mode, group=group)
 
 
 # -- mosquitto.conf --------------------------------------------------------------------------
@@ -272,7 +272,7 @@ def _check_username(username: str) -> None:
         )
 
 
-def _write_atomic(path: Path, text: str, *, mode: int, group: str | int | None) -> None:
+def write_atomic(path: Path, text: str, *, mode: int, group: str | int | None) -> None:
     gid = -1 if group is None else _gid(group)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
