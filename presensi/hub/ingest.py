@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from presensi.hub.errors import StoreError
 from presensi.hub.store import IngestResult, Store
 from presensi.protocol import topics, wire
 from presensi.protocol.errors import ProtocolError
@@ -177,12 +178,50 @@ class Ingest:
                 self._telemetry(message, where.station)
         if not batches:
             return
-        result = self.store.ingest(batches, int(time.time_ns() // 1_000_000))
+        result = self._store_batches(batches, group)
         self.stats.batches += len(batches)
         self.stats.commits += 1
         self.stats.records_inserted += result.inserted
         self.stats.duplicates += result.duplicates
         self._acknowledge(result)
+
+    def _store_batches(self, batches: list[wire.Batch], group: list[_Message]) -> IngestResult:
+        """One transaction for the whole group; if the store refuses it, find the batch it
+        refuses (one transaction each) so that one unstorable batch cannot hold back the rest.
+        If every batch fails on its own, the store itself is down: raise, ack nothing."""
+        now = time.time_ns() // 1_000_000
+        try:
+            return self.store.ingest(batches, now)
+        except StoreError as exc:
+            if len(batches) == 1:
+                raise
+            log.warning(
+                "store refused a group of %d batches (%s); trying one by one", len(batches), exc
+            )
+        merged = IngestResult({}, 0, 0, [])
+        failures: list[tuple[wire.Batch, StoreError]] = []
+        for batch in batches:
+            try:
+                one = self.store.ingest([batch], now)
+            except StoreError as refused:
+                failures.append((batch, refused))
+                continue
+            merged = IngestResult(
+                {**merged.committed, **one.committed},
+                merged.inserted + one.inserted,
+                merged.duplicates + one.duplicates,
+                merged.conflicts + one.conflicts,
+            )
+        if len(failures) == len(batches):
+            raise failures[0][1]
+        for batch, refused in failures:
+            topic = topics.station_topic(batch.station, "scans")
+            first = batch.records[0].seq if batch.records else None
+            self.store.reject(
+                now, topic, batch.station, f"store refused the batch: {refused}", b"", seq=first
+            )
+            self.stats.rejected += 1
+        return merged
 
     def _acknowledge(self, result: IngestResult) -> None:
         """Tell each station what the store has committed (only ever after the commit)."""

@@ -14,11 +14,11 @@ import click
 from presensi.provisioning.broker import (
     USERNAME,
     BrokerProvisioningError,
-    write_atomic,  # temp file, fsync, rename: a broker reload never reads half a file
     acl_text,
     generate_password,
     hash_password,
     mosquitto_conf,
+    write_atomic,  # temp file, fsync, rename: a broker reload never reads half a file
 )
 
 # what `provision broker` writes into its output folder
