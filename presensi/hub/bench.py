@@ -50,9 +50,11 @@ from presensi.protocol.record import ScanRecord, decode_record
 MOSQUITTO = os.environ.get("PRESENSI_MOSQUITTO", "/usr/sbin/mosquitto")
 POSTGRES_ENV = "PRESENSI_BENCH_POSTGRES"
 PG_SYSTEM_USER = "postgres"
-BATCH_SIZE = 500
+# 500 would be over the hub's MAX_BATCH_BYTES (256 KiB) with ~533-byte records: see docs
+BATCH_SIZE = 400
 WINDOW = 8
 DAY_MS = 86_400_000
+DELIVERY_TIMEOUT_S = 300.0  # a phase not done by then is reported as not acked
 
 
 @dataclass(frozen=True)
@@ -516,6 +518,10 @@ def deliver(broker_url: str, stations: Sequence[BenchStation], timeout: float) -
     )
 
 
+def _rate(records: int, delivery: Delivery) -> int | None:
+    return round(records / delivery.seconds) if delivery.all_acked else None
+
+
 # -- figures -------------------------------------------------------------------------------------
 
 
@@ -528,7 +534,7 @@ def ingest_figures(
     try:
         hub = HubProcess(store_url, broker.url)
         try:
-            delivery = deliver(broker.url, stations, timeout=600)
+            delivery = deliver(broker.url, stations, timeout=DELIVERY_TIMEOUT_S)
         finally:
             stats = hub.close()
         dropped = broker.dropped()
@@ -537,7 +543,7 @@ def ingest_figures(
     stored = check_store(store_url, stations)
     commits = max(stats.get("commits", 0), 1)
     return {
-        f"ingest_scans_per_s_{engine}": round(total / delivery.seconds),
+        f"ingest_scans_per_s_{engine}": _rate(total, delivery),
         f"ingest_seconds_{engine}": round(delivery.seconds, 2),
         f"ingest_records_{engine}": total,
         f"ingest_all_acked_{engine}": delivery.all_acked and stored and not dropped,
@@ -633,7 +639,7 @@ def drain_figures(sizes: Sizes, folder: Path) -> dict[str, Any]:
     try:
         hub = HubProcess(store_url, broker.url)
         try:
-            delivery = deliver(broker.url, stations, timeout=600)
+            delivery = deliver(broker.url, stations, timeout=DELIVERY_TIMEOUT_S)
         finally:
             hub.close()
         dropped = broker.dropped()
@@ -642,10 +648,10 @@ def drain_figures(sizes: Sizes, folder: Path) -> dict[str, Any]:
     stored = check_store(store_url, stations)
     total = sum(s.records for s in stations)
     return {
-        "drain_seconds_42x10000": round(delivery.seconds, 2),
+        "drain_seconds_42x10000": round(delivery.seconds, 2) if delivery.all_acked else None,
         "drain_stations": len(stations),
         "drain_records_per_station": sizes.drain_records,
-        "drain_scans_per_s": round(total / delivery.seconds),
+        "drain_scans_per_s": _rate(total, delivery),
         "drain_all_acked": delivery.all_acked and stored and not dropped,
         "drain_resends": delivery.resends,
     }
@@ -823,8 +829,8 @@ def run_bench(*, as_json: bool, quick: bool) -> dict[str, Any]:
         progress("bare inserts (baseline)")
         rows_per_tx = results["ingest_rows_per_commit_sqlite"] or BATCH_SIZE
         results.update(bare_insert_figures(ingest_stations, rows_per_tx, folder))
-        results["ingest_to_bare_ratio_sqlite"] = round(
-            results["ingest_scans_per_s_sqlite"] / results["bare_insert_rows_per_s"], 3
+        results["ingest_to_bare_ratio_sqlite"] = _ratio(
+            results["ingest_scans_per_s_sqlite"], results["bare_insert_rows_per_s"]
         )
         progress("ingest into PostgreSQL")
         for s in ingest_stations:  # the same journals again, unacked
@@ -842,6 +848,10 @@ def run_bench(*, as_json: bool, quick: bool) -> dict[str, Any]:
         for key, value in results.items():
             print(f"{key:48s} {value}")
     return results
+
+
+def _ratio(part: float | None, whole: float | None) -> float | None:
+    return None if part is None or not whole else round(part / whole, 3)
 
 
 def _reset_acked(journal_path: Path) -> None:

@@ -214,11 +214,11 @@ class Ingest:
             )
         if len(failures) == len(batches):
             raise failures[0][1]
-        for batch, refused in failures:
+        for batch, error in failures:
             topic = topics.station_topic(batch.station, "scans")
             first = batch.records[0].seq if batch.records else None
             self.store.reject(
-                now, topic, batch.station, f"store refused the batch: {refused}", b"", seq=first
+                now, topic, batch.station, f"store refused the batch: {error}", b"", seq=first
             )
             self.stats.rejected += 1
         return merged
