@@ -6,12 +6,16 @@ import datetime as dt
 import signal
 import sys
 import zoneinfo
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any, TypeVar
 
 import click
 
 from presensi.hub.errors import HubError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 store_option = click.option(
     "--store",
@@ -143,3 +147,109 @@ def bench(as_json: bool, quick: bool) -> None:
     from presensi.hub.bench import run_bench
 
     run_bench(as_json=as_json, quick=quick)
+
+
+broker_options = [
+    click.option(
+        "--broker", default="mqtt://127.0.0.1:1883", show_default=True, envvar="PRESENSI_BROKER"
+    ),
+    click.option("--username", default="", envvar="PRESENSI_BROKER_USER"),
+    click.option("--password-file", type=click.Path(dir_okay=False), default=None),
+]
+
+
+def _with_broker(f: F) -> F:
+    for option in reversed(broker_options):
+        f = option(f)
+    return f
+
+
+@hub.command("publish-settings")
+@click.argument("station")
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(1),
+    required=True,
+    help="Must be higher than the station's current config version.",
+)
+@click.option("--mode", type=click.Choice(["in", "out", "auto", "event"]), default=None)
+@click.option("--event", default=None, help="Event id (roll call, ceremony) for mode 'event'.")
+@click.option("--duplicate-window", "window", type=click.IntRange(0, 86_400), default=None)
+@click.option("--location", default=None)
+@_with_broker
+def publish_settings(
+    station: str,
+    version: int,
+    mode: str | None,
+    event: str | None,
+    window: int | None,
+    location: str | None,
+    broker: str,
+    username: str,
+    password_file: str | None,
+) -> None:
+    """Send a station new settings (retained: it gets them whenever it connects)."""
+    from presensi.hub.ingest import publish_retained
+    from presensi.hub.service import read_secret
+    from presensi.protocol import topics, wire
+    from presensi.protocol.errors import ProtocolError
+
+    try:
+        settings = wire.StationSettings(
+            version=version,
+            mode=mode,  # type: ignore[arg-type]  # click.Choice checked it
+            event=event,
+            duplicate_window_s=window,
+            location=location,
+        )
+        topic = topics.station_topic(station, "config")
+        publish_retained(
+            broker,
+            [(topic, wire.encode(settings))],
+            username=username,
+            password=read_secret(password_file),
+        )
+    except (ProtocolError, HubError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"settings version {version} published for {station}")
+
+
+@hub.command("publish-fleet")
+@click.option(
+    "--revocations",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A signed revocation list (made by the admin tools).",
+)
+@click.option(
+    "--keys",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A signed organisation key list.",
+)
+@_with_broker
+def publish_fleet(
+    revocations: Path | None,
+    keys: Path | None,
+    broker: str,
+    username: str,
+    password_file: str | None,
+) -> None:
+    """Publish signed fleet documents, retained, to every station."""
+    from presensi.hub.ingest import publish_retained
+    from presensi.hub.service import read_secret
+    from presensi.protocol import topics
+
+    messages = []
+    if revocations is not None:
+        messages.append((topics.FLEET_REVOCATIONS, revocations.read_bytes()))
+    if keys is not None:
+        messages.append((topics.FLEET_KEYS, keys.read_bytes()))
+    if not messages:
+        _fail(HubError("nothing to publish: give --revocations and/or --keys"))
+    try:
+        publish_retained(broker, messages, username=username, password=read_secret(password_file))
+    except (HubError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"published {len(messages)} fleet document(s)")

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from presensi.hub.errors import StoreError
+from presensi.hub.errors import HubError, StoreError
 from presensi.hub.store import IngestResult, Store
 from presensi.protocol import topics, wire
 from presensi.protocol.errors import ProtocolError
@@ -286,3 +286,39 @@ class Ingest:
         self.stats.rejected += 1
         log.warning("rejected a message on %s: %s", message.topic, reason)
         self.store.reject(message.received_ms, message.topic, station, reason, message.payload)
+
+
+def publish_retained(
+    broker: str,
+    messages: list[tuple[str, bytes]],
+    *,
+    username: str = "",
+    password: str = "",
+    timeout: float = 10.0,
+) -> None:
+    """Publish retained QoS 1 messages once (admin commands) and wait for the broker to take
+    them. Raises HubError if the broker cannot be reached in `timeout` seconds."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    url = urlsplit(broker)
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    if username:
+        client.username_pw_set(username, password)
+    try:
+        client.connect(url.hostname or "127.0.0.1", url.port or 1883, keepalive=30)
+    except OSError as exc:
+        raise HubError(f"cannot reach the broker at {broker}: {exc}") from exc
+    client.loop_start()
+    try:
+        infos = [client.publish(topic, payload, qos=1, retain=True) for topic, payload in messages]
+        deadline = time.monotonic() + timeout
+        for info in infos:
+            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+            if not info.is_published():
+                raise HubError(
+                    f"the broker at {broker} did not take the message in {timeout:.0f} s"
+                )
+    finally:
+        client.disconnect()
+        client.loop_stop()

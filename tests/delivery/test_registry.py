@@ -126,3 +126,44 @@ def test_remote_settings_apply_atomically_persist_and_are_reported(fleet: Fleet)
     fleet.hubs[0].close()
     station.start()
     assert station.station is not None and station.station.decider.station.event == "apel-senin"
+
+
+def test_admin_commands_publish_settings_and_fleet_documents(fleet: Fleet, tmp_path: Path) -> None:
+    (station,) = fleet.add_stations(1)
+    fleet.start_hub()
+    station.start()
+    assert station.station is not None
+    doc = tmp_path / "revocations.signed.json"
+    doc.write_bytes(revocations_document(Revocations(9, frozenset({2})), fleet.org))
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["hub", "publish-fleet", "--revocations", str(doc), "--broker", fleet.broker_url]
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        main,
+        [
+            "hub",
+            "publish-settings",
+            station.id,
+            "--version",
+            "3",
+            "--mode",
+            "out",
+            "--broker",
+            fleet.broker_url,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert wait_for(
+        lambda: (
+            station.station is not None
+            and station.station.decider.revoked.version == 9
+            and station.station.decider.config_version == 3
+        )
+    )
+    assert station.station.decider.station.mode == "out"
+    unreachable = runner.invoke(
+        main, ["hub", "publish-fleet", "--revocations", str(doc), "--broker", "mqtt://127.0.0.1:1"]
+    )
+    assert unreachable.exit_code == 2 and "cannot reach the broker" in unreachable.output
