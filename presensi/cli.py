@@ -14,6 +14,7 @@ GROUPS = {
     "station": ("presensi.device.cli", "station", "Run and inspect a scanning station."),
     "hub": ("presensi.hub.cli", "hub", "Run the hub, show the fleet, import exported journals."),
     "provision": ("presensi.provisioning.cli", "provision", "Enroll stations, broker credentials."),
+    "badge": ("presensi.provisioning.badge_cli", "badge", "Issue, reissue, revoke and verify badges."),
     "demo": ("presensi.demo", "demo", "Run a simulated station end to end (no hardware needed)."),
 }
 
