@@ -14,8 +14,8 @@ GROUPS = {
     "station": ("presensi.device.cli", "station", "Run and inspect a scanning station."),
     "hub": ("presensi.hub.cli", "hub", "Run the hub, show the fleet, import exported journals."),
     "provision": ("presensi.provisioning.cli", "provision", "Enroll stations, broker credentials."),
-    "badge": ("presensi.provisioning.badge_cli", "badge", "Issue, reissue, revoke and verify badges."),
-    "demo": ("presensi.demo", "demo", "Run a simulated station end to end (no hardware needed)."),
+    "badge": ("presensi.provisioning.badge_cli", "badge", "Issue, revoke and verify badges."),
+    "demo": ("presensi.demo", "demo", "Broker, hub and simulated stations on this machine."),
 }
 
 

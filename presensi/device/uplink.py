@@ -256,10 +256,11 @@ class Uplink:
             if not records:
                 return
             floor = max(self.state.acked_upto, journal.base[0])
-            batch = wire.Batch(1, self.station, floor, records)
-            info = self._client.publish(
-                self._topic("scans"), wire.sign_batch(batch, self.key), qos=1
-            )
+            payload = wire.sign_batch(wire.Batch(1, self.station, floor, records), self.key)
+            while len(payload) > wire.MAX_BATCH_BYTES and len(records) > 1:
+                records = records[: len(records) // 2]  # the hub refuses larger messages
+                payload = wire.sign_batch(wire.Batch(1, self.station, floor, records), self.key)
+            info = self._client.publish(self._topic("scans"), payload, qos=1)
             if info.rc != self._mqtt.MQTT_ERR_SUCCESS:
                 return  # not connected after all; the next connect resends
             self.state.sent_upto = records[-1].seq

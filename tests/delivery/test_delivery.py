@@ -122,7 +122,7 @@ def test_hub_down_while_stations_keep_scanning(fleet: Fleet) -> None:
 
 
 def test_station_offline_for_10000_scans_then_back(fleet: Fleet, mosquitto: Mosquitto) -> None:
-    (station,) = fleet.add_stations(1, uplink={"batch_size": 500, "resend_s": 5}, employees=200)
+    (station,) = fleet.add_stations(1, uplink={"batch_size": 1000, "resend_s": 5}, employees=200)
     fleet.start_hub()
     mosquitto.stop()
     station.start()
