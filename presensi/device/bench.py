@@ -26,7 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import numpy as np
 
 from presensi.device.clock import Clock
@@ -34,10 +33,8 @@ from presensi.device.config import StationSection
 from presensi.device.decide import Decider
 from presensi.device.journal import Journal
 from presensi.device.scanloop import ScanLoop
-from presensi.device.testbed import create, make_tokens
+from presensi.device.testbed import create, fill_journal, make_tokens
 from presensi.protocol.keys import KeyRing, Revocations, SigningKey
-from presensi.protocol.reasons import Outcome, Reason
-from presensi.protocol.record import ScanRecord
 
 SEED = 2026
 
@@ -143,53 +140,7 @@ def latency_figures(scans: int, folder: Path) -> dict[str, Any]:
 
 def _fill(path: Path, count: int) -> Journal:
     """A journal holding `count` realistic, correctly chained records (bulk-loaded)."""
-    journal = Journal(path, "st-bench", min_free_bytes=1)
-    template = ScanRecord(
-        station="st-bench",
-        seq=0,
-        scan_id="",
-        employee="EMP-00000",
-        serial=1,
-        outcome=Outcome.ACCEPTED,
-        reason=Reason.OK,
-        direction="in",
-        payload_sha256="ab" * 16,
-        payload_len=151,
-        wall_ms=0,
-        mono_ns=0,
-        boot_id="0f9d0b36-6a3c-4f6e-9a57-3c1f4c3e8a10",
-        clock_synced=True,
-        clock_last_sync_ms=1_790_000_000_000,
-        location="pool-cawang",
-        config_version=3,
-        prev_hash="",
-    )
-    db = journal._db
-    db.execute("PRAGMA synchronous=OFF")
-    prev = journal.last_hash
-    start_ms = 1_790_000_000_000
-    db.execute("BEGIN")
-    batch = []
-    for seq in range(1, count + 1):
-        wall = start_ms + seq * 1000
-        record = msgspec.structs.replace(
-            template,
-            seq=seq,
-            scan_id=f"0190{seq:028x}"[:32],
-            employee=f"EMP-{seq % 810:05d}",
-            wall_ms=wall,
-            mono_ns=seq * 10**9,
-            prev_hash=prev,
-        )
-        prev = record.digest()
-        batch.append((seq, wall, bytes.fromhex(prev), record.canonical()))
-        if len(batch) == 10_000:
-            db.executemany("INSERT INTO records VALUES (?, ?, ?, ?)", batch)
-            batch.clear()
-    db.executemany("INSERT INTO records VALUES (?, ?, ?, ?)", batch)
-    db.execute("COMMIT")
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    journal.close()
+    fill_journal(path, "st-bench", count, start_ms=1_790_000_000_000)
     return Journal(path, "st-bench", min_free_bytes=1)
 
 

@@ -6,14 +6,20 @@ Used by the demo, the benchmarks and the tests, so each of them runs a real stat
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
+from presensi.device.journal import Journal
 from presensi.protocol import badge
 from presensi.protocol.keys import KeyRing, Revocations, SigningKey, save_signing_key
+from presensi.protocol.reasons import Outcome, Reason
+from presensi.protocol.record import ScanRecord
 
 DAY_S = 86_400
 
@@ -82,3 +88,63 @@ def create(
         f'[uplink]\nbroker = "{broker}"\n' + "".join(f"{k} = {v}\n" for k, v in settings.items())
     )
     return StationFolder(folder, config, org, tokens)
+
+
+def fill_journal(path: Path, station: str, count: int, *, start_ms: int | None = None) -> None:
+    """Append `count` realistic (~530-byte), correctly chained, unacked records to a journal,
+    bulk-loaded in transactions of 10,000 (for benchmarks: far faster than scanning them)."""
+    journal = Journal(path, station, min_free_bytes=0, check_integrity=False)
+    template = ScanRecord(
+        station=station,
+        seq=0,
+        scan_id="",
+        employee="EMP-00000",
+        serial=1,
+        outcome=Outcome.ACCEPTED,
+        reason=Reason.OK,
+        direction="in",
+        payload_sha256="ab" * 16,
+        payload_len=151,
+        wall_ms=0,
+        mono_ns=0,
+        boot_id="0f9d0b36-6a3c-4f6e-9a57-3c1f4c3e8a10",
+        clock_synced=True,
+        clock_last_sync_ms=1_790_000_000_000,
+        location="pool-bench",
+        config_version=1,
+        prev_hash="",
+    )
+    # by default older than a station's restore window (36 h), as after a long outage
+    if start_ms is None:
+        start_ms = time.time_ns() // 1_000_000 - 3 * DAY_S * 1000 - count * 1000
+    prefix = hashlib.sha256(station.encode()).hexdigest()[:8]
+    db = journal._db
+    db.execute("PRAGMA synchronous=OFF")
+    prev, first = journal.last_hash, journal.last_seq + 1
+    try:
+        for chunk in range(first, first + count, 10_000):
+            rows = []
+            for seq in range(chunk, min(chunk + 10_000, first + count)):
+                record = msgspec.structs.replace(
+                    template,
+                    seq=seq,
+                    scan_id=f"{prefix}{seq:024x}",
+                    employee=f"EMP-{seq % 810:05d}",
+                    serial=seq % 810 + 1,
+                    direction="in" if seq % 2 else "out",
+                    wall_ms=start_ms + seq * 1000,
+                    mono_ns=seq * 10**9,
+                    prev_hash=prev,
+                )
+                body = record.canonical()
+                digest = hashlib.sha256(body).digest()
+                prev = digest.hex()
+                rows.append((seq, record.wall_ms, digest, body))
+            db.execute("BEGIN")
+            db.executemany(
+                "INSERT INTO records (seq, wall_ms, hash, body) VALUES (?, ?, ?, ?)", rows
+            )
+            db.execute("COMMIT")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        journal.close()

@@ -48,9 +48,8 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from presensi.device.journal import Journal
-from presensi.protocol.reasons import Outcome, Reason
-from presensi.protocol.record import ScanRecord, decode_record
+from presensi.device.testbed import fill_journal
+from presensi.protocol.record import decode_record
 
 MOSQUITTO = os.environ.get("PRESENSI_MOSQUITTO", "/usr/sbin/mosquitto")
 POSTGRES_ENV = "PRESENSI_BENCH_POSTGRES"
@@ -393,63 +392,6 @@ class HubProcess:
 
 
 # -- journals ---------------------------------------------------------------------------------
-
-
-def fill_journal(path: Path, station: str, count: int) -> None:
-    """Append `count` realistic, correctly chained, unacked records to the station's journal
-    (bulk-loaded in one transaction, not fsynced one by one)."""
-    journal = Journal(path, station, min_free_bytes=0, check_integrity=False)
-    try:
-        template = ScanRecord(
-            station=station,
-            seq=0,
-            scan_id="",
-            employee="EMP-00000",
-            serial=1,
-            outcome=Outcome.ACCEPTED,
-            reason=Reason.OK,
-            direction="in",
-            payload_sha256="ab" * 16,
-            payload_len=151,
-            wall_ms=0,
-            mono_ns=0,
-            boot_id="0f9d0b36-6a3c-4f6e-9a57-3c1f4c3e8a10",
-            clock_synced=True,
-            clock_last_sync_ms=1_790_000_000_000,
-            location="pool-bench",
-            config_version=1,
-            prev_hash="",
-        )
-        prefix = hashlib.sha256(station.encode()).hexdigest()[:8]
-        # older than the station's restore window (36 h), as after a long outage
-        start_ms = time.time_ns() // 1_000_000 - 3 * DAY_MS - count * 1000
-        prev = journal.last_hash
-        rows = []
-        for seq in range(journal.last_seq + 1, journal.last_seq + count + 1):
-            wall = start_ms + seq * 1000
-            record = msgspec.structs.replace(
-                template,
-                seq=seq,
-                scan_id=f"{prefix}{seq:024x}",
-                employee=f"EMP-{seq % 810:05d}",
-                serial=seq % 810 + 1,
-                direction="in" if seq % 2 else "out",
-                wall_ms=wall,
-                mono_ns=seq * 10**9,
-                prev_hash=prev,
-            )
-            body = record.canonical()
-            digest = hashlib.sha256(body).digest()
-            prev = digest.hex()
-            rows.append((seq, wall, digest, body))
-        db = journal._db
-        db.execute("PRAGMA synchronous=OFF")
-        db.execute("BEGIN")
-        db.executemany("INSERT INTO records (seq, wall_ms, hash, body) VALUES (?, ?, ?, ?)", rows)
-        db.execute("COMMIT")
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        journal.close()
 
 
 # -- simulated stations, in a process of their own ------------------------------------------------
