@@ -1,10 +1,13 @@
 """`presensi demo`: the whole system on one machine, no hardware and no setup.
 
 An MQTT broker (embedded amqtt unless --broker is given), a hub on SQLite in a local data
-folder, and N simulated stations (rendered camera frames, console signals) scanning generated
-badges: valid ones, and what real stations also see (revoked and foreign badges, QR codes that
-are no badge). Each station journals, signals and delivers its scans; at the end the demo stops
-scanning, lets every uplink drain, and checks that the hub holds every signalled scan once.
+folder, an organisation folder made as an admin would (`presensi provision init`, the 42 sample
+attendance points, a sample staff list, one enrollment bundle per station), and N simulated
+stations (rendered camera frames, console signals) started from their bundles, scanning badges
+signed with the org's key: valid ones, and what real stations also see (revoked and foreign
+badges, QR codes that are no badge). Each station journals, signals and delivers its scans; at
+the end the demo stops scanning, lets every uplink drain, and checks that the hub holds every
+signalled scan once.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 
 from presensi.device import config as station_config
 from presensi.device.station import Parts, Station
-from presensi.device.testbed import create, make_tokens
-from presensi.protocol.fleet import revocations_document
+from presensi.device.testbed import make_tokens
+from presensi.protocol import badge
 from presensi.protocol.keys import Revocations, SigningKey, load_signing_key, raw_public
 from presensi.protocol.record import ScanRecord
 
@@ -35,8 +39,15 @@ ZONE = zoneinfo.ZoneInfo("Asia/Jakarta")
 REVOKED = (900_000, 900_001)
 
 
-def _badges(org: SigningKey, employees: int, rng: random.Random) -> list[str]:
-    good = make_tokens(org, employees)
+DAY_S = 86_400
+
+
+def _badges(org: SigningKey, numbers: list[str], rng: random.Random) -> list[str]:
+    now = int(time.time())
+    good = [
+        badge.issue(org, number, serial, now - DAY_S, now + 365 * DAY_S).to_text()
+        for serial, number in enumerate(numbers, 1)
+    ]
     revoked = make_tokens(org, 2, prefix="LOST", first_serial=REVOKED[0])
     foreign = make_tokens(SigningKey.generate(), 2, prefix="OTHER")
     junk = ["https://transjakarta.co.id/", "WIFI:S:Pool;T:WPA;P:rahasia;;"]
@@ -129,27 +140,33 @@ def _run(
     from presensi.hardware.indicator_console import ConsoleIndicator
     from presensi.hardware.indicator_memory import RecordingIndicator
     from presensi.hub.store import StationInfo
+    from presensi.provisioning.employees import sample_employees
+    from presensi.provisioning.enroll import enroll_station
+    from presensi.provisioning.locations import import_locations, sample_csv_text
+    from presensi.provisioning.org import Org
 
     rng = random.Random(seed)
-    org = SigningKey.generate()
+    org = Org.init(data_dir / "org", "Demo Bus Kota")
+    points = import_locations(org, sample_csv_text())
+    org.publish_revocations(Revocations(2, frozenset(REVOKED)))
+    key = org.signing_key()
+    staff = [e.number for e in sample_employees(employees, rng.randrange(2**31))]
     printer = _Printer(quiet)
     running: list[Station] = []
     hub.start()
-    hub.publish_fleet(revocations=revocations_document(Revocations(2, frozenset(REVOKED)), org))
+    hub.publish_fleet(
+        keys=org.org_keys_signed_path.read_bytes(),
+        revocations=org.revocations_signed_path.read_bytes(),
+    )
     for n in range(1, count + 1):
         sid = f"st-demo-{n:02d}"
-        bed = create(
-            data_dir / sid,
-            station=sid,
-            employees=0,
-            broker=broker,
-            org_seed=org.private.private_bytes_raw(),
-        )
-        key = load_signing_key(bed.folder / "station.key")
-        hub.store.register_station(StationInfo(sid, raw_public(key.public), "pool-demo"))
-        config = station_config.load(bed.config_path)
+        location = points[(n - 1) % len(points)]
+        bundle = enroll_station(org, sid, location.id, broker_url=broker)
+        station_key = load_signing_key(bundle / "station.key")
+        hub.store.register_station(StationInfo(sid, raw_public(station_key.public), location.id))
+        config = _on_this_machine(station_config.load(bundle / "station.toml"), data_dir / sid)
         indicator = RecordingIndicator() if quiet else ConsoleIndicator(prefix=f"   {sid}")
-        camera = demo_camera(_badges(org, employees, rng), fps=10.0, seed=rng.randrange(2**31))
+        camera = demo_camera(_badges(key, staff, rng), fps=10.0, seed=rng.randrange(2**31))
         parts = Parts(indicator=indicator, camera=camera, decoder=ZxingDecoder())
         running.append(Station(config, parts, on_record=printer, exit_when_source_ends=False))
     if not quiet:
@@ -174,6 +191,23 @@ def _run(
         t.join()
     hub.close()
     return _summary(data_dir / "hub.db", printer.records, acked, count)
+
+
+def _on_this_machine(
+    config: station_config.StationConfig, folder: Path
+) -> station_config.StationConfig:
+    """A bundle's config for a simulated station: its journal in the demo folder (not
+    /var/lib/presensi), a clock taken as synced, quick reconnects."""
+    folder.mkdir(parents=True, exist_ok=True)
+    replace = msgspec.structs.replace
+    return replace(
+        config,
+        journal=replace(config.journal, path=str(folder.resolve() / "journal.db"), min_free_mb=1),
+        clock=replace(config.clock, source="synced"),
+        uplink=replace(
+            config.uplink, reconnect_min_s=0.2, reconnect_max_s=2, resend_s=5, telemetry_s=2
+        ),
+    )
 
 
 def _summary(hub_db: Path, records: list[ScanRecord], acked: int, count: int) -> dict[str, object]:

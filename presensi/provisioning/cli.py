@@ -1,9 +1,14 @@
-"""`presensi provision ...`: installer and admin tools (broker credentials, for now)."""
+"""`presensi provision ...`: the admin tools. The organisation folder (`--org DIR`, default
+$PRESENSI_ORG or ./org; docs/org-folder.md): `init`, `keys`, `locations`, `employees`, and
+`station` (enrollment bundles); and the broker's credentials (`broker`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import grp
+import os
 import sys
+import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +25,7 @@ from presensi.provisioning.broker import (
     mosquitto_conf,
     write_atomic,  # temp file, fsync, rename: a broker reload never reads half a file
 )
+from presensi.provisioning.errors import ProvisioningError
 
 # what `provision broker` writes into its output folder
 PASSWORD_FILE = "passwd"  # noqa: S105 (a file name)
@@ -35,7 +41,7 @@ def _fail(exc: Exception) -> NoReturn:
 
 @click.group()
 def provision() -> None:
-    """Enroll stations and write broker credentials."""
+    """Org keys, locations, employees, station enrollment and broker credentials."""
 
 
 @provision.command()
@@ -234,3 +240,279 @@ def _write(plan: _Plan, settings: _Conf, group: str | None) -> list[tuple[Path, 
     write_atomic(conf, text, mode=0o644, group=None)
     written.append((conf, f"broker config using {where / PASSWORD_FILE} and {where / ACL_FILE}"))
     return written
+
+
+# -- the organisation folder -----------------------------------------------------------------
+
+ORG_ENV = "PRESENSI_ORG"
+
+org_option = click.option(
+    "--org",
+    "org_dir",
+    envvar=ORG_ENV,
+    default="org",
+    show_default=f"${ORG_ENV} or ./org",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The organisation folder (docs/org-folder.md).",
+)
+
+
+@provision.command()
+@org_option
+@click.option("--name", required=True, help="The organisation's name (printed on badges).")
+@click.option(
+    "--timezone",
+    default="Asia/Jakarta",
+    show_default=True,
+    help="IANA time zone: the default of attendance points and badge dates.",
+)
+@click.option(
+    "--with-ca", is_flag=True, help="Also make a CA for station TLS client certificates (ca/)."
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing organisation's keys (moved to replaced-<time>/, not deleted).",
+)
+def init(org_dir: Path, name: str, timezone: str, with_ca: bool, force: bool) -> None:
+    """Create the organisation folder with its first badge-signing key."""
+    from presensi.provisioning.org import Org
+
+    try:
+        org = Org.init(org_dir, name, timezone, force=force, with_ca=with_ca)
+        key = org.signing_key()
+    except (ProvisioningError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"created organisation {org.name!r} in {org.path} (time zone {org.timezone})")
+    click.echo(f"badge key {key.key_id.hex()} signs badges; private key in {org.keys_dir}/ (0600)")
+    click.echo(
+        f"stations trust {org.org_keys_path.name} (signed copy: {org.org_keys_signed_path.name})"
+    )
+    if with_ca:
+        click.echo(f"CA for station client certificates in {org.ca_dir}/")
+    click.echo("Back this folder up offline: it holds the keys that make badges.")
+
+
+@provision.group()
+def keys() -> None:
+    """Badge-signing keys: list, add (rotation), retire."""
+
+
+@keys.command("list")
+@org_option
+def keys_list(org_dir: Path) -> None:
+    """List the badge keys; the newest active one signs."""
+    from presensi.provisioning.org import Org
+
+    try:
+        org = Org.open(org_dir)
+        version, entries = org.key_list_version(), org.key_entries()
+        signer = org.signing_key().key_id.hex()
+    except (ProvisioningError, OSError) as exc:
+        _fail(exc)
+    zone = zoneinfo.ZoneInfo(org.timezone)
+    click.echo(f"key list version {version} ({org.path / 'keys.json'})")
+    for entry in entries:
+        created = dt.datetime.fromtimestamp(entry.created_ms / 1000, zone)
+        note = "  <- signs badges" if entry.key_id == signer else ""
+        click.echo(f"{entry.key_id}  {entry.status:7s}  created {created:%Y-%m-%d %H:%M %Z}{note}")
+
+
+@keys.command("add")
+@org_option
+def keys_add(org_dir: Path) -> None:
+    """Rotation: a new key signs badges from now on; the old keys stay valid until retired."""
+    from presensi.provisioning.org import Org
+
+    try:
+        org = Org.open(org_dir)
+        old = org.signing_key().key_id.hex()
+        key = org.add_key()
+        version = org.key_list_version()
+    except (ProvisioningError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"new badge key {key.key_id.hex()} signs badges from now on")
+    click.echo(
+        f"key list version {version}, signed by {old} (which every station trusts): publish "
+        f"{org.org_keys_signed_path} to the stations through the hub"
+    )
+    click.echo(
+        f"Badges signed by {old} stay valid. When they have been replaced: "
+        f"`presensi provision keys retire {old}`"
+    )
+
+
+@keys.command("retire")
+@click.argument("key_id")
+@org_option
+def keys_retire(key_id: str, org_dir: Path) -> None:
+    """Retire KEY_ID: stations stop accepting its badges once they get the new list."""
+    from presensi.provisioning.org import Org
+
+    try:
+        org = Org.open(org_dir)
+        retired = org.retire_key(key_id)
+        version, signer = org.key_list_version(), org.signing_key().key_id.hex()
+    except (ProvisioningError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"retired badge key {retired.key_id}; key list version {version}")
+    click.echo(
+        f"Publish {org.org_keys_signed_path} (signed by {signer}) to the stations through the "
+        f"hub; from then on badges of {retired.key_id} are refused (unknown_key)."
+    )
+
+
+@provision.group()
+def locations() -> None:
+    """Attendance points: import, export, or install the 42-point sample."""
+
+
+@locations.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@org_option
+def locations_import(file: Path, org_dir: Path) -> None:
+    """Check FILE (id,name,kind,latitude,longitude,timezone) and make it the org's list."""
+    from presensi.provisioning.locations import import_locations
+    from presensi.provisioning.org import Org
+
+    try:
+        org = Org.open(org_dir)
+        imported = import_locations(org, file)
+    except (ProvisioningError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"imported {len(imported)} attendance points into {org.locations_path}")
+
+
+@locations.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@org_option
+def locations_export(file: Path, org_dir: Path) -> None:
+    """Write the org's attendance points to FILE as CSV ('-': standard output)."""
+    from presensi.provisioning.locations import export_locations, load_locations, locations_csv
+    from presensi.provisioning.org import Org
+
+    try:
+        org = Org.open(org_dir)
+        if str(file) == "-":
+            click.echo(locations_csv(load_locations(org)), nl=False)
+            return
+        exported = export_locations(org, file)
+    except (ProvisioningError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"wrote {len(exported)} attendance points to {file}", err=True)
+
+
+@locations.command("sample")
+@org_option
+def locations_sample(org_dir: Path) -> None:
+    """Install the shipped sample: 42 points of a Jakarta city bus operator (for the demo)."""
+    from presensi.provisioning.locations import import_locations, sample_csv_text
+    from presensi.provisioning.org import Org
+
+    try:
+        org = Org.open(org_dir)
+        imported = import_locations(org, sample_csv_text())
+    except (ProvisioningError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"installed the sample: {len(imported)} attendance points in {org.locations_path}")
+
+
+@provision.group()
+def employees() -> None:
+    """The employee list: import a CSV, or make a sample one."""
+
+
+@employees.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@org_option
+def employees_import(file: Path, org_dir: Path) -> None:
+    """Check FILE (number,name,unit,shift_group) and make it the org's employee list."""
+    from presensi.provisioning.employees import import_employees
+    from presensi.provisioning.org import Org
+
+    try:
+        org = Org.open(org_dir)
+        imported = import_employees(org, file)
+    except (ProvisioningError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"imported {len(imported)} employees into {org.employees_path} (0600)")
+
+
+@employees.command("sample")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--count", default=810, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--seed", default=0, show_default=True, type=int)
+def employees_sample(file: Path, count: int, seed: int) -> None:
+    """Write a made-up employee list (Indonesian names) to FILE, for trying things out."""
+    from presensi.provisioning.employees import employees_csv, sample_employees
+
+    text = employees_csv(sample_employees(count, seed))
+    if str(file) == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        write_atomic(file, text, mode=0o600, group=None)
+    except OSError as exc:
+        _fail(exc)
+    click.echo(f"wrote {count} sample employees to {file}", err=True)
+
+
+@provision.command()
+@org_option
+@click.option("--location", "location_id", required=True, help="The attendance point's id.")
+@click.option("--id", "station_id", default=None, help="Station id (default: st-LOCATION-NN).")
+@click.option(
+    "--broker",
+    "broker_url",
+    required=True,
+    help="The broker stations connect to: mqtts://HOST[:PORT] (or mqtt:// on a closed network).",
+)
+@click.option(
+    "--hub-store",
+    "hub_store_url",
+    default=None,
+    help="Register the station at this hub store (sqlite:///path/hub.db or postgresql://...).",
+)
+def station(
+    org_dir: Path,
+    location_id: str,
+    station_id: str | None,
+    broker_url: str,
+    hub_store_url: str | None,
+) -> None:
+    """Enroll a new station: key, broker user, hub registration and an SD-card bundle."""
+    from presensi.provisioning.enroll import enroll_station
+    from presensi.provisioning.org import Org
+
+    try:
+        org = Org.open(org_dir)
+        bundle = enroll_station(
+            org, station_id, location_id, broker_url=broker_url, hub_store_url=hub_store_url
+        )
+    except (ProvisioningError, OSError) as exc:
+        _fail(exc)
+    sid = bundle.name
+    click.echo(f"enrolled station {sid} at {location_id}: bundle {bundle}{os.sep}")
+    click.echo(f"broker user {sid} added to {org.broker_dir / PASSWORD_FILE}")
+    if hub_store_url:
+        click.echo(f"registered at the hub store {hub_store_url}")
+    else:
+        click.echo(
+            "not registered at a hub (no --hub-store): the hub refuses its batches until it is"
+        )
+    if not _has_hub_user(org.broker_dir / ACL_FILE):
+        click.echo(
+            f"note: {org.broker_dir / ACL_FILE} names no hub user yet: run `presensi provision "
+            f"broker --out {org.broker_dir} --station {sid} --hub-user hub`"
+        )
+    click.echo(
+        "Reload the broker (`systemctl reload mosquitto`), then copy the bundle to the SD card's "
+        f"boot partition as presensi/ (see {bundle / 'README.txt'})."
+    )
+
+
+def _has_hub_user(acl: Path) -> bool:
+    try:
+        return any(line.startswith("user ") for line in acl.read_text().splitlines())
+    except OSError:
+        return False

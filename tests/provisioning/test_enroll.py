@@ -1,0 +1,331 @@
+"""Station enrollment: the bundle (files, modes, manifest, a station.toml the station loads), the
+broker user and the hub registration it makes, what it refuses, and a station started from the
+bundle that accepts the org's badges and delivers them through a real Mosquitto to the hub."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+import threading
+import time
+from pathlib import Path
+
+import msgspec
+import pytest
+from click.testing import CliRunner
+
+from presensi.cli import main
+from presensi.device import config as station_config
+from presensi.device.config import ClockSection
+from presensi.device.station import Parts, Station
+from presensi.hardware.indicator import Signal
+from presensi.hardware.indicator_memory import RecordingIndicator
+from presensi.hub.service import Hub
+from presensi.hub.store import StationInfo, open_store
+from presensi.protocol import badge
+from presensi.protocol.keys import Revocations, SigningKey, load_signing_key, raw_public
+from presensi.protocol.reasons import Outcome, Reason
+from presensi.provisioning.broker import verify_password
+from presensi.provisioning.enroll import enroll_station, verify_bundle
+from presensi.provisioning.errors import ProvisioningError
+from presensi.provisioning.locations import import_locations, sample_csv_text
+from presensi.provisioning.org import Org
+from tests.conftest import MosquittoFactory
+
+BROKER = "mqtts://hub.transportasi.example:8883"
+DAY = 86_400
+BUNDLE_FILES = {
+    "README.txt",
+    "broker.password",
+    "manifest.json",
+    "org-keys.json",
+    "revocations.json",
+    "station.key",
+    "station.toml",
+}
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> Org:
+    org = Org.init(tmp_path / "org", "PT Transportasi Kota")
+    import_locations(org, sample_csv_text())
+    return org
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def passwd(org: Org) -> dict[str, str]:
+    lines = (org.broker_dir / "passwd").read_text().splitlines()
+    return dict(line.split(":", 1) for line in lines)
+
+
+def token(key: SigningKey, employee: str, serial: int) -> str:
+    now = int(time.time())
+    return badge.issue(key, employee, serial, now - DAY, now + 365 * DAY).to_text()
+
+
+def test_the_bundle_loads_and_matches_the_hub_and_the_broker(org: Org, tmp_path: Path) -> None:
+    store_url = f"sqlite:///{tmp_path / 'hub.db'}"
+    bundle = enroll_station(org, None, "pool-cawang", broker_url=BROKER, hub_store_url=store_url)
+
+    assert bundle == org.stations_dir / "st-pool-cawang-01"
+    assert {p.name for p in bundle.iterdir()} == BUNDLE_FILES
+    assert mode(bundle) == 0o700
+    assert mode(bundle / "station.key") == mode(bundle / "broker.password") == 0o600
+
+    config = station_config.load(bundle / "station.toml")
+    assert (config.station.id, config.station.location) == ("st-pool-cawang-01", "pool-cawang")
+    assert config.station.timezone == "Asia/Jakarta"
+    assert (config.camera.backend, config.indicator.backend) == ("picamera2", "gpio")
+    assert config.journal.path == "/var/lib/presensi/journal.db"
+    assert (config.uplink.broker, config.uplink.username) == (BROKER, "st-pool-cawang-01")
+    assert config.uplink.ca_file == ""  # no org CA
+    # key paths are relative to the bundle, so it can be moved as a whole
+    assert config.path(config.keys.station_key) == bundle / "station.key"
+    assert config.path(config.keys.org_keys).read_bytes() == org.org_keys_path.read_bytes()
+    assert json.loads(config.path(config.keys.revocations).read_text()) == {
+        "version": 0,
+        "serials": [],
+    }
+
+    # the hub store holds the bundle's public key and the location
+    public = raw_public(load_signing_key(bundle / "station.key").public)
+    store = open_store(store_url)
+    try:
+        assert store.station_keys() == {"st-pool-cawang-01": public}
+        assert [(s.id, s.location) for s in store.stations()] == [
+            ("st-pool-cawang-01", "pool-cawang")
+        ]
+    finally:
+        store.close()
+
+    # the broker's password file has the user, with the bundle's password
+    password = (bundle / "broker.password").read_text().strip()
+    assert verify_password(password, passwd(org)["st-pool-cawang-01"])
+    credential = org.broker_dir / "credentials" / "st-pool-cawang-01.password"
+    assert credential.read_text().strip() == password
+    assert "pattern write presensi/v1/stations/%u/scans" in (org.broker_dir / "acl").read_text()
+
+    # the manifest covers every other file, with its SHA-256
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["station"] == "st-pool-cawang-01"
+    listed = {entry["path"]: entry for entry in manifest["files"]}
+    assert set(listed) == BUNDLE_FILES - {"manifest.json"}
+    for name, entry in listed.items():
+        assert entry["sha256"] == hashlib.sha256((bundle / name).read_bytes()).hexdigest()
+    assert listed["station.key"]["mode"] == "0600"
+    assert verify_bundle(bundle)["station"] == "st-pool-cawang-01"
+    (bundle / "station.toml").write_text("# changed\n")
+    with pytest.raises(ProvisioningError, match=r"station\.toml differs from manifest\.json"):
+        verify_bundle(bundle)
+
+
+def test_more_stations_keep_every_existing_password(org: Org, tmp_path: Path) -> None:
+    made = CliRunner().invoke(
+        main,
+        [
+            "provision",
+            "broker",
+            "--out",
+            str(org.broker_dir),
+            "--station",
+            "st-old",
+            "--hub-user",
+            "hub",
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    before = passwd(org)
+    acl = (org.broker_dir / "acl").read_bytes()
+
+    first = enroll_station(org, None, "term-blok-m", broker_url=BROKER)
+    second = enroll_station(org, None, "term-blok-m", broker_url=BROKER)
+    named = enroll_station(org, "gate.blokm_3", "term-blok-m", broker_url=BROKER)
+    assert [first.name, second.name, named.name] == [
+        "st-term-blok-m-01",
+        "st-term-blok-m-02",
+        "gate.blokm_3",
+    ]
+    after = passwd(org)
+    assert {user: after[user] for user in before} == before
+    assert set(after) == {*before, "st-term-blok-m-01", "st-term-blok-m-02", "gate.blokm_3"}
+    assert (org.broker_dir / "acl").read_bytes() == acl  # %u patterns cover new stations
+
+    # and `provision broker` run again keeps the enrolled stations' passwords too
+    again = CliRunner().invoke(
+        main,
+        [
+            "provision", "broker", "--out", str(org.broker_dir), "--hub-user", "hub",
+            "--station", "st-term-blok-m-01", "--station", "st-old",
+        ],
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    password = (first / "broker.password").read_text().strip()
+    assert verify_password(password, passwd(org)["st-term-blok-m-01"])
+
+
+def test_with_an_org_ca_the_bundle_carries_a_client_certificate(tmp_path: Path) -> None:
+    org = Org.init(tmp_path / "org", "PT Transportasi Kota", with_ca=True)
+    import_locations(org, sample_csv_text())
+    bundle = enroll_station(org, "st-halte-monas-01", "halte-monas", broker_url=BROKER)
+    assert {p.name for p in bundle.iterdir()} == BUNDLE_FILES | {
+        "ca.crt",
+        "client.crt",
+        "client.key",
+    }
+    assert mode(bundle / "client.key") == 0o600
+    assert station_config.load(bundle / "station.toml").uplink.ca_file == "ca.crt"
+    assert (org.ca_dir / "stations" / "st-halte-monas-01.crt").read_bytes() == (
+        bundle / "client.crt"
+    ).read_bytes()
+    verify_bundle(bundle)
+
+
+def test_refusals_write_nothing(org: Org, tmp_path: Path) -> None:
+    store_url = f"sqlite:///{tmp_path / 'hub.db'}"
+    enroll_station(org, None, "pool-klender", broker_url=BROKER)
+    store = open_store(store_url)
+    store.migrate()
+    store.register_station(StationInfo("st-taken", b"\x01" * 32, "pool-klender"))
+    store.close()
+    cases = [
+        ({"location_id": "pool-klendr"}, r"no attendance point 'pool-klendr'"),
+        ({"location_id": "klender"}, r"did you mean pool-klender"),
+        ({"station_id": "St Klender"}, r"station id 'St Klender' is not valid"),
+        ({"station_id": "st-pool-klender-01"}, r"already enrolled"),
+        ({"station_id": "hub"}, r"hub users named like stations"),
+        ({"broker_url": "hub.example:1883"}, r"not mqtt://HOST\[:PORT\]"),
+        ({"broker_url": "mqtt://host/path"}, r"not mqtt://HOST"),
+        ({"station_id": "st-taken", "hub_store_url": store_url}, r"hub already has a station"),
+    ]
+    CliRunner().invoke(
+        main,
+        ["provision", "broker", "--out", str(org.broker_dir), "--station", "st-pool-klender-01",
+         "--hub-user", "hub"],
+    )  # fmt: skip
+    before = passwd(org)
+    for change, message in cases:
+        args: dict[str, str] = {
+            "station_id": "st-new",
+            "location_id": "pool-klender",
+            "broker_url": BROKER,
+        }
+        args.update(change)
+        with pytest.raises(ProvisioningError, match=message):
+            enroll_station(
+                org,
+                args["station_id"],
+                args["location_id"],
+                broker_url=args["broker_url"],
+                hub_store_url=args.get("hub_store_url"),
+            )
+        assert [p.name for p in org.stations_dir.iterdir()] == ["st-pool-klender-01"]
+        assert passwd(org) == before
+
+
+def test_an_org_without_locations_is_explained(tmp_path: Path) -> None:
+    org = Org.init(tmp_path / "org", "PT X")
+    with pytest.raises(ProvisioningError, match="no attendance points yet"):
+        enroll_station(org, None, "pool-cawang", broker_url=BROKER)
+
+
+def test_a_station_from_the_bundle_accepts_the_orgs_badges(org: Org, tmp_path: Path) -> None:
+    key = org.signing_key()
+    revoked_badge = token(key, "EMP-00099", 99)
+    org.publish_revocations(Revocations(1, frozenset({99})))
+    bundle = enroll_station(org, None, "term-senen", broker_url=BROKER)
+
+    config = station_config.load(bundle / "station.toml")
+    config = msgspec.structs.replace(  # what differs from a Pi: no broker, journal here
+        config,
+        journal=msgspec.structs.replace(config.journal, path=str(tmp_path / "journal.db")),
+        uplink=msgspec.structs.replace(config.uplink, broker=""),
+        clock=ClockSection(source="synced"),
+    )
+    indicator = RecordingIndicator()
+    station = Station(config, Parts(indicator))
+    try:
+        texts = [
+            token(key, "EMP-00001", 1),
+            token(SigningKey.generate(), "EMP-00002", 2),
+            revoked_badge,
+        ]
+        records = [station.loop.handle([t], time.monotonic_ns())[0] for t in texts]
+    finally:
+        station.close()
+    assert [(r.station, r.location) for r in records] == [("st-term-senen-01", "term-senen")] * 3
+    assert [(r.employee, r.outcome, r.reason) for r in records] == [
+        ("EMP-00001", Outcome.ACCEPTED, Reason.OK),
+        ("EMP-00002", Outcome.REJECTED, Reason.UNKNOWN_KEY),  # a badge of another org
+        ("EMP-00099", Outcome.REJECTED, Reason.REVOKED),
+    ]
+    assert indicator.signals == [Signal.ACCEPTED_IN, Signal.REJECTED, Signal.REJECTED]
+
+
+def test_enrolled_station_delivers_through_mosquitto_to_the_hub(
+    org: Org, tmp_path: Path, mosquitto_factory: MosquittoFactory
+) -> None:
+    """The whole path with what provisioning wrote: the broker's passwd and ACL (the station
+    logs in with its bundle's password), the hub store (which checks the station's signature
+    with the registered key), and the CLI that made it."""
+    broker = mosquitto_factory(  # not started yet: its port is known, its files are not
+        start=False,
+        allow_anonymous=False,
+        password_file=org.broker_dir / "passwd",
+        acl_file=org.broker_dir / "acl",
+        max_queued_messages=10_000,
+    )
+    store_url = f"sqlite:///{tmp_path / 'hub.db'}"
+    runner = CliRunner()
+    enrolled = runner.invoke(
+        main,
+        [
+            "provision", "station", "--org", str(org.path), "--location", "pool-ciputat",
+            "--broker", broker.url, "--hub-store", store_url,
+        ],
+    )  # fmt: skip
+    assert enrolled.exit_code == 0, enrolled.output
+    assert "enrolled station st-pool-ciputat-01" in enrolled.output
+    hub_user = runner.invoke(
+        main,
+        ["provision", "broker", "--out", str(org.broker_dir), "--station", "st-pool-ciputat-01",
+         "--hub-user", "hub"],
+    )  # fmt: skip
+    assert hub_user.exit_code == 0, hub_user.output
+    broker.start()
+
+    bundle = org.stations_dir / "st-pool-ciputat-01"
+    config = station_config.load(bundle / "station.toml")
+    config = msgspec.structs.replace(
+        config,
+        journal=msgspec.structs.replace(config.journal, path=str(tmp_path / "j.db")),
+        uplink=msgspec.structs.replace(
+            config.uplink, reconnect_min_s=0.1, reconnect_max_s=0.5, telemetry_s=1
+        ),
+        clock=ClockSection(source="synced"),
+    )
+    hub_password = (org.broker_dir / "credentials" / "hub.password").read_text().strip()
+    hub = Hub(store_url, broker.url, username="hub", password=hub_password)
+    hub.start()
+    station = Station(config, Parts(RecordingIndicator()), exit_when_source_ends=False)
+    thread = threading.Thread(target=station.run, daemon=True)
+    thread.start()
+    try:
+        key = org.signing_key()
+        clock = time.monotonic_ns()
+        for n in range(1, 4):
+            clock += 2 * 10**9
+            assert len(station.loop.handle([token(key, f"EMP-{n:05d}", n)], clock)) == 1
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not station.delivered():
+            time.sleep(0.05)
+        assert station.delivered(), broker.log_tail()
+        assert hub.store.count_scans("st-pool-ciputat-01") == 3
+        assert not hub.store.rejects()
+    finally:
+        station.stop()
+        thread.join(10)
+        hub.close()
