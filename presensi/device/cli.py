@@ -136,3 +136,12 @@ def bench(as_json: bool, quick: bool) -> None:
     from presensi.device.bench import run_bench
 
     run_bench(as_json=as_json, quick=quick)
+
+
+def _provisioning_agent() -> None:
+    from presensi.provisioning.serial_cli import provision_agent
+
+    station.add_command(provision_agent)
+
+
+_provisioning_agent()

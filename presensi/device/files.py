@@ -18,3 +18,14 @@ def write_atomically(path: Path, data: bytes) -> None:
         os.fsync(directory)  # the rename itself must reach the disk too
     finally:
         os.close(directory)
+
+
+def json_version(path: Path) -> int:
+    """The "version" of a versioned JSON document (key list, revocation list); 0 if none."""
+    import json
+
+    try:
+        version = json.loads(path.read_text()).get("version", 0)
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return version if isinstance(version, int) else 0

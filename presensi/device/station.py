@@ -19,7 +19,7 @@ from presensi.device.clock import Clock
 from presensi.device.config import StationConfig, StationSection
 from presensi.device.decide import Decider
 from presensi.device.errors import ConfigError
-from presensi.device.files import write_atomically
+from presensi.device.files import json_version, write_atomically
 from presensi.device.journal import Journal, open_or_recover
 from presensi.device.scanloop import ScanLoop
 from presensi.hardware.camera import Camera
@@ -52,8 +52,16 @@ class Parts:
     scanner: CodeScanner | None = None
 
 
+def fleet_file(config: StationConfig, configured: str) -> Path:
+    """The provisioned key or revocation list, or the newer copy the uplink applied later in the
+    state folder (next to the journal: the config folder is read-only to the station service)."""
+    provisioned = config.path(configured)
+    applied = config.path(config.journal.path).parent / provisioned.name
+    return applied if json_version(applied) > json_version(provisioned) else provisioned
+
+
 def load_keys(config: StationConfig) -> KeyRing:
-    path = config.path(config.keys.org_keys)
+    path = fleet_file(config, config.keys.org_keys)
     try:
         return KeyRing.from_json(json.loads(path.read_text()))
     except FileNotFoundError:
@@ -92,8 +100,7 @@ class Station:
         self.exit_when_source_ends = exit_when_source_ends
         self.stop_event = threading.Event()
         self.readers_stop = threading.Event()  # set alone: stop scanning, keep delivering
-        self._revocations_path = config.path(config.keys.revocations)
-        self._revocations_mtime = 0.0
+        self._revocations_seen: tuple[Path, float] | None = None
         keys = load_keys(config) if keys is None else keys
         self.journal, aside = open_journal(config)
         self.decider = Decider(
@@ -115,8 +122,8 @@ class Station:
         self._settings_path = config.path(config.journal.path).with_name("remote-settings.json")
         self._load_settings()
         self.uplink = make_uplink(config, self) if config.uplink.broker else None
-        self._keys_path = config.path(config.keys.org_keys)
-        self._keys_mtime = _mtime(self._keys_path)
+        keys_path = fleet_file(config, config.keys.org_keys)
+        self._keys_seen = (keys_path, _mtime(keys_path))
         self.heartbeat = time.monotonic()
         self._failures: dict[str, str] = {}
         self._fps_mark = (time.monotonic(), 0)
@@ -301,15 +308,13 @@ class Station:
     # -- housekeeping ----------------------------------------------------------------------
 
     def _read_revocations(self) -> Revocations | None:
-        try:
-            mtime = self._revocations_path.stat().st_mtime
-        except FileNotFoundError:
+        path = fleet_file(self.config, self.config.keys.revocations)
+        seen = (path, _mtime(path))
+        if seen[1] == 0.0 or seen == self._revocations_seen:
             return None
-        if mtime == self._revocations_mtime:
-            return None
-        self._revocations_mtime = mtime
+        self._revocations_seen = seen
         try:
-            return load_revocations(self._revocations_path)
+            return load_revocations(path)
         except (ValueError, ProtocolError):
             return None
 
@@ -331,10 +336,11 @@ class Station:
         self.apply_settings(saved, persist=False)
 
     def _reload_keys(self) -> None:
-        mtime = _mtime(self._keys_path)
-        if mtime == self._keys_mtime:
+        path = fleet_file(self.config, self.config.keys.org_keys)
+        seen = (path, _mtime(path))
+        if seen == self._keys_seen:
             return
-        self._keys_mtime = mtime
+        self._keys_seen = seen
         try:
             self.decider.keys = load_keys(self.config)
             log.info("organisation key list reloaded (%d keys)", len(self.decider.keys.keys))
@@ -367,9 +373,10 @@ def make_uplink(config: StationConfig, station: Station) -> Uplink:
     password = ""
     if settings.password_file:
         password = config.path(settings.password_file).read_text().strip()
+    state = config.path(config.journal.path).parent
     fleet = FleetFiles(
-        keys=config.path(config.keys.org_keys),
-        revocations=config.path(config.keys.revocations),
+        keys=state / config.path(config.keys.org_keys).name,
+        revocations=state / config.path(config.keys.revocations).name,
         trusted=lambda: station.decider.keys,
     )
     return Uplink(

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from presensi import __version__
 from presensi.device.config import UplinkSection
-from presensi.device.files import write_atomically
+from presensi.device.files import json_version, write_atomically
 from presensi.device.journal import Journal
 from presensi.protocol import topics, wire
 from presensi.protocol.errors import ProtocolError
@@ -294,7 +294,7 @@ class Uplink:
             return
         doc = open_document(payload, self.fleet.trusted(), kind)
         target = self.fleet.revocations if kind == "revocations" else self.fleet.keys
-        current = _version_of(target)
+        current = json_version(target)
         if doc["version"] <= current:
             self.state.applied[kind] = current
             return
@@ -306,11 +306,3 @@ class Uplink:
         write_atomically(target, json.dumps(body).encode())
         self.state.applied[kind] = doc["version"]
         log.info("applied %s list version %d", kind, doc["version"])
-
-
-def _version_of(path: Path) -> int:
-    try:
-        version = json.loads(path.read_text()).get("version", 0)
-        return version if isinstance(version, int) else 0
-    except (OSError, ValueError, AttributeError):
-        return 0

@@ -516,3 +516,12 @@ def _has_hub_user(acl: Path) -> bool:
         return any(line.startswith("user ") for line in acl.read_text().splitlines())
     except OSError:
         return False
+
+
+def _serial_commands() -> None:
+    from presensi.provisioning.serial_cli import flash
+
+    provision.add_command(flash)
+
+
+_serial_commands()

@@ -209,3 +209,32 @@ def test_systemd_notify_ready_watchdog_and_stopping(
     sock.close()
     assert messages[0] == "READY=1" and messages[1:3] == ["WATCHDOG=1", "WATCHDOG=1"]
     assert messages[-1] == "STOPPING=1"
+
+
+def test_fleet_lists_applied_later_live_in_the_state_folder(tmp_path: Path) -> None:
+    """The config folder is read-only to the station service: lists the uplink applies go next to
+    the journal, and win over the provisioned ones when their version is higher."""
+    from presensi.protocol import badge
+    from presensi.protocol.keys import KeyRing, SigningKey
+
+    bed = create(tmp_path / "etc", employees=2)
+    text = bed.config_path.read_text().replace(
+        "[journal]\n", '[journal]\npath = "../state/journal.db"\n'
+    )
+    bed.config_path.write_text(text)
+    state = tmp_path / "state"
+    state.mkdir()
+    new_key = SigningKey.generate()
+    ring = KeyRing.of([bed.org.public, new_key.public]).to_json()
+    (state / "org-keys.json").write_text(json.dumps({**ring, "version": 2}))
+    (state / "revocations.json").write_text(json.dumps(Revocations(4, frozenset({1})).to_json()))
+    station = station_for(bed, Parts(RecordingIndicator()))
+    try:
+        new_badge = badge.issue(new_key, "EMP-NEW", 77, 0, 2**32 - 1).to_text()
+        first, second = (
+            station.loop.handle([t], time.monotonic_ns() + i * 10**10)[0]
+            for i, t in enumerate([bed.tokens[0], new_badge])
+        )
+        assert first.reason is Reason.REVOKED and second.reason is Reason.OK
+    finally:
+        station.close()
