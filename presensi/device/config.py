@@ -75,6 +75,8 @@ class UplinkSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_
     username: str = ""
     password_file: str = ""  # a file holding the broker password (kept out of the config)
     ca_file: str = ""  # with mqtts://: the CA that signed the broker's certificate
+    cert_file: str = ""  # with mqtts://: this station's client certificate (CN = station id)
+    key_file: str = ""  # ... and its private key
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 200
     window: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4  # batches in flight before an ack
     resend_s: Annotated[float, msgspec.Meta(gt=0)] = 20.0

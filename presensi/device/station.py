@@ -385,6 +385,15 @@ def make_uplink(config: StationConfig, station: Station) -> Uplink:
         config.station.id,
         load_signing_key(config.path(config.keys.station_key)),
         password=password,
+        tls_files={
+            name: config.path(value)
+            for name, value in (
+                ("ca", settings.ca_file),
+                ("cert", settings.cert_file),
+                ("key", settings.key_file),
+            )
+            if value
+        },
         fleet=fleet,
         telemetry=station.telemetry,
         on_config=station.apply_settings,

@@ -38,6 +38,8 @@ from presensi.protocol.keys import KeyRing, Revocations, SigningKey
 
 log = logging.getLogger(__name__)
 
+CONNACK_WAIT_S = 10.0
+
 
 @dataclass
 class UplinkState:
@@ -68,6 +70,7 @@ class Uplink:
         key: SigningKey,
         *,
         password: str = "",
+        tls_files: dict[str, Path] | None = None,
         fleet: FleetFiles | None = None,
         telemetry: Callable[[], dict[str, Any]] | None = None,
         on_config: Callable[[wire.StationSettings], object] | None = None,
@@ -75,6 +78,8 @@ class Uplink:
     ) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
+
+        tls_files = tls_files or {}
 
         self.settings = settings
         self.station = station
@@ -90,6 +95,8 @@ class Uplink:
         self._inflight: deque[int] = deque()  # last seq of each batch awaiting an ack
         self._last_progress = time.monotonic()
         self._lock = threading.Lock()
+        self._delay = settings.reconnect_min_s
+        self._next_attempt = 0.0
         self._acks: deque[int] = deque()
         url = urlsplit(settings.broker)
         self._host, self._port = (
@@ -105,7 +112,11 @@ class Uplink:
         if settings.username:
             client.username_pw_set(settings.username, password)
         if url.scheme == "mqtts":
-            client.tls_set(ca_certs=settings.ca_file or None)
+            client.tls_set(
+                ca_certs=str(tls_files.get("ca") or "") or None,
+                certfile=str(tls_files.get("cert") or "") or None,
+                keyfile=str(tls_files.get("key") or "") or None,
+            )
         client.max_inflight_messages_set(max(20, settings.window * 2))
         client.max_queued_messages_set(0)
         client.will_set(self._topic("status"), self._status("offline"), qos=1, retain=True)
@@ -142,19 +153,17 @@ class Uplink:
     def _run(self) -> None:
         journal = Journal(self._journal_path, self.station, min_free_bytes=0, check_integrity=False)
         self.state.acked_upto = journal.acked_upto
-        delay = self.settings.reconnect_min_s
-        next_attempt = 0.0
         next_telemetry = 0.0
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
-                if not self.state.connected and now >= next_attempt:
+                if not self.state.connected and now >= self._next_attempt:
                     if self._connect():
-                        delay = self.settings.reconnect_min_s
+                        # CONNECT is out: wait for the CONNACK (a second CONNECT on the same
+                        # connection is a protocol error); a drop reschedules sooner
+                        self._next_attempt = now + CONNACK_WAIT_S
                     else:
-                        # full jitter: anywhere in [min, delay], delay doubling up to the cap
-                        next_attempt = now + random.uniform(self.settings.reconnect_min_s, delay)
-                        delay = min(delay * 2, self.settings.reconnect_max_s)
+                        self._back_off()
                 self._client.loop(timeout=0.05)
                 self._apply_acks(journal)
                 if self.state.connected:
@@ -168,6 +177,12 @@ class Uplink:
         finally:
             self._shutdown()
             journal.close()
+
+    def _back_off(self) -> None:
+        """Full jitter: the next try anywhere in [min, delay], the delay doubling to the cap."""
+        low = self.settings.reconnect_min_s
+        self._next_attempt = time.monotonic() + random.uniform(low, max(low, self._delay))
+        self._delay = min(self._delay * 2, self.settings.reconnect_max_s)
 
     def _connect(self) -> bool:
         try:
@@ -195,6 +210,7 @@ class Uplink:
             return
         self.state.connected = True
         self.state.connects += 1
+        self._delay = self.settings.reconnect_min_s
         self.state.sent_upto = self.state.acked_upto  # resend what was not acked
         self._inflight.clear()
         self._last_progress = time.monotonic()
@@ -210,6 +226,7 @@ class Uplink:
         if self.state.connected:
             log.warning("disconnected from the broker: %s", reason)
         self.state.connected = False
+        self._back_off()
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         try:

@@ -319,6 +319,7 @@ def station_toml(
     broker_url: str,
     *,
     ca_file: str = "",
+    client_cert: bool = False,
 ) -> str:
     """The station's config for the bundle (deploy/station.example.toml documents each field)."""
 
@@ -367,6 +368,8 @@ broker = {q(broker_url)}
 username = {q(station_id)}
 password_file = {q(BROKER_PASSWORD)}
 ca_file = {q(ca_file)}
+cert_file = {q(CLIENT_CERT if client_cert else "")}
+key_file = {q(CLIENT_KEY if client_cert else "")}
 
 [clock]
 source = "kernel"
@@ -388,7 +391,12 @@ def _write_bundle(
     if not org.org_keys_path.exists():
         raise ProvisioningError(f"{org.org_keys_path} is missing. Fix: restore the org backup")
     files: dict[str, tuple[str, int]] = {
-        STATION_TOML: (station_toml(station_id, location, broker_url, ca_file=ca_file), PUBLIC),
+        STATION_TOML: (
+            station_toml(
+                station_id, location, broker_url, ca_file=ca_file, client_cert=bool(ca_file)
+            ),
+            PUBLIC,
+        ),
         STATION_KEY: (private_key_pem(key), PRIVATE),
         ORG_KEYS: (org.org_keys_path.read_text(encoding="utf-8"), PUBLIC),
         REVOCATIONS: (json_text(org.revocations().to_json()), PUBLIC),

@@ -161,3 +161,55 @@ def test_a_station_logs_in_with_its_certificate_alone(
         got = hub.expect()
         assert (got.topic, got.payload) == (station_topic("st-a-01", "scans"), b"mine")
         hub.expect_none(0.3)
+
+
+def test_an_enrolled_station_connects_over_tls_with_its_bundle_certificate(
+    org: Org, tmp_path: Path, mosquitto_factory: MosquittoFactory
+) -> None:
+    import threading
+    import time
+
+    import msgspec
+
+    from presensi.device import config as station_config
+    from presensi.device.station import Parts, Station
+    from presensi.hardware.indicator_memory import RecordingIndicator
+    from presensi.provisioning.enroll import enroll_station
+    from presensi.provisioning.locations import import_locations, sample_csv_text
+
+    ca = org.ca()
+    files = tmp_path / "tls"
+    files.mkdir()
+    ca.issue_server_cert(["127.0.0.1", "localhost"]).write(files / "b.crt", files / "b.key")
+    import_locations(org, sample_csv_text())
+    port = free_port()
+    bundle = enroll_station(org, "st-tls-01", "pool-cawang", broker_url=f"mqtts://127.0.0.1:{port}")
+    write_acl_file(files / "acl", ["st-tls-01"], ["hub"])
+    conf = mosquitto_conf(
+        password_file=org.broker_dir / "passwd",
+        acl_file=files / "acl",
+        persistence_location=tmp_path / "persist",
+        port=port,
+        bind_address="127.0.0.1",
+        tls=mosquitto_tls(ca.cert_path, files / "b.crt", files / "b.key"),
+    )
+    broker = mosquitto_factory(port=port, base_config=conf)
+    config = station_config.load(bundle / "station.toml")
+    assert (config.uplink.cert_file, config.uplink.key_file) == ("client.crt", "client.key")
+    config = msgspec.structs.replace(
+        config,
+        journal=msgspec.structs.replace(config.journal, path=str(tmp_path / "j.db"), min_free_mb=1),
+    )
+    station = Station(config, Parts(RecordingIndicator()), exit_when_source_ends=False)
+    thread = threading.Thread(target=station.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        assert station.uplink is not None
+        while not station.uplink.state.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert station.uplink.state.connected, broker.log_tail()
+        assert "u'st-tls-01'" in broker.log_text()  # logged in as its certificate's CN
+    finally:
+        station.stop()
+        thread.join(10)
