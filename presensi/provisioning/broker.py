@@ -297,3 +297,22 @@ def write_atomic(path: Path, text: str, *, mode: int, group: str | int | None) -
 
 def _gid(group: str | int) -> int:
     return group if isinstance(group, int) else grp.getgrnam(group).gr_gid
+
+
+def read_password_file(path: Path) -> dict[str, str]:
+    """username -> hash of an existing password file; {} when there is none yet."""
+    if not path.exists():
+        return {}
+    hashes: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        user, sep, hashed = line.partition(":")
+        if not sep or not USERNAME.fullmatch(user) or not hashed.startswith("$"):
+            raise BrokerProvisioningError(
+                f"{path} line {number} is not 'username:$hash': fix or remove it, then run again"
+            )
+        if user in hashes:
+            raise BrokerProvisioningError(f"{path} lists {user!r} twice: remove one line")
+        hashes[user] = hashed
+    return hashes

@@ -17,12 +17,12 @@ from typing import NoReturn
 import click
 
 from presensi.provisioning.broker import (
-    USERNAME,
     BrokerProvisioningError,
     acl_text,
     generate_password,
     hash_password,
     mosquitto_conf,
+    read_password_file,
     write_atomic,  # temp file, fsync, rename: a broker reload never reads half a file
 )
 from presensi.provisioning.errors import ProvisioningError
@@ -162,7 +162,7 @@ def _station_ids(stations_file: Path | None, stations: Iterable[str]) -> list[st
 def _plan(out_dir: Path, stations: list[str], hub_users: Iterable[str]) -> _Plan:
     hubs = sorted(set(hub_users))
     acl_text(stations, hubs)  # checks station ids, hub usernames, and that they do not clash
-    plan = _Plan(out_dir, stations, hubs, _read_password_file(out_dir / PASSWORD_FILE))
+    plan = _Plan(out_dir, stations, hubs, read_password_file(out_dir / PASSWORD_FILE))
     for user in sorted({*stations, *hubs}):
         if user in plan.hashes:
             continue  # already in the password file: its password stays
@@ -182,25 +182,6 @@ def _check_group(name: str) -> None:
         grp.getgrnam(name)
     except KeyError:
         raise BrokerProvisioningError(f"no group named {name!r} on this machine") from None
-
-
-def _read_password_file(path: Path) -> dict[str, str]:
-    """username -> hash of an existing password file; {} when there is none yet."""
-    if not path.exists():
-        return {}
-    hashes: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        user, sep, hashed = line.partition(":")
-        if not sep or not USERNAME.fullmatch(user) or not hashed.startswith("$"):
-            raise BrokerProvisioningError(
-                f"{path} line {number} is not 'username:$hash': fix or remove it, then run again"
-            )
-        if user in hashes:
-            raise BrokerProvisioningError(f"{path} lists {user!r} twice: remove one line")
-        hashes[user] = hashed
-    return hashes
 
 
 def _write(plan: _Plan, settings: _Conf, group: str | None) -> list[tuple[Path, str]]:

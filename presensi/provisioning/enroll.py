@@ -40,6 +40,7 @@ from presensi.provisioning.broker import (
     generate_password,
     hash_password,
     mosquitto_conf,
+    read_password_file,
     verify_password,
     write_atomic,
 )
@@ -48,7 +49,6 @@ from presensi.provisioning.cli import (
     CONF_FILE,
     CREDENTIALS_DIR,
     PASSWORD_FILE,
-    _read_password_file,
 )
 from presensi.provisioning.errors import ProvisioningError
 from presensi.provisioning.locations import Location, find_location
@@ -144,7 +144,7 @@ def enroll_station(
         )
     broker_dir = org.broker_dir if broker_dir is None else broker_dir
     try:
-        users = _read_password_file(broker_dir / PASSWORD_FILE)
+        users = read_password_file(broker_dir / PASSWORD_FILE)
     except (BrokerProvisioningError, OSError, UnicodeDecodeError) as exc:
         raise ProvisioningError(str(exc)) from exc
     if station_id is not None:
