@@ -95,7 +95,7 @@ def _pg_ctl_as_server_user(pg_ctl: str, datadir_parent: Path) -> str:
     try:
         user = pwd.getpwnam(PG_SYSTEM_USER)
     except KeyError:
-        pytest.skip(f"tests run as root and there is no {PG_SYSTEM_USER!r} user to run PostgreSQL")
+        pytest.fail(f"tests run as root and there is no {PG_SYSTEM_USER!r} user to run PostgreSQL")
     os.chown(datadir_parent, user.pw_uid, user.pw_gid)
     datadir_parent.chmod(0o700)
     # the wrapper lives in a root-owned directory: the server user must not be able to edit it
@@ -119,7 +119,9 @@ def postgres_conninfo() -> Iterator[str]:
         return
     pg_ctl = _find_pg_ctl()
     if pg_ctl is None:
-        pytest.skip(f"no PostgreSQL server binaries found; set {PG_ENV} to use a running server")
+        pytest.fail(
+            f"no PostgreSQL server binaries (scripts/bootstrap installs them); or set {PG_ENV}"
+        )
     from port_for import get_port
     from pytest_postgresql.executors import PostgreSQLExecutor
 
