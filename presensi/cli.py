@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
+from typing import NoReturn
 
 import click
 
@@ -17,6 +19,12 @@ GROUPS = {
     "badge": ("presensi.provisioning.badge_cli", "badge", "Issue, revoke and verify badges."),
     "demo": ("presensi.demo", "demo", "Broker, hub and simulated stations on this machine."),
 }
+
+
+def fail(message: object) -> NoReturn:
+    """A user-facing error: one line on stderr, exit status 2 (every command group uses it)."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
 
 
 class LazyGroup(click.Group):

@@ -11,6 +11,7 @@ from types import FrameType
 
 import click
 
+from presensi.cli import fail as _fail
 from presensi.device import config as station_config
 from presensi.device.errors import StationError
 from presensi.hardware.errors import HardwareError
@@ -26,11 +27,6 @@ config_option = click.option(
     envvar="PRESENSI_STATION_CONFIG",
     help="The station's TOML config file.",
 )
-
-
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
 
 
 @click.group()

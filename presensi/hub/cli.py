@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from presensi.cli import fail as _fail
 from presensi.hub.errors import HubError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,11 +26,6 @@ store_option = click.option(
     envvar="PRESENSI_HUB_STORE",
     help="sqlite:///PATH or postgresql://...",
 )
-
-
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
 
 
 @click.group()

@@ -21,14 +21,16 @@ import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
+from presensi.cli import fail as _fail
 from presensi.protocol import badge as badge_token
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.keys import KeyRing, Revocations
 from presensi.protocol.reasons import Reason
+from presensi.provisioning.cli_options import org_option
 from presensi.provisioning.errors import ProvisioningError
 
 if TYPE_CHECKING:
@@ -36,7 +38,6 @@ if TYPE_CHECKING:
     from presensi.provisioning.badges import IssuedBadge
     from presensi.provisioning.org import Org
 
-ORG_ENV = "PRESENSI_ORG"
 DISPLAY_TZ = "Asia/Jakarta"
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
@@ -53,23 +54,6 @@ EXPLAIN = {
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(message: object) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
-
-
-def _org_option(f: F) -> F:
-    return click.option(
-        "--org",
-        "org_dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        envvar=ORG_ENV,
-        default=Path("org"),
-        show_default="$PRESENSI_ORG, else ./org",
-        help="The organisation folder (docs/org-folder.md).",
-    )(f)
 
 
 def _valid_days_option(f: F) -> F:
@@ -167,7 +151,7 @@ def _next_step(signed: Path) -> str:
 
 
 @badge.command()
-@_org_option
+@org_option
 @click.option(
     "--employees",
     "employees_file",
@@ -237,7 +221,7 @@ def issue(
 
 
 @badge.command()
-@_org_option
+@org_option
 @click.argument("employee")
 @click.option(
     "--employees",
@@ -307,7 +291,7 @@ def reissue(
 
 
 @badge.command()
-@_org_option
+@org_option
 @click.option("--serial", type=click.IntRange(1, 2**32 - 1), default=None, help="A badge serial.")
 @click.option("--employee", default=None, help="An employee number: revokes all their badges.")
 @click.option("--reason", default="revoked", show_default=True, help="Why (lost, left, ...).")
@@ -363,7 +347,7 @@ def _read_keys(path: Path) -> KeyRing:
 
 @badge.command()
 @click.argument("token")
-@_org_option
+@org_option
 @click.option(
     "--keys",
     "keys_file",

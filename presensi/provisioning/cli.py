@@ -7,15 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import grp
 import os
-import sys
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
+from presensi.cli import fail as _fail
 from presensi.provisioning.broker import (
     BrokerProvisioningError,
     acl_text,
@@ -25,6 +24,7 @@ from presensi.provisioning.broker import (
     read_password_file,
     write_atomic,  # temp file, fsync, rename: a broker reload never reads half a file
 )
+from presensi.provisioning.cli_options import org_option
 from presensi.provisioning.errors import ProvisioningError
 
 # what `provision broker` writes into its output folder
@@ -32,11 +32,6 @@ PASSWORD_FILE = "passwd"  # noqa: S105 (a file name)
 ACL_FILE = "acl"
 CONF_FILE = "mosquitto.conf"
 CREDENTIALS_DIR = "credentials"
-
-
-def _fail(exc: Exception) -> NoReturn:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
 
 
 @click.group()
@@ -224,18 +219,6 @@ def _write(plan: _Plan, settings: _Conf, group: str | None) -> list[tuple[Path, 
 
 
 # -- the organisation folder -----------------------------------------------------------------
-
-ORG_ENV = "PRESENSI_ORG"
-
-org_option = click.option(
-    "--org",
-    "org_dir",
-    envvar=ORG_ENV,
-    default="org",
-    show_default=f"${ORG_ENV} or ./org",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The organisation folder (docs/org-folder.md).",
-)
 
 
 @provision.command()

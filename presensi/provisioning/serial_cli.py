@@ -17,20 +17,15 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
+from presensi.cli import fail as _fail
+from presensi.provisioning.cli_options import org_option
 from presensi.provisioning.errors import ProvisioningError
 
-ORG_ENV = "PRESENSI_ORG"
 EXIT_CHECKS_FAILED = 1
-EXIT_ERROR = 2
-
-
-def _fail(exc: object) -> NoReturn:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(EXIT_ERROR)
 
 
 # -- the laptop ------------------------------------------------------------------------------------
@@ -41,15 +36,7 @@ def _fail(exc: object) -> NoReturn:
     "--port", required=True, help="The serial port of the cable, e.g. /dev/ttyUSB0 or /dev/ttyACM0."
 )
 @click.option("--station", "station_id", required=True, help="The id of the station to flash.")
-@click.option(
-    "--org",
-    "org_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar=ORG_ENV,
-    default=Path("org"),
-    show_default="$PRESENSI_ORG, else ./org",
-    help="The organisation folder; the bundle is ORG/stations/ID/.",
-)
+@org_option  # the bundle is ORG/stations/ID/
 @click.option(
     "--bundle",
     "bundle_dir",
