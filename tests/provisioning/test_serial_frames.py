@@ -632,8 +632,15 @@ def test_every_intact_frame_is_found_amid_hostile_bytes(
     strings = [stream[i:j] for i, j in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
     found = feed_checked(FrameReader(), strings)
     assert_really_sent(found, stream)
+    assert found == feed_checked(FrameReader(), [stream])  # where the line cuts does not matter
+    intact = [frame for _, frame in pieces]
+    if any(frame not in intact for frame in found):
+        # the junk held a frame of its own: a frame cut short whose missing tail the next
+        # frame's first bytes supplied (possible on a real line too; the link layer resends
+        # the frame it swallowed), so not every intact frame can be found
+        return
     expected = iter(found)
-    assert all(frame in expected for _, frame in pieces)  # a subsequence, in order
+    assert all(frame in expected for frame in intact)  # a subsequence, in order
 
 
 @HOSTILE
