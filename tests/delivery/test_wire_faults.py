@@ -21,10 +21,10 @@ from presensi.hub.service import Hub
 from presensi.hub.store import REJECT_PAYLOAD_MAX, RejectRow, Store
 from presensi.protocol import topics, wire
 from presensi.protocol.keys import SigningKey, load_signing_key
-from presensi.protocol.reasons import Outcome, Reason
-from presensi.protocol.record import GENESIS, ScanRecord
+from presensi.protocol.record import ScanRecord
 from tests.brokers import Mosquitto, Probe
 from tests.delivery.fleet import Fleet
+from tests.records import chain
 
 T0 = 1_790_000_000_000
 ACK_WAIT_S = 10.0
@@ -35,33 +35,7 @@ ACK_WAIT_S = 10.0
 
 def make_chain(station: str, n: int) -> list[ScanRecord]:
     """Records 1..n of a station, each holding the hash of the one before."""
-    records: list[ScanRecord] = []
-    prev = GENESIS
-    for seq in range(1, n + 1):
-        records.append(
-            ScanRecord(
-                station=station,
-                seq=seq,
-                scan_id=f"01900000-0000-7000-8000-{seq:012x}",
-                employee=f"EMP-{seq % 50:05d}",
-                serial=seq % 50 + 1,
-                outcome=Outcome.ACCEPTED,
-                reason=Reason.OK,
-                direction="in" if seq % 2 else "out",
-                payload_sha256="ab" * 16,
-                payload_len=120,
-                wall_ms=T0 + seq * 1000,
-                mono_ns=seq * 10**9,
-                boot_id="boot-1",
-                clock_synced=True,
-                clock_last_sync_ms=T0,
-                location="pool-test",
-                config_version=1,
-                prev_hash=prev,
-            )
-        )
-        prev = records[-1].digest()
-    return records
+    return list(chain(station, n))
 
 
 def signed(

@@ -10,32 +10,12 @@ from presensi.hub.errors import StoreError
 from presensi.hub.ingest import Ingest, _Message
 from presensi.hub.store import IngestResult
 from presensi.protocol import wire
-from presensi.protocol.reasons import Outcome, Reason
-from presensi.protocol.record import GENESIS, ScanRecord
+from presensi.protocol.record import GENESIS
+from tests.records import record
 
 
 def batch(station: str) -> wire.Batch:
-    record = ScanRecord(
-        station=station,
-        seq=1,
-        scan_id="s",
-        employee="E1",
-        serial=1,
-        outcome=Outcome.ACCEPTED,
-        reason=Reason.OK,
-        direction="in",
-        payload_sha256="ab" * 16,
-        payload_len=1,
-        wall_ms=1,
-        mono_ns=1,
-        boot_id="b",
-        clock_synced=True,
-        clock_last_sync_ms=None,
-        location="x",
-        config_version=1,
-        prev_hash=GENESIS,
-    )
-    return wire.Batch(1, station, 0, [record])
+    return wire.Batch(1, station, 0, [record(station, 1, GENESIS)])
 
 
 class PickyStore:
