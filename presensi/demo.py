@@ -211,15 +211,14 @@ def _on_this_machine(
 
 
 def _summary(hub_db: Path, records: list[ScanRecord], acked: int, count: int) -> dict[str, object]:
-    import sqlite3
+    from presensi.hub.store import open_store
 
-    db = sqlite3.connect(hub_db)
+    store = open_store(f"sqlite:///{hub_db}")
     try:
-        rows, distinct = db.execute(
-            "SELECT count(*), count(DISTINCT scan_id) FROM scans"
-        ).fetchone()
+        in_hub = [r for row in store.stations() for r in store.scans(row.id)]
     finally:
-        db.close()
+        store.close()
+    rows, distinct = len(in_hub), len({r.scan_id for r in in_hub})
     outcomes = Counter(r.outcome.value for r in records)
     return {
         "scans_signalled": len(records),
