@@ -193,14 +193,19 @@ class Uplink:
         return True
 
     def _shutdown(self) -> None:
-        if self.state.connected:
-            info = self._client.publish(self._topic("status"), self._status("offline"), 1, True)
-            deadline = time.monotonic() + 2
+        """Say "offline" (best effort: the last will covers a connection already gone)."""
+        if not self.state.connected:
+            return
+        info = self._client.publish(self._topic("status"), self._status("offline"), 1, True)
+        deadline = time.monotonic() + 2
+        try:
             while not info.is_published() and time.monotonic() < deadline:
                 self._client.loop(0.05)
-            self.state.connected = False
-            self._client.disconnect()
-            self._client.loop(0.1)
+        except RuntimeError as exc:  # paho: the connection was lost while publishing
+            log.debug("offline status not sent: %s", exc)
+        self.state.connected = False
+        self._client.disconnect()
+        self._client.loop(0.1)
 
     # -- paho callbacks (run inside _client.loop, on the worker thread) -----------------------
 
