@@ -10,11 +10,11 @@ from pathlib import Path
 import msgspec
 from click.testing import CliRunner
 
-from presensi.cli import main
 from presensi.device import config as station_config
 from presensi.device.station import Parts, Station
 from presensi.hardware.indicator_memory import RecordingIndicator
 from presensi.hub.service import Hub
+from presensi.protocol.cli import main
 from presensi.protocol.reasons import Reason
 from presensi.provisioning import badges
 from presensi.provisioning.employees import Employee

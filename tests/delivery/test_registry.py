@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from presensi.cli import main
+from presensi.protocol.cli import main
 from presensi.protocol.fleet import revocations_document
 from presensi.protocol.keys import Revocations, SigningKey
 from presensi.protocol.reasons import Reason

@@ -19,7 +19,7 @@ from tests.brokers import Mosquitto
 
 def start_station(config: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "presensi", "station", "run", "--config", str(config)],
+        [sys.executable, "-m", "presensi.device", "run", "--config", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from presensi.cli import main
 from presensi.device.journal import Journal
 from presensi.device.testbed import create
 from presensi.hardware.camera_sim import Condition, render_badge_frame
+from presensi.protocol.cli import main
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.export import read_export
 from presensi.protocol.keys import load_signing_key
@@ -113,7 +113,7 @@ def test_export_of_nothing_says_so(tmp_path: Path) -> None:
 def test_station_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     bed = create(tmp_path / "st", employees=30, fps=10)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "presensi", "station", "run", "--config", str(bed.config_path)],
+        [sys.executable, "-m", "presensi.device", "run", "--config", str(bed.config_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from presensi.cli import main
 from presensi.device import config
 from presensi.device.errors import ConfigError
+from presensi.protocol.cli import main
 
 ROOT = Path(__file__).parents[2]
 MINIMAL = '[station]\nid = "st-1"\nlocation = "pool-a"\n'

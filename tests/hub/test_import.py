@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from presensi.cli import main
 from presensi.device.journal import Journal
 from presensi.device.testbed import StationFolder, create
 from presensi.hub.store import StationInfo, Store, open_store
+from presensi.protocol.cli import main
 from presensi.protocol.export import write_export
 from presensi.protocol.keys import SigningKey, load_signing_key, raw_public, save_signing_key
 from presensi.protocol.reasons import Outcome, Reason

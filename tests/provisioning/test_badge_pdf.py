@@ -12,8 +12,8 @@ import pytest
 import zxingcpp
 from click.testing import CliRunner
 
-from presensi.cli import main
 from presensi.protocol import badge as badge_token
+from presensi.protocol.cli import main
 from presensi.protocol.keys import SigningKey
 from presensi.protocol.reasons import Reason
 from presensi.provisioning import badge_pdf

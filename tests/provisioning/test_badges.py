@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from presensi.cli import main
 from presensi.protocol import badge as badge_token
+from presensi.protocol.cli import main
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.fleet import open_document
 from presensi.protocol.keys import Revocations

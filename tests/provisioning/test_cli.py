@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from presensi.cli import main
+from presensi.protocol.cli import main
 from presensi.protocol.topics import station_topic, subscription
 from presensi.provisioning.broker import verify_password
 from tests.brokers import Mosquitto, Probe, free_port

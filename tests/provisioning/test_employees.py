@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from presensi.cli import main
 from presensi.protocol import badge
+from presensi.protocol.cli import main
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.keys import SigningKey
 from presensi.provisioning.employees import (

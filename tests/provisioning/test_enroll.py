@@ -15,7 +15,6 @@ import msgspec
 import pytest
 from click.testing import CliRunner
 
-from presensi.cli import main
 from presensi.device import config as station_config
 from presensi.device.config import ClockSection
 from presensi.device.station import Parts, Station
@@ -24,6 +23,7 @@ from presensi.hardware.indicator_memory import RecordingIndicator
 from presensi.hub.service import Hub
 from presensi.hub.store import StationInfo, open_store
 from presensi.protocol import badge
+from presensi.protocol.cli import main
 from presensi.protocol.keys import Revocations, SigningKey, load_signing_key, raw_public
 from presensi.protocol.reasons import Outcome, Reason
 from presensi.provisioning.broker import verify_password

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from presensi.cli import main
 from presensi.device.config import Ident
+from presensi.protocol.cli import main
 from presensi.provisioning.errors import CsvImportError, ProvisioningError
 from presensi.provisioning.locations import (
     KINDS,

@@ -28,37 +28,36 @@ from typing import Any, TypedDict
 import pytest
 from click.testing import CliRunner
 
-from presensi.device import testbed
-from presensi.hardware.indicator import Signal
-from presensi.provisioning import serial_agent
-from presensi.provisioning.errors import ProvisioningError
-from presensi.provisioning.selftest import run_self_test
-from presensi.provisioning.serial_agent import (
+from presensi.device import provisioning_agent, testbed
+from presensi.device.cli import station as station_command
+from presensi.device.provisioning_agent import (
     ProvisioningAgent,
     install_config_dir,
     previous_dir,
     recover_config_dir,
 )
-from presensi.provisioning.serial_cli import flash as flash_command
-from presensi.provisioning.serial_cli import format_report, provision_agent
-from presensi.provisioning.serial_flash import (
-    BundleError,
-    ChecksumError,
-    ConnectionLost,
-    FileChecksumError,
-    PortError,
-    StationRefused,
-    WrongStation,
-    flash,
-    read_bundle,
-)
-from presensi.provisioning.serial_frames import (
+from presensi.device.selftest import format_report, run_self_test
+from presensi.hardware.errors import SerialPortError
+from presensi.hardware.indicator import Signal
+from presensi.hardware.serial_port import open_serial_port
+from presensi.protocol.errors import ProtocolError
+from presensi.protocol.serial_frames import (
     FrameType,
     Link,
     Message,
     encode_chunk,
     encode_json,
-    open_serial_port,
+)
+from presensi.provisioning.serial_cli import flash as flash_command
+from presensi.provisioning.serial_flash import (
+    BundleError,
+    ChecksumError,
+    ConnectionLost,
+    FileChecksumError,
+    StationRefused,
+    WrongStation,
+    flash,
+    read_bundle,
 )
 from tests.brokers import free_port
 
@@ -453,7 +452,7 @@ def test_a_bundle_for_another_station_is_caught_on_the_laptop(rig: Rig) -> None:
 
 def test_a_missing_port_is_a_port_error(rig: Rig, tmp_path: Path) -> None:
     bundle = make_bundle(rig.org, "st-1")
-    with pytest.raises(PortError, match="ttyUSB7 not found"):
+    with pytest.raises(SerialPortError, match="ttyUSB7 not found"):
         flash(str(tmp_path / "ttyUSB7"), bundle, "st-1", **FAST)
 
 
@@ -462,7 +461,7 @@ def test_a_missing_port_is_a_port_error(rig: Rig, tmp_path: Path) -> None:
 
 @pytest.fixture
 def raw(rig: Rig) -> Iterator[Link]:
-    port = open_serial_port(rig.laptop_port, 115200)
+    port = open_serial_port(rig.laptop_port, 115200, timeout=0.05)
     try:
         yield Link(port, name="laptop", ack_timeout=ACK_TIMEOUT)
     finally:
@@ -614,7 +613,7 @@ def test_cable_pulled_from_the_laptop_mid_transfer(rig: Rig) -> None:
     assert time.monotonic() - start < 3.0
     assert caught.value.port_gone
     assert "cable" in str(caught.value)
-    assert isinstance(caught.value, ProvisioningError)
+    assert isinstance(caught.value, ProtocolError)
     assert rig.agent.in_session  # mid-transfer: the station had begun receiving
     assert rig.back_to_waiting()
     assert snapshot(rig.target) == before
@@ -688,8 +687,15 @@ def test_provision_agent_command_once(tmp_path: Path) -> None:
 
     def agent() -> None:
         try:
-            provision_agent.main(
-                ["--port", relay.station.path, "--config-dir", str(target), "--once"],
+            station_command.main(
+                [
+                    "provision-agent",
+                    "--port",
+                    relay.station.path,
+                    "--config-dir",
+                    str(target),
+                    "--once",
+                ],
                 standalone_mode=False,
             )
             outcome.append("done")
@@ -777,11 +783,13 @@ def test_recovery_after_a_power_cut_between_the_renames(tmp_path: Path, new_in_p
 
 
 def test_current_station_id(tmp_path: Path) -> None:
-    assert serial_agent.current_station_id(tmp_path) is None
+    assert provisioning_agent.current_station_id(tmp_path) is None
     (tmp_path / "station.toml").write_text('[station]\nid = "st-7"\nbogus = 1\n')
-    assert serial_agent.current_station_id(tmp_path) == "st-7"  # invalid, but it says who it is
+    assert (
+        provisioning_agent.current_station_id(tmp_path) == "st-7"
+    )  # invalid, but it says who it is
     (tmp_path / "station.toml").write_text("not toml [")
-    assert serial_agent.current_station_id(tmp_path) is None
+    assert provisioning_agent.current_station_id(tmp_path) is None
 
 
 def test_file_checksum_error_is_both_kinds() -> None:

@@ -1,0 +1,54 @@
+"""The demo's commands: `presensi demo`, and `presensi hub bench` (it drives simulated stations,
+so it ships with the demo, not with the hub). Heavy modules are imported inside the commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--stations", default=3, show_default=True, type=click.IntRange(1, 42))
+@click.option("--employees", default=30, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--duration",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(1, 86_400),
+    help="Seconds of scanning.",
+)
+@click.option(
+    "--broker", default=None, help="mqtt://host:port of a broker to use (default: embedded)."
+)
+@click.option(
+    "--data-dir",
+    default="data/demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option("--json", "as_json", is_flag=True, help="Only a JSON summary at the end.")
+@click.option("--seed", default=None, type=int, help="Fixed random seed (repeatable runs).")
+def demo(
+    stations: int,
+    employees: int,
+    duration: float,
+    broker: str | None,
+    data_dir: Path,
+    as_json: bool,
+    seed: int | None,
+) -> None:
+    """Run a broker, a hub and simulated stations scanning generated badges."""
+    from presensi.demo.run import run_demo
+
+    run_demo(stations, employees, duration, broker, data_dir, as_json, seed)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+@click.option("--quick", is_flag=True, help="Smaller samples (for a smoke test).")
+def bench(as_json: bool, quick: bool) -> None:
+    """Measure ingest throughput (SQLite, PostgreSQL), backlog drain and scan latency."""
+    from presensi.demo.hub_bench import run_bench
+
+    run_bench(as_json=as_json, quick=quick)

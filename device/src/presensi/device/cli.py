@@ -1,0 +1,203 @@
+"""`presensi station ...`: run a station, check its config, decode images, export its journal."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from presensi.device import config as station_config
+from presensi.device.errors import StationError
+from presensi.hardware.errors import HardwareError
+from presensi.protocol.cli import fail as _fail
+from presensi.protocol.errors import ProtocolError
+
+DEFAULT_CONFIG = "/etc/presensi/station.toml"
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    envvar="PRESENSI_STATION_CONFIG",
+    help="The station's TOML config file.",
+)
+
+
+@click.group()
+def station() -> None:
+    """Run and inspect a scanning station."""
+
+
+@station.command("check-config")
+@config_option
+def check_config(config_path: Path) -> None:
+    """Validate the config file and say what is wrong, without touching anything."""
+    try:
+        config = station_config.load(config_path)
+    except StationError as exc:
+        _fail(exc)
+    click.echo(f"{config_path}: ok (station {config.station.id} at {config.station.location})")
+
+
+@station.command()
+@config_option
+def run(config_path: Path) -> None:
+    """Scan until stopped (SIGTERM or Ctrl-C). Meant to run under systemd (Type=notify)."""
+    from presensi.device.parts import build_parts
+    from presensi.device.station import Station, load_keys
+
+    try:
+        config = station_config.load(config_path)
+        keys = load_keys(config)  # before any hardware is touched
+        parts = build_parts(config)
+        finite = config.camera.backend in {"folder", "sim"}
+        service = Station(config, parts, keys=keys, exit_when_source_ends=finite)
+    except (StationError, HardwareError, ProtocolError, OSError) as exc:
+        _fail(exc)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        service.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service.run()
+    parts.indicator.close()
+
+
+@station.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--decoder",
+    "decoder_name",
+    default="zxing",
+    show_default=True,
+    type=click.Choice(["zxing", "zbar"]),
+)
+def decode(files: tuple[Path, ...], decoder_name: str) -> None:
+    """Decode image files, one JSON line each: {"file", "texts", "ms"} (to check a camera)."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from presensi.hardware.decoders import open_decoder
+
+    try:
+        decoder = open_decoder(decoder_name)
+    except HardwareError as exc:
+        _fail(exc)
+    failed = 0
+    for path in files:
+        row: dict[str, object] = {"file": str(path)}
+        try:
+            with Image.open(path) as img:
+                frame = np.asarray(img.convert("L"))
+        except (OSError, UnidentifiedImageError) as exc:
+            row.update(texts=[], ms=None, error=f"cannot read image: {exc}")
+            failed += 1
+        else:
+            start = time.perf_counter()
+            texts = decoder.decode(frame)
+            row.update(texts=texts, ms=round((time.perf_counter() - start) * 1000, 2))
+        click.echo(json.dumps(row, ensure_ascii=False))
+    sys.exit(1 if failed else 0)
+
+
+@station.command()
+@config_option
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--from", "first", type=int, default=None, help="First seq (default: first unacked).")
+@click.option("--to", "last", type=int, default=None, help="Last seq (default: the newest).")
+def export(config_path: Path, out_path: Path, first: int | None, last: int | None) -> None:
+    """Write unacked (or a range of) records to a signed file for `presensi hub import`."""
+    from presensi.device.export import export_journal
+
+    try:
+        config = station_config.load(config_path)
+        count = export_journal(config, out_path, first, last)
+    except (StationError, ProtocolError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"exported {count} records to {out_path}")
+
+
+@station.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+@click.option("--quick", is_flag=True, help="Smaller samples (for a smoke test).")
+def bench(as_json: bool, quick: bool) -> None:
+    """Measure decode rate and time, scan-to-signal latency, journal cost and memory."""
+    from presensi.device.bench import run_bench
+
+    run_bench(as_json=as_json, quick=quick)
+
+
+@station.command("provision-agent")
+@click.option(
+    "--port",
+    required=True,
+    help="The serial port to listen on: /dev/ttyGS0 (USB gadget) or /dev/serial0 (UART).",
+)
+@click.option(
+    "--config-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/etc/presensi"),
+    show_default=True,
+    help="The station's config folder, replaced as a whole by a new bundle.",
+)
+@click.option("--baudrate", type=click.IntRange(1200, 4_000_000), default=115200, show_default=True)
+@click.option(
+    "--group",
+    default=None,
+    help="Group given the installed files (default: that of the current config folder).",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(1, 3600),
+    default=30.0,
+    show_default=True,
+    help="Drop a transfer after this many seconds without a frame (cable pulled).",
+)
+@click.option("--once", is_flag=True, help="Exit after the first successful provisioning.")
+def provision_agent(
+    port: str,
+    config_dir: Path,
+    baudrate: int,
+    group: str | None,
+    idle_timeout: float,
+    once: bool,
+) -> None:
+    """Wait on a serial port for an installer's `presensi provision flash`.
+
+    Installs the bundle it sends as the config folder (atomically: on any failure the previous
+    config stays), runs the self-test and sends the report back. Runs until stopped (SIGTERM,
+    Ctrl-C), or with --once until one station config is installed.
+    """
+    from presensi.device.provisioning_agent import ProvisioningAgent
+    from presensi.device.selftest import can_encode, format_report
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        agent = ProvisioningAgent(
+            port, config_dir, baudrate=baudrate, group=group, idle_timeout=idle_timeout
+        )
+    except ValueError as exc:
+        _fail(exc)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+    try:
+        report = agent.serve(stop, once=once)
+    except KeyboardInterrupt:
+        report = None
+    if once and report is not None:
+        click.echo(format_report(report, unicode=can_encode("✔✘")))

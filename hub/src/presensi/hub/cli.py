@@ -1,0 +1,241 @@
+"""`presensi hub ...`: run the hub, show the fleet, import exported journals, publish settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import sys
+import zoneinfo
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+import click
+
+from presensi.hub.errors import HubError
+from presensi.protocol.cli import fail as _fail
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+store_option = click.option(
+    "--store",
+    "store_url",
+    default="sqlite:///var/lib/presensi/hub.db",
+    show_default=True,
+    envvar="PRESENSI_HUB_STORE",
+    help="sqlite:///PATH or postgresql://...",
+)
+
+
+@click.group()
+def hub() -> None:
+    """Run the hub and inspect what it holds."""
+
+
+@hub.command()
+@store_option
+@click.option(
+    "--broker", default="mqtt://127.0.0.1:1883", show_default=True, envvar="PRESENSI_BROKER"
+)
+@click.option("--username", default="", envvar="PRESENSI_BROKER_USER")
+@click.option("--password-file", type=click.Path(dir_okay=False), default=None)
+@click.option("--client-id", default="presensi-hub", show_default=True)
+@click.option("--share-group", default=None, help="Split the load with other hub workers.")
+def run(
+    store_url: str,
+    broker: str,
+    username: str,
+    password_file: str | None,
+    client_id: str,
+    share_group: str | None,
+) -> None:
+    """Ingest scans from every station until stopped (SIGTERM or Ctrl-C)."""
+    from presensi.hub.service import Hub, read_secret
+
+    try:
+        service = Hub(
+            store_url,
+            broker,
+            client_id=client_id,
+            username=username,
+            password=read_secret(password_file),
+            share_group=share_group,
+        )
+    except (HubError, OSError) as exc:
+        _fail(exc)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        service.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service.run()
+
+
+@hub.command()
+@store_option
+@click.option("--tz", default="Asia/Jakarta", show_default=True, help="Time zone for times shown.")
+def stations(store_url: str, tz: str) -> None:
+    """Print the fleet's status table."""
+    from presensi.hub.store import open_store
+
+    zone = zoneinfo.ZoneInfo(tz)
+    store = open_store(store_url)
+    try:
+        rows = store.stations()
+    finally:
+        store.close()
+
+    def when(ms: int | None) -> str:
+        return dt.datetime.fromtimestamp(ms / 1000, zone).strftime("%d-%m %H:%M:%S") if ms else "-"
+
+    click.echo(
+        f"{'station':20s} {'location':16s} {'state':8s} {'last seen':15s} {'acked':>8s} "
+        f"{'backlog':>8s} {'clock':6s} {'version':8s}"
+    )
+    for r in rows:
+        clock = "-" if r.clock_synced is None else ("ntp" if r.clock_synced else "NOSYNC")
+        state = "online" if r.online else "offline"
+        backlog = "-" if r.backlog is None else str(r.backlog)
+        click.echo(
+            f"{r.id:20s} {r.location or '-':16s} {state:8s} {when(r.last_seen_ms):15s} "
+            f"{r.committed_upto:>8d} {backlog:>8s} {clock:6s} {r.version or '-':8s}"
+        )
+
+
+@hub.command("import")
+@store_option
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+def import_(store_url: str, files: tuple[Path, ...]) -> None:
+    """Import journal files exported by `presensi station export` (idempotent)."""
+    from presensi.hub.importer import import_export
+    from presensi.hub.store import open_store
+    from presensi.protocol.errors import ProtocolError
+
+    store = open_store(store_url)
+    failed = 0
+    try:
+        store.migrate()
+        for path in files:
+            try:
+                result = import_export(store, path.read_bytes())
+            except ProtocolError as exc:
+                click.echo(f"{path}: refused: {exc}", err=True)
+                failed += 1
+                continue
+            click.echo(
+                f"{path}: {result.inserted} new, {result.duplicates} already known; "
+                + ", ".join(f"{s} committed up to {n}" for s, n in result.committed.items())
+            )
+    finally:
+        store.close()
+    sys.exit(1 if failed else 0)
+
+
+broker_options = [
+    click.option(
+        "--broker", default="mqtt://127.0.0.1:1883", show_default=True, envvar="PRESENSI_BROKER"
+    ),
+    click.option("--username", default="", envvar="PRESENSI_BROKER_USER"),
+    click.option("--password-file", type=click.Path(dir_okay=False), default=None),
+]
+
+
+def _with_broker(f: F) -> F:
+    for option in reversed(broker_options):
+        f = option(f)
+    return f
+
+
+@hub.command("publish-settings")
+@click.argument("station")
+@click.option(
+    "--version",
+    "version",
+    type=click.IntRange(1),
+    required=True,
+    help="Must be higher than the station's current config version.",
+)
+@click.option("--mode", type=click.Choice(["in", "out", "auto", "event"]), default=None)
+@click.option("--event", default=None, help="Event id (roll call, ceremony) for mode 'event'.")
+@click.option("--duplicate-window", "window", type=click.IntRange(0, 86_400), default=None)
+@click.option("--location", default=None)
+@_with_broker
+def publish_settings(
+    station: str,
+    version: int,
+    mode: str | None,
+    event: str | None,
+    window: int | None,
+    location: str | None,
+    broker: str,
+    username: str,
+    password_file: str | None,
+) -> None:
+    """Send a station new settings (retained: it gets them whenever it connects)."""
+    from presensi.hub.ingest import publish_retained
+    from presensi.hub.service import read_secret
+    from presensi.protocol import topics, wire
+    from presensi.protocol.errors import ProtocolError
+
+    try:
+        settings = wire.StationSettings(
+            version=version,
+            mode=mode,  # type: ignore[arg-type]  # click.Choice checked it
+            event=event,
+            duplicate_window_s=window,
+            location=location,
+        )
+        topic = topics.station_topic(station, "config")
+        publish_retained(
+            broker,
+            [(topic, wire.encode(settings))],
+            username=username,
+            password=read_secret(password_file),
+        )
+    except (ProtocolError, HubError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"settings version {version} published for {station}")
+
+
+@hub.command("publish-fleet")
+@click.option(
+    "--revocations",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A signed revocation list (made by the admin tools).",
+)
+@click.option(
+    "--keys",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A signed organisation key list.",
+)
+@_with_broker
+def publish_fleet(
+    revocations: Path | None,
+    keys: Path | None,
+    broker: str,
+    username: str,
+    password_file: str | None,
+) -> None:
+    """Publish signed fleet documents, retained, to every station."""
+    from presensi.hub.ingest import publish_retained
+    from presensi.hub.service import read_secret
+    from presensi.protocol import topics
+
+    messages = []
+    if revocations is not None:
+        messages.append((topics.FLEET_REVOCATIONS, revocations.read_bytes()))
+    if keys is not None:
+        messages.append((topics.FLEET_KEYS, keys.read_bytes()))
+    if not messages:
+        _fail(HubError("nothing to publish: give --revocations and/or --keys"))
+    try:
+        publish_retained(broker, messages, username=username, password=read_secret(password_file))
+    except (HubError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"published {len(messages)} fleet document(s)")

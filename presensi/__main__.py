@@ -1,3 +1,0 @@
-from presensi.cli import main
-
-main()
