@@ -30,6 +30,7 @@ from presensi.provisioning.broker import (
     write_acl_file,
     write_password_file,
 )
+from presensi.provisioning.errors import ProvisioningError
 from tests.brokers import Mosquitto, Probe, free_port
 from tests.conftest import MosquittoFactory
 
@@ -510,3 +511,8 @@ def test_retiring_a_station_shuts_it_out(fleet: Fleet, tmp_path: Path) -> None:
     )
     assert again.connect().value == NOT_AUTHORIZED
     again.close()
+
+
+def test_broker_errors_belong_to_the_provisioning_error_tree() -> None:
+    with pytest.raises(ProvisioningError):
+        hash_password("x", salt=b"short")

@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import grp
 import hashlib
 import hmac
 import os
 import re
 import secrets
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from presensi.device.files import write_atomically
 from presensi.protocol.topics import ROOT, STATION_ID, STATIONS, Kind
+from presensi.provisioning.errors import ProvisioningError
 
 PBKDF2_SHA512 = 7  # Mosquitto's hash type id: "$7$" = PBKDF2-HMAC-SHA512
 DEFAULT_ITERATIONS = 101  # mosquitto_passwd's default (PW_DEFAULT_ITERATIONS)
@@ -44,7 +44,7 @@ FLEET_ALL = f"{ROOT}/fleet/#"
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 
 
-class BrokerProvisioningError(ValueError):
+class BrokerProvisioningError(ProvisioningError, ValueError):
     """A username, password or ACL input that would produce a broken or unsafe broker file."""
 
 
@@ -111,7 +111,7 @@ def write_password_file(
 
     Mosquitto 2 reads the file after dropping root to its own user, so give that user access:
     `group="mosquitto"` (the default mode 0640 then lets it read, and no one else)."""
-    write_atomic(Path(path), password_file_text(users), mode=mode, group=group)
+    write_atomically(Path(path), password_file_text(users), mode=mode, group=group)
 
 
 # -- ACL -------------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def write_acl_file(
 ) -> None:
     """Write the fleet ACL atomically. `stations` is checked (valid ids, no clash with a hub
     user) but not listed: the station rules are %u patterns."""
-    write_atomic(Path(path), acl_text(stations, hub_users), mode=mode, group=group)
+    write_atomically(Path(path), acl_text(stations, hub_users), mode=mode, group=group)
 
 
 # -- mosquitto.conf --------------------------------------------------------------------------
@@ -270,33 +270,6 @@ def _check_username(username: str) -> None:
         raise BrokerProvisioningError(
             f"unsafe broker username {username!r}: use letters, digits, '.', '_', '@', '-'"
         )
-
-
-def write_atomic(path: Path, text: str, *, mode: int, group: str | int | None) -> None:
-    gid = -1 if group is None else _gid(group)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            os.fchmod(fh.fileno(), mode)
-            if gid != -1:
-                os.fchown(fh.fileno(), -1, gid)
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _gid(group: str | int) -> int:
-    return group if isinstance(group, int) else grp.getgrnam(group).gr_gid
 
 
 def read_password_file(path: Path) -> dict[str, str]:

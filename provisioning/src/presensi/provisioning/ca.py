@@ -36,8 +36,9 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from presensi.device.files import write_atomically
 from presensi.protocol.topics import STATION_ID
-from presensi.provisioning.broker import TlsFiles, write_atomic
+from presensi.provisioning.broker import TlsFiles
 from presensi.provisioning.errors import ProvisioningError
 
 CA_KEY = "ca.key"
@@ -61,8 +62,8 @@ class IssuedCert:
 
     def write(self, cert_path: Path, key_path: Path) -> None:
         """Write the certificate (0644) and the key (0600), atomically."""
-        write_atomic(cert_path, self.cert_pem.decode("ascii"), mode=0o644, group=None)
-        write_atomic(key_path, self.key_pem.decode("ascii"), mode=0o600, group=None)
+        write_atomically(cert_path, self.cert_pem.decode("ascii"), mode=0o644)
+        write_atomically(key_path, self.key_pem.decode("ascii"), mode=0o600)
 
 
 class CertificateAuthority:
@@ -122,8 +123,8 @@ class CertificateAuthority:
             .sign(key, hashes.SHA256())
         )
         ca = cls(folder, key, cert)
-        write_atomic(folder / CA_KEY, _key_pem(key).decode("ascii"), mode=0o600, group=None)
-        write_atomic(folder / CA_CERT, ca.cert_pem.decode("ascii"), mode=0o644, group=None)
+        write_atomically(folder / CA_KEY, _key_pem(key).decode("ascii"), mode=0o600)
+        write_atomically(folder / CA_CERT, ca.cert_pem.decode("ascii"), mode=0o644)
         return ca
 
     @classmethod
@@ -156,9 +157,7 @@ class CertificateAuthority:
         )
         certs = self.folder / STATION_CERTS
         certs.mkdir(exist_ok=True, mode=0o700)
-        write_atomic(
-            certs / f"{station_id}.crt", issued.cert_pem.decode("ascii"), mode=0o644, group=None
-        )
+        write_atomically(certs / f"{station_id}.crt", issued.cert_pem.decode("ascii"), mode=0o644)
         return issued
 
     def issue_server_cert(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from presensi.device.files import write_atomically
 from presensi.protocol.cli import fail as _fail
 from presensi.provisioning.broker import (
     BrokerProvisioningError,
@@ -22,7 +23,6 @@ from presensi.provisioning.broker import (
     hash_password,
     mosquitto_conf,
     read_password_file,
-    write_atomic,  # temp file, fsync, rename: a broker reload never reads half a file
 )
 from presensi.provisioning.cli_options import org_option
 from presensi.provisioning.errors import ProvisioningError
@@ -187,12 +187,12 @@ def _write(plan: _Plan, settings: _Conf, group: str | None) -> list[tuple[Path, 
     # credentials first: a password in the password file is never one nobody has a copy of
     for user, password in sorted(plan.new_passwords.items()):
         path = plan.credentials / f"{user}.password"
-        write_atomic(path, password + "\n", mode=0o600, group=None)
+        write_atomically(path, password + "\n", mode=0o600)
         written.append((path, f"new password of {user}: copy it to {user}, then delete it here"))
 
     passwd = plan.out_dir / PASSWORD_FILE
     text = "".join(f"{user}:{plan.hashes[user]}\n" for user in sorted(plan.hashes))
-    write_atomic(passwd, text, mode=0o640, group=group)
+    write_atomically(passwd, text, mode=0o640, group=group)
     written.append(
         (
             passwd,
@@ -201,7 +201,7 @@ def _write(plan: _Plan, settings: _Conf, group: str | None) -> list[tuple[Path, 
         )
     )
     acl = plan.out_dir / ACL_FILE
-    write_atomic(acl, acl_text(plan.stations, plan.hub_users), mode=0o640, group=group)
+    write_atomically(acl, acl_text(plan.stations, plan.hub_users), mode=0o640, group=group)
     written.append((acl, f"ACL for {len(plan.stations)} stations, hub users {plan.hub_users}"))
 
     where = Path(settings.install_dir) if settings.install_dir else plan.out_dir.resolve()
@@ -213,7 +213,7 @@ def _write(plan: _Plan, settings: _Conf, group: str | None) -> list[tuple[Path, 
         port=settings.port,
         bind_address=settings.bind_address,
     )
-    write_atomic(conf, text, mode=0o644, group=None)
+    write_atomically(conf, text, mode=0o644)
     written.append((conf, f"broker config using {where / PASSWORD_FILE} and {where / ACL_FILE}"))
     return written
 
@@ -415,7 +415,7 @@ def employees_sample(file: Path, count: int, seed: int) -> None:
         click.echo(text, nl=False)
         return
     try:
-        write_atomic(file, text, mode=0o600, group=None)
+        write_atomically(file, text, mode=0o600)
     except OSError as exc:
         _fail(exc)
     click.echo(f"wrote {count} sample employees to {file}", err=True)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from presensi.provisioning.broker import write_atomic
+from presensi.device.files import write_atomically
 from presensi.provisioning.errors import CsvImportError, ProvisioningError
 from presensi.provisioning.locations import (
     by_line,
@@ -124,7 +124,7 @@ def import_employees(org: Org, source: Path | str | bytes) -> list[Employee]:
     """Validate an employees CSV (a path, or the file's content) and make it the org's list
     (org/employees.csv, 0600). Nothing is written if any line is wrong."""
     employees = read_employees(source) if isinstance(source, Path) else parse_employees(source)
-    write_atomic(org.employees_path, employees_csv(employees), mode=PRIVATE, group=None)
+    write_atomically(org.employees_path, employees_csv(employees), mode=PRIVATE)
     return employees
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from presensi.device import config as station_config
 from presensi.device.errors import ConfigError
+from presensi.device.files import write_atomically
 from presensi.hub.errors import StoreError
 from presensi.protocol.keys import KeyRing, SigningKey, load_signing_key, raw_public
 from presensi.protocol.topics import STATION_ID
@@ -42,7 +43,6 @@ from presensi.provisioning.broker import (
     mosquitto_conf,
     read_password_file,
     verify_password,
-    write_atomic,
 )
 from presensi.provisioning.cli import (
     ACL_FILE,
@@ -289,9 +289,7 @@ def _write_broker(plan: _BrokerPlan, station_id: str) -> None:
     if plan.new_credential:
         credentials = folder / CREDENTIALS_DIR
         credentials.mkdir(mode=FOLDER, exist_ok=True)
-        write_atomic(
-            credentials / f"{station_id}.password", plan.password + "\n", mode=PRIVATE, group=None
-        )
+        write_atomically(credentials / f"{station_id}.password", plan.password + "\n", mode=PRIVATE)
     passwd = folder / PASSWORD_FILE
     mode, group = 0o640, None
     if passwd.exists():
@@ -299,15 +297,13 @@ def _write_broker(plan: _BrokerPlan, station_id: str) -> None:
         mode = info.st_mode & 0o777
         group = info.st_gid if info.st_gid != os.getegid() else None
     text = "".join(f"{user}:{plan.hashes[user]}\n" for user in sorted(plan.hashes))
-    write_atomic(passwd, text, mode=mode, group=group)
+    write_atomically(passwd, text, mode=mode, group=group)
     if plan.write_acl:
-        write_atomic(
-            folder / ACL_FILE, acl_text([station_id], plan.hub_users), mode=0o640, group=None
-        )
+        write_atomically(folder / ACL_FILE, acl_text([station_id], plan.hub_users), mode=0o640)
     if plan.write_conf:
         where = folder.resolve()
         conf = mosquitto_conf(password_file=where / PASSWORD_FILE, acl_file=where / ACL_FILE)
-        write_atomic(folder / CONF_FILE, conf, mode=0o644, group=None)
+        write_atomically(folder / CONF_FILE, conf, mode=0o644)
 
 
 # -- the bundle ------------------------------------------------------------------------------
@@ -421,7 +417,7 @@ def _write_bundle(
         PUBLIC,
     )
     for name, (text, mode) in files.items():
-        write_atomic(folder / name, text, mode=mode, group=None)
+        write_atomically(folder / name, text, mode=mode)
     _check_bundle(folder, station_id, location, broker_url, key)
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -431,7 +427,7 @@ def _write_bundle(
         "created": created,
         "files": [_file_entry(folder, name) for name in sorted(files)],
     }
-    write_atomic(folder / MANIFEST, json_text(manifest), mode=PUBLIC, group=None)
+    write_atomically(folder / MANIFEST, json_text(manifest), mode=PUBLIC)
 
 
 def _file_entry(folder: Path, name: str) -> dict[str, object]:

@@ -1,7 +1,7 @@
 """Errors of the admin tools. Every message names what is wrong and how to fix it.
 
-`ProvisioningError` is the root: the command line prints it and exits with status 2.
-(`presensi.provisioning.broker.BrokerProvisioningError` predates it and stays a ValueError.)
+`ProvisioningError` is the root: the command line prints it and exits with status 2. Members
+also inherit the matching builtin where there is one (`BrokerProvisioningError` is a ValueError).
 """
 
 from __future__ import annotations

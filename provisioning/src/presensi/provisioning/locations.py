@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from presensi.provisioning.broker import write_atomic
+from presensi.device.files import write_atomically
 from presensi.provisioning.errors import CsvImportError, ProvisioningError
 from presensi.provisioning.org import PUBLIC, Org, timezone_fix, valid_timezone
 
@@ -270,7 +270,7 @@ def import_locations(org: Org, source: Path | str | bytes) -> list[Location]:
         locations = read_locations(source, default_timezone=org.timezone)
     else:
         locations = parse_locations(source, default_timezone=org.timezone)
-    write_atomic(org.locations_path, locations_csv(locations), mode=PUBLIC, group=None)
+    write_atomically(org.locations_path, locations_csv(locations), mode=PUBLIC)
     return locations
 
 
@@ -300,7 +300,7 @@ def find_location(org: Org, location_id: str) -> Location:
 def export_locations(org: Org, target: Path) -> list[Location]:
     """Write the org's attendance points to `target` as CSV."""
     locations = load_locations(org)
-    write_atomic(target, locations_csv(locations), mode=PUBLIC, group=None)
+    write_atomically(target, locations_csv(locations), mode=PUBLIC)
     return locations
 
 

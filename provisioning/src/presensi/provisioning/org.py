@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from presensi.device.files import write_atomically
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.fleet import keys_document, revocations_document
 from presensi.protocol.keys import (
@@ -45,7 +46,6 @@ from presensi.protocol.keys import (
     load_signing_key,
     raw_public,
 )
-from presensi.provisioning.broker import write_atomic
 from presensi.provisioning.errors import ProvisioningError
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ def write_new_private(path: Path, pem: str) -> None:
     """Write a private key (0600, atomically); refuse to replace an existing file."""
     if path.exists():
         raise ProvisioningError(f"{path} already exists: refusing to overwrite a private key")
-    write_atomic(path, pem, mode=PRIVATE, group=None)
+    write_atomically(path, pem, mode=PRIVATE)
 
 
 def make_folder(path: Path) -> None:
@@ -274,7 +274,7 @@ class Org:
 
             CertificateAuthority.create(org.ca_dir, name)
         # last: a folder with org.toml is a complete organisation
-        write_atomic(org.org_toml, org._toml_text(), mode=PUBLIC, group=None)
+        write_atomically(org.org_toml, org._toml_text(), mode=PUBLIC)
         return org
 
     @classmethod
@@ -432,11 +432,11 @@ class Org:
         version = max(version, _version_in(self.org_keys_path) + 1)
         ring = KeyRing.of(entry.public for entry in entries if entry.active)
         trusted = {"version": version, **ring.to_json()}
-        write_atomic(self.org_keys_path, json_text(trusted), mode=PUBLIC, group=None)
+        write_atomically(self.org_keys_path, json_text(trusted), mode=PUBLIC)
         document = keys_document(ring, version, signer).decode("utf-8")
-        write_atomic(self.org_keys_signed_path, document, mode=PUBLIC, group=None)
+        write_atomically(self.org_keys_signed_path, document, mode=PUBLIC)
         full = {"version": version, "keys": [entry.to_json() for entry in entries]}
-        write_atomic(self.keys_json, json_text(full), mode=PUBLIC, group=None)
+        write_atomically(self.keys_json, json_text(full), mode=PUBLIC)
 
     # -- revocations ------------------------------------------------------------------------
 
@@ -460,8 +460,8 @@ class Org:
                 f"{current}: stations would ignore it"
             )
         document = revocations_document(revoked, self.signing_key()).decode("utf-8")
-        write_atomic(self.revocations_signed_path, document, mode=PUBLIC, group=None)
-        write_atomic(self.revocations_path, json_text(revoked.to_json()), mode=PUBLIC, group=None)
+        write_atomically(self.revocations_signed_path, document, mode=PUBLIC)
+        write_atomically(self.revocations_path, json_text(revoked.to_json()), mode=PUBLIC)
 
     # -- the optional CA --------------------------------------------------------------------
 
