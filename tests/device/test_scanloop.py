@@ -186,7 +186,7 @@ def test_hostile_qr_codes_through_camera_and_decoder_are_rejected(
     import segno
     from PIL import Image
 
-    from presensi.hardware.decoders import open_decoder
+    from presensi.hardware.backends import DECODERS
 
     frames = []
     for payload in [*HOSTILE, bytes(range(256))]:
@@ -196,7 +196,7 @@ def test_hostile_qr_codes_through_camera_and_decoder_are_rejected(
         frame = np.full((480, 640), 200, np.uint8)
         frame[: code.shape[0], : code.shape[1]] = code[:480, :640]
         frames.append(frame)
-    loop.scan_frames(ListCamera(frames), open_decoder(backend), threading.Event())
+    loop.scan_frames(ListCamera(frames), DECODERS.make(backend), threading.Event())
     records = list(loop.journal.records())
     assert len(records) == len(frames)
     assert all(r.outcome is Outcome.REJECTED for r in records)

@@ -10,29 +10,30 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from presensi.hardware.backends import CAMERAS
 from presensi.hardware.camera_folder import FolderCamera
 from presensi.hardware.camera_sim import SimulatedCamera
-from presensi.hardware.cameras import BACKENDS, FramePacer, make_camera, open_camera
+from presensi.hardware.cameras import FramePacer, open_camera
 from presensi.hardware.errors import BackendNotFound, CameraError
 
 
 def test_unknown_backend_lists_the_valid_names() -> None:
     with pytest.raises(BackendNotFound) as info:
-        make_camera("webcam")
+        CAMERAS.make("webcam")
     message = str(info.value)
     for name in ("sim", "folder", "opencv", "picamera2"):
         assert name in message
     assert isinstance(info.value, LookupError)
 
 
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("backend", CAMERAS.names)
 def test_every_backend_class_exists_and_carries_its_name(backend: str) -> None:
-    module, cls = BACKENDS[backend]
+    module, cls = CAMERAS.target(backend)
     assert getattr(importlib.import_module(module), cls).name == backend
 
 
-def test_make_camera_builds_without_opening() -> None:
-    camera = make_camera("sim", script=[None], size=(64, 48))
+def test_a_camera_is_built_without_opening() -> None:
+    camera = CAMERAS.make("sim", script=[None], size=(64, 48))
     assert isinstance(camera, SimulatedCamera)
     with pytest.raises(CameraError):
         camera.read()

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
+from presensi.hardware.backends import DECODERS
 from presensi.hardware.camera_sim import (
     Condition,
     render_badge_frame,
@@ -20,13 +21,12 @@ from presensi.hardware.camera_sim import (
 )
 from presensi.hardware.decoder import Decoder
 from presensi.hardware.decoder_zxing import ZxingDecoder, box3, double, half, sharpen
-from presensi.hardware.decoders import BACKENDS, open_decoder
 from presensi.hardware.errors import BackendNotFound
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=DECODERS.names)
 def decoder(request: pytest.FixtureRequest) -> Decoder:
-    return open_decoder(request.param)
+    return DECODERS.make(request.param)
 
 
 def qr_frame(
@@ -75,14 +75,14 @@ def test_clean_simulated_station_frames(decoder: Decoder) -> None:
 @settings(max_examples=40, deadline=None)
 @given(arrays(np.uint8, st.tuples(st.integers(1, 120), st.integers(1, 160))))
 def test_any_image_content_returns_a_list_of_strings(frame: np.ndarray) -> None:
-    for name in BACKENDS:
-        texts = open_decoder(name).decode(np.ascontiguousarray(frame))
+    for name in DECODERS.names:
+        texts = DECODERS.make(name).decode(np.ascontiguousarray(frame))
         assert isinstance(texts, list) and all(isinstance(t, str) for t in texts)
 
 
 def test_unknown_backend_names_the_valid_ones() -> None:
-    with pytest.raises(BackendNotFound, match="zxing, zbar"):
-        open_decoder("opencv")
+    with pytest.raises(BackendNotFound, match="zbar, zxing"):
+        DECODERS.make("opencv")
 
 
 # -- the zxing retry pipeline --------------------------------------------------------------

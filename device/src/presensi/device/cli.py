@@ -86,10 +86,10 @@ def decode(files: tuple[Path, ...], decoder_name: str) -> None:
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
-    from presensi.hardware.decoders import open_decoder
+    from presensi.hardware.backends import DECODERS
 
     try:
-        decoder = open_decoder(decoder_name)
+        decoder = DECODERS.make(decoder_name)
     except HardwareError as exc:
         _fail(exc)
     failed = 0

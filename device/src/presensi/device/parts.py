@@ -1,4 +1,5 @@
-"""Build a station's hardware parts from its config (each backend chosen by explicit name)."""
+"""Build a station's hardware parts from its config: each backend chosen by its explicit name
+through the registries of presensi.hardware.backends."""
 
 from __future__ import annotations
 
@@ -6,55 +7,58 @@ from typing import TYPE_CHECKING
 
 from presensi.device.config import StationConfig
 from presensi.device.station import Parts
-from presensi.hardware.decoders import open_decoder
+from presensi.hardware.backends import CAMERAS, DECODERS, INDICATORS, SCANNERS
 
 if TYPE_CHECKING:
     from presensi.hardware.camera import Camera
     from presensi.hardware.indicator import Indicator
+    from presensi.hardware.scanner import CodeScanner
 
 
 def build_parts(config: StationConfig) -> Parts:
     camera = build_camera(config)
-    scanner = None
-    if config.scanner.port:
-        from presensi.hardware.scanner_serial import SerialScanner
-
-        scanner = SerialScanner(config.scanner.port, config.scanner.baudrate)
     return Parts(
         indicator=build_indicator(config),
         camera=camera,
-        decoder=open_decoder(config.decoder.backend) if camera is not None else None,
-        scanner=scanner,
+        decoder=DECODERS.make(config.decoder.backend) if camera is not None else None,
+        scanner=build_scanner(config),
     )
 
 
 def build_indicator(config: StationConfig) -> Indicator:
     ind = config.indicator
     if ind.backend == "gpio":
-        from presensi.hardware.indicator_gpio import GpioIndicator
-
-        return GpioIndicator(
-            ind.green_pin, ind.red_pin, ind.buzzer_pin, active_high=ind.active_high
+        return INDICATORS.make(
+            "gpio",
+            green_pin=ind.green_pin,
+            red_pin=ind.red_pin,
+            buzzer_pin=ind.buzzer_pin,
+            active_high=ind.active_high,
         )
-    from presensi.hardware.indicator_console import ConsoleIndicator
+    if ind.backend == "console":
+        return INDICATORS.make("console", prefix=config.station.id)
+    return INDICATORS.make(ind.backend)
 
-    return ConsoleIndicator(prefix=config.station.id)
+
+def build_scanner(config: StationConfig) -> CodeScanner | None:
+    if not config.scanner.port:
+        return None
+    return SCANNERS.make("serial", port=config.scanner.port, baudrate=config.scanner.baudrate)
 
 
 def build_camera(config: StationConfig) -> Camera | None:
     cam = config.camera
-    if cam.backend == "none":
+    if cam.backend == "none":  # a scan head with a serial scanner module only
         return None
-    from presensi.hardware.cameras import make_camera
-
-    size = (cam.width, cam.height)
     if cam.backend == "picamera2":
-        return make_camera("picamera2", size=size)
+        return CAMERAS.make("picamera2", size=(cam.width, cam.height))
     if cam.backend == "opencv":
         source: int | str = int(cam.source) if cam.source.isdigit() else cam.source
-        return make_camera("opencv", source=source, width=cam.width, height=cam.height, fps=cam.fps)
+        return CAMERAS.make(
+            "opencv", source=source, width=cam.width, height=cam.height, fps=cam.fps
+        )
     if cam.backend == "folder":
-        return make_camera("folder", path=config.path(cam.source), fps=cam.fps)
+        return CAMERAS.make("folder", path=config.path(cam.source), fps=cam.fps)
     # sim: camera.source names a text file of badge tokens, one per line, presented in turn
     texts = config.path(cam.source).read_text().split()
-    return make_camera("sim", script=texts, fps=cam.fps)
+    return CAMERAS.make("sim", script=texts, fps=cam.fps)

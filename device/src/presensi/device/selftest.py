@@ -131,9 +131,9 @@ def _check_camera(config: StationConfig, camera: Camera | None, decoder: Decoder
         if camera is None:  # pragma: no cover - build_camera returns None only for "none"
             return True, "no camera configured"
     if decoder is None:
-        from presensi.hardware.decoders import open_decoder
+        from presensi.hardware.backends import DECODERS
 
-        decoder = open_decoder(config.decoder.backend)
+        decoder = DECODERS.make(config.decoder.backend)
     try:
         camera.open()
         frame = camera.read()
@@ -156,11 +156,13 @@ def _shorten(text: str) -> str:
 
 
 def _check_scanner(config: StationConfig) -> Outcome:
-    from presensi.hardware.scanner_serial import SerialScanner
+    from presensi.device.parts import build_scanner
 
-    scanner = SerialScanner(config.scanner.port, config.scanner.baudrate)
-    with scanner:
-        pass
+    scanner = build_scanner(config)
+    if scanner is None:  # pragma: no cover - only called when a port is set
+        return True, "no serial scanner configured"
+    scanner.open()
+    scanner.close()
     return (
         True,
         f"serial scanner port {config.scanner.port} opens at {config.scanner.baudrate} baud",

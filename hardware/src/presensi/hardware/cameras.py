@@ -1,39 +1,15 @@
-"""Choose a camera backend by name, and the frame pacing the backends share.
-
-Each backend lives in a module of its own and is imported only when chosen, so a station without
-OpenCV or picamera2 can still run the others.
-"""
+"""Opening a camera by backend name (see presensi.hardware.backends.CAMERAS), and the frame pacing
+the backends share."""
 
 from __future__ import annotations
 
-import importlib
 import time
 from typing import TYPE_CHECKING, Any
 
-from presensi.hardware.errors import BackendNotFound
+from presensi.hardware.backends import CAMERAS
 
 if TYPE_CHECKING:
     from presensi.hardware.camera import Camera
-
-# backend name -> (module, class)
-BACKENDS: dict[str, tuple[str, str]] = {
-    "sim": ("presensi.hardware.camera_sim", "SimulatedCamera"),
-    "folder": ("presensi.hardware.camera_folder", "FolderCamera"),
-    "opencv": ("presensi.hardware.camera_opencv", "OpenCVCamera"),
-    "picamera2": ("presensi.hardware.camera_picamera2", "Picamera2Camera"),
-}
-
-
-def make_camera(backend: str, **options: Any) -> Camera:
-    """The camera of backend `backend`, built with `options` but not opened yet."""
-    try:
-        module_name, class_name = BACKENDS[backend]
-    except KeyError:
-        valid = ", ".join(sorted(BACKENDS))
-        raise BackendNotFound(f"unknown camera backend {backend!r}; valid: {valid}") from None
-    module = importlib.import_module(module_name)
-    camera: Camera = getattr(module, class_name)(**options)
-    return camera
 
 
 def open_camera(backend: str, **options: Any) -> Camera:
@@ -43,7 +19,7 @@ def open_camera(backend: str, **options: Any) -> Camera:
     result can still be used in a ``with`` block; after a failure the caller closes it and calls
     ``open()`` again.
     """
-    camera = make_camera(backend, **options)
+    camera = CAMERAS.make(backend, **options)
     camera.open()
     return camera
 
