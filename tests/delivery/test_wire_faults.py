@@ -17,6 +17,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from presensi.device.testbed import T0_MS as T0
+from presensi.device.testbed import sample_chain as chain
 from presensi.hub.service import Hub
 from presensi.hub.store import REJECT_PAYLOAD_MAX, RejectRow, Store
 from presensi.protocol import topics, wire
@@ -24,9 +26,7 @@ from presensi.protocol.keys import SigningKey, load_signing_key
 from presensi.protocol.record import ScanRecord
 from tests.brokers import Mosquitto, Probe
 from tests.delivery.fleet import Fleet
-from tests.records import chain
 
-T0 = 1_790_000_000_000
 ACK_WAIT_S = 10.0
 
 

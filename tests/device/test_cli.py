@@ -17,13 +17,12 @@ from click.testing import CliRunner
 from PIL import Image
 
 from presensi.device.journal import Journal
-from presensi.device.testbed import create
+from presensi.device.testbed import create, sample_draft
 from presensi.hardware.camera_sim import Condition, render_badge_frame
 from presensi.protocol.cli import main
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.export import read_export
 from presensi.protocol.keys import load_signing_key
-from tests.device.conftest import draft
 
 
 def test_decode_prints_one_json_line_per_file(tmp_path: Path) -> None:
@@ -45,7 +44,7 @@ def test_decode_prints_one_json_line_per_file(tmp_path: Path) -> None:
 def fill(bed_folder: Path, n: int) -> None:
     journal = Journal(bed_folder / "journal.db", "st-test-01", min_free_bytes=1)
     for i in range(n):
-        journal.append(draft(f"E{i}", wall_ms=1_790_000_000_000 + i))
+        journal.append(sample_draft(employee=f"E{i}", wall_ms=1_790_000_000_000 + i))
     journal.ack(2)
     journal.close()
 

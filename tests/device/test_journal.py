@@ -8,14 +8,14 @@ import pytest
 
 from presensi.device.errors import JournalCorrupt, JournalError
 from presensi.device.journal import Journal, open_or_recover
+from presensi.device.testbed import sample_draft
 from presensi.protocol.record import GENESIS, verify_chain
-from tests.device.conftest import draft
 
 DAY = 86_400_000
 
 
 def test_append_assigns_contiguous_seq_and_chain(journal: Journal) -> None:
-    records = [journal.append(draft(f"E{i}")) for i in range(5)]
+    records = [journal.append(sample_draft(employee=f"E{i}")) for i in range(5)]
     assert [r.seq for r in records] == [1, 2, 3, 4, 5]
     assert all(r.station == "st-1" for r in records)
     assert verify_chain(journal.records(), GENESIS, 1) == records[-1].digest()
@@ -23,11 +23,11 @@ def test_append_assigns_contiguous_seq_and_chain(journal: Journal) -> None:
 
 def test_reopen_continues_sequence_and_chain(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db", "st-1", min_free_bytes=1)
-    j.append(draft())
-    last = j.append(draft())
+    j.append(sample_draft())
+    last = j.append(sample_draft())
     j.close()
     j = Journal(tmp_path / "j.db", "st-1", min_free_bytes=1)
-    nxt = j.append(draft())
+    nxt = j.append(sample_draft())
     assert (nxt.seq, nxt.prev_hash) == (3, last.digest())
     j.close()
 
@@ -40,7 +40,7 @@ def test_wal_and_full_sync_are_on(journal: Journal) -> None:
 
 def test_ack_moves_the_mark_forward_only_and_not_past_the_end(journal: Journal) -> None:
     for _ in range(3):
-        journal.append(draft())
+        journal.append(sample_draft())
     journal.ack(2)
     journal.ack(1)
     assert journal.acked_upto == 2
@@ -52,7 +52,7 @@ def test_ack_moves_the_mark_forward_only_and_not_past_the_end(journal: Journal) 
 def test_purge_removes_only_acked_records_older_than_retention(journal: Journal) -> None:
     now = 1_790_000_000_000
     for age_days in (10, 9, 8, 1, 0):
-        journal.append(draft(wall_ms=now - age_days * DAY))
+        journal.append(sample_draft(wall_ms=now - age_days * DAY))
     journal.ack(4)
     # retention 5 days: records 1-3 are old enough and acked; 4 is acked but young
     assert journal.purge(5, now) == 3
@@ -61,33 +61,33 @@ def test_purge_removes_only_acked_records_older_than_retention(journal: Journal)
     assert journal.purge(5, now + 30 * DAY) == 2
     assert journal.count() == 0
     # the chain continues across a purge, and unacked records are never purged
-    nxt = journal.append(draft(wall_ms=now - 100 * DAY))
+    nxt = journal.append(sample_draft(wall_ms=now - 100 * DAY))
     assert nxt.seq == 6 and journal.base[0] == 5
     assert journal.purge(1, now) == 0
 
 
 def test_purge_keeps_unacked_even_when_ancient(journal: Journal) -> None:
-    journal.append(draft(wall_ms=0))
+    journal.append(sample_draft(wall_ms=0))
     assert journal.purge(1, 10 * DAY) == 0 and journal.count() == 1
 
 
 def test_nearly_full_disk_refuses_and_stores_nothing(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db", "st-1", min_free_bytes=1 << 62)
     with pytest.raises(JournalError, match="free"):
-        j.append(draft())
+        j.append(sample_draft())
     assert j.count() == 0 and j.last_seq == 0
     j.close()
 
 
 def test_failed_write_raises_and_keeps_state(journal: Journal) -> None:
-    journal.append(draft())
+    journal.append(sample_draft())
     journal._db.execute(
         "CREATE TRIGGER fail BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'io'); END"
     )
     with pytest.raises(JournalError, match="cannot store"):
-        journal.append(draft())
+        journal.append(sample_draft())
     journal._db.execute("DROP TRIGGER fail")
-    assert journal.append(draft()).seq == 2
+    assert journal.append(sample_draft()).seq == 2
 
 
 def test_journal_of_another_station_is_refused(tmp_path: Path) -> None:
@@ -103,7 +103,7 @@ def test_garbage_file_is_moved_aside_not_deleted(tmp_path: Path) -> None:
         Journal(path, "st-1", min_free_bytes=1)
     journal, aside = open_or_recover(path, "st-1", min_free_bytes=1)
     assert aside is not None and aside.stat().st_size == 8192
-    assert journal.append(draft()).seq == 1
+    assert journal.append(sample_draft()).seq == 1
     journal.close()
 
 
@@ -111,17 +111,17 @@ def test_corrupt_journal_continues_after_the_last_readable_seq(tmp_path: Path) -
     path = tmp_path / "j.db"
     j = Journal(path, "st-1", min_free_bytes=1)
     for _ in range(200):
-        j.append(draft(employee="E" * 30))
+        j.append(sample_draft(employee="E" * 30))
     j._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     j.close()
-    # damage a page in the middle of the records table
+    # damage a page in the middle of the records table, its b-tree page header included
     data = bytearray(path.read_bytes())
     page = 4096
-    data[page * 3 + 100 : page * 3 + 400] = os.urandom(300)
+    data[page * 3 : page * 3 + 400] = os.urandom(400)
     path.write_bytes(bytes(data))
     journal, aside = open_or_recover(path, "st-1", min_free_bytes=1)
     assert aside is not None and aside.exists()
-    nxt = journal.append(draft())
+    nxt = journal.append(sample_draft())
     assert nxt.seq > 200, "a seq must never be reused after recovery"
     assert journal.unacked()[0].seq == nxt.seq
     journal.close()
@@ -129,7 +129,7 @@ def test_corrupt_journal_continues_after_the_last_readable_seq(tmp_path: Path) -
 
 def test_integrity_check_runs_on_a_healthy_file(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db", "st-1", min_free_bytes=1)
-    j.append(draft())
+    j.append(sample_draft())
     j.close()
     db = sqlite3.connect(tmp_path / "j.db")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -141,5 +141,5 @@ def test_integrity_check_runs_on_a_healthy_file(tmp_path: Path) -> None:
 
 def test_recent_walks_back_from_the_tail(journal: Journal) -> None:
     for t in (100, 200, 300, 400):
-        journal.append(draft(wall_ms=t))
+        journal.append(sample_draft(wall_ms=t))
     assert [r.wall_ms for r in journal.recent(250)] == [300, 400]

@@ -14,16 +14,14 @@ import pytest
 from click.testing import CliRunner, Result
 
 from presensi.device.journal import Journal
-from presensi.device.testbed import StationFolder, create
+from presensi.device.testbed import T0_MS as T0
+from presensi.device.testbed import StationFolder, create, sample_draft
 from presensi.hub.store import StationInfo, Store, open_store
 from presensi.protocol.cli import main
 from presensi.protocol.export import write_export
 from presensi.protocol.keys import SigningKey, load_signing_key, raw_public, save_signing_key
-from presensi.protocol.reasons import Outcome, Reason
 from presensi.protocol.record import GENESIS, ScanRecord
 from presensi.protocol.wire import Batch
-
-T0 = 1_790_000_000_000
 
 
 @dataclass
@@ -37,36 +35,12 @@ class Station:
         return load_signing_key(self.folder.folder / "station.key")
 
 
-def draft(i: int) -> ScanRecord:
-    """A scan as the decider makes it; the journal gives it its station, seq and chain hash."""
-    return ScanRecord(
-        station="",
-        seq=0,
-        scan_id=f"01900000-0000-7000-8000-{i:012x}",
-        employee=f"EMP-{i % 7:05d}",
-        serial=i % 7 + 1,
-        outcome=Outcome.ACCEPTED,
-        reason=Reason.OK,
-        direction="in" if i % 2 else "out",
-        payload_sha256="cd" * 16,
-        payload_len=110,
-        wall_ms=T0 + i * 1000,
-        mono_ns=i * 10**9,
-        boot_id="boot-1",
-        clock_synced=False,
-        clock_last_sync_ms=None,
-        location="pool-test",
-        config_version=1,
-        prev_hash="",
-    )
-
-
 def make_station(tmp_path: Path, sid: str, n: int) -> Station:
     """A station folder whose journal holds n scans, none of them acked."""
     folder = create(tmp_path / sid, station=sid, employees=3)
     journal = Journal(folder.journal_path, sid, min_free_bytes=0)
     try:
-        records = [journal.append(draft(i)) for i in range(1, n + 1)]
+        records = [journal.append(sample_draft(i)) for i in range(1, n + 1)]
     finally:
         journal.close()
     return Station(sid, folder, records)

@@ -6,16 +6,16 @@ from collections.abc import Sequence
 
 import pytest
 
+from presensi.device.testbed import sample_record
 from presensi.hub.errors import StoreError
 from presensi.hub.ingest import Ingest, _Message
 from presensi.hub.store import IngestResult
 from presensi.protocol import wire
 from presensi.protocol.record import GENESIS
-from tests.records import record
 
 
 def batch(station: str) -> wire.Batch:
-    return wire.Batch(1, station, 0, [record(station, 1, GENESIS)])
+    return wire.Batch(1, station, 0, [sample_record(station, 1, GENESIS)])
 
 
 class PickyStore:

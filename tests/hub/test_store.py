@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import msgspec
 import pytest
 
+from presensi.device.testbed import T0_MS as T0
+from presensi.device.testbed import sample_chain as chain
 from presensi.hub import migrations
 from presensi.hub.errors import StoreError
 from presensi.hub.store import (
@@ -23,7 +25,6 @@ from presensi.hub.store import (
 )
 from presensi.protocol.record import ScanRecord
 from presensi.protocol.wire import Batch
-from tests.records import T0, chain
 
 from .conftest import OpenStore
 

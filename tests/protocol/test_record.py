@@ -7,45 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from presensi.device.testbed import sample_chain, sample_record
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.ids import uuid7
-from presensi.protocol.reasons import Outcome, Reason
-from presensi.protocol.record import GENESIS, ScanRecord, decode_record, verify_chain
-
-
-def make(seq: int, prev: str, employee: str | None = "E1") -> ScanRecord:
-    return ScanRecord(
-        station="st-1",
-        seq=seq,
-        scan_id=uuid7(1_700_000_000_000 + seq),
-        employee=employee,
-        serial=1,
-        outcome=Outcome.ACCEPTED,
-        reason=Reason.OK,
-        direction="in",
-        payload_sha256="ab" * 16,
-        payload_len=150,
-        wall_ms=1_700_000_000_000 + seq,
-        mono_ns=seq,
-        boot_id="b",
-        clock_synced=True,
-        clock_last_sync_ms=None,
-        location="pool-a",
-        config_version=1,
-        prev_hash=prev,
-    )
-
-
-def chain(n: int) -> list[ScanRecord]:
-    out, prev = [], GENESIS
-    for seq in range(1, n + 1):
-        out.append(make(seq, prev))
-        prev = out[-1].digest()
-    return out
+from presensi.protocol.record import GENESIS, decode_record, verify_chain
 
 
 def test_canonical_form_is_sorted_compact_and_stable() -> None:
-    body = make(1, GENESIS).canonical()
+    body = sample_record("st-1", 3, GENESIS, boot_id="b").canonical()  # seq 3: never synced
     keys = list(msgspec.json.decode(body).keys())
     assert keys == sorted(keys)
     assert b" " not in body and body.startswith(b'{"boot_id":"b","clock_last_sync_ms":null')
@@ -53,12 +22,12 @@ def test_canonical_form_is_sorted_compact_and_stable() -> None:
 
 
 def test_roundtrip_keeps_digest() -> None:
-    record = make(3, "1" * 64)
+    record = sample_record("st-1", 3, "1" * 64)
     assert decode_record(record.canonical()).digest() == record.digest()
 
 
 def test_chain_verifies_and_finds_gaps_and_edits() -> None:
-    records = chain(5)
+    records = list(sample_chain("st-1", 5))
     assert verify_chain(records, GENESIS, 1) == records[-1].digest()
     with pytest.raises(ProtocolError, match="gap"):
         verify_chain(records[:2] + records[3:], GENESIS, 1)
@@ -71,7 +40,7 @@ def test_decode_rejects_unknown_fields_and_garbage() -> None:
     with pytest.raises(ProtocolError):
         decode_record(b'{"v":1}')
     with pytest.raises(ProtocolError):
-        decode_record(make(1, GENESIS).canonical()[:-1] + b',"extra":1}')
+        decode_record(sample_record("st-1", 1, GENESIS).canonical()[:-1] + b',"extra":1}')
 
 
 @given(st.binary(max_size=500))

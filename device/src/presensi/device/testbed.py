@@ -1,7 +1,9 @@
-"""A throwaway station on disk: org key, badges, config and journal in one folder.
+"""A throwaway station on disk (org key, badges, config and journal in one folder), and the one
+builder of sample scan records.
 
-Used by the demo, the benchmarks and the tests, so each of them runs a real station
-(the same config loading, journal and scan loop) without any hardware or provisioning.
+Used by the station's own bench, the demo, the hub bench and the tests, so each of them runs a
+real station (the same config loading, journal and scan loop) without any hardware or
+provisioning, and all of them agree on what a given sample record is.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -19,7 +23,7 @@ from presensi.device.journal import Journal
 from presensi.protocol import badge
 from presensi.protocol.keys import KeyRing, Revocations, SigningKey, save_signing_key
 from presensi.protocol.reasons import Outcome, Reason
-from presensi.protocol.record import ScanRecord
+from presensi.protocol.record import GENESIS, ScanRecord
 
 DAY_S = 86_400
 
@@ -94,30 +98,9 @@ def fill_journal(path: Path, station: str, count: int, *, start_ms: int | None =
     """Append `count` realistic (~530-byte), correctly chained, unacked records to a journal,
     bulk-loaded in transactions of 10,000 (for benchmarks: far faster than scanning them)."""
     journal = Journal(path, station, min_free_bytes=0, check_integrity=False)
-    template = ScanRecord(
-        station=station,
-        seq=0,
-        scan_id="",
-        employee="EMP-00000",
-        serial=1,
-        outcome=Outcome.ACCEPTED,
-        reason=Reason.OK,
-        direction="in",
-        payload_sha256="ab" * 16,
-        payload_len=151,
-        wall_ms=0,
-        mono_ns=0,
-        boot_id="0f9d0b36-6a3c-4f6e-9a57-3c1f4c3e8a10",
-        clock_synced=True,
-        clock_last_sync_ms=1_790_000_000_000,
-        location="pool-bench",
-        config_version=1,
-        prev_hash="",
-    )
     # by default older than a station's restore window (36 h), as after a long outage
     if start_ms is None:
         start_ms = time.time_ns() // 1_000_000 - 3 * DAY_S * 1000 - count * 1000
-    prefix = hashlib.sha256(station.encode()).hexdigest()[:8]
     db = journal._db
     db.execute("PRAGMA synchronous=OFF")
     prev, first = journal.last_hash, journal.last_seq + 1
@@ -125,16 +108,14 @@ def fill_journal(path: Path, station: str, count: int, *, start_ms: int | None =
         for chunk in range(first, first + count, 10_000):
             rows = []
             for seq in range(chunk, min(chunk + 10_000, first + count)):
-                record = msgspec.structs.replace(
-                    template,
-                    seq=seq,
-                    scan_id=f"{prefix}{seq:024x}",
-                    employee=f"EMP-{seq % 810:05d}",
-                    serial=seq % 810 + 1,
-                    direction="in" if seq % 2 else "out",
+                record = sample_record(
+                    station,
+                    seq,
+                    prev,
                     wall_ms=start_ms + seq * 1000,
-                    mono_ns=seq * 10**9,
-                    prev_hash=prev,
+                    location="pool-bench",
+                    clock_synced=True,
+                    clock_last_sync_ms=T0_MS,
                 )
                 body = record.canonical()
                 digest = hashlib.sha256(body).digest()
@@ -148,3 +129,71 @@ def fill_journal(path: Path, station: str, count: int, *, start_ms: int | None =
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         journal.close()
+
+
+# -- sample scan records: the one builder of records for tests, benches and the demo ---------------
+
+T0_MS = 1_790_000_000_000  # 2026-09-21 21:33:20 UTC: a fixed time, so records are reproducible
+SAMPLE_BOOT_ID = "0f9d0b36-6a3c-4f6e-9a57-3c1f4c3e8a10"  # shaped like /proc/sys/kernel/random/boot_id
+
+
+def sample_scan_id(station: str, seq: int) -> str:
+    """A UUID-shaped scan id, the same for the same station and seq, unique across both."""
+    h = hashlib.sha256(station.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-7{h[13:16]}-8{h[17:20]}-{seq:012x}"
+
+
+def sample_record(
+    station: str = "st-test-01", seq: int = 1, prev: str = GENESIS, **changes: Any
+) -> ScanRecord:
+    """A realistic accepted scan: the same for the same station, seq and changes, so every test,
+    bench and demo agrees on what "the same record" is. `changes` replace any field."""
+    record = ScanRecord(
+        station=station,
+        seq=seq,
+        scan_id=sample_scan_id(station, seq),
+        employee=f"EMP-{seq % 810:05d}",
+        serial=seq % 810 + 1,
+        outcome=Outcome.ACCEPTED,
+        reason=Reason.OK,
+        direction="in" if seq % 2 else "out",
+        payload_sha256="ab" * 16,
+        payload_len=151,
+        wall_ms=T0_MS + seq * 1000,
+        mono_ns=seq * 10**9,
+        boot_id=SAMPLE_BOOT_ID,
+        clock_synced=seq % 3 != 0,
+        clock_last_sync_ms=T0_MS if seq % 3 else None,
+        location="pool-a",
+        config_version=1,
+        prev_hash=prev,
+    )
+    return msgspec.structs.replace(record, **changes) if changes else record
+
+
+def sample_draft(i: int = 1, **changes: Any) -> ScanRecord:
+    """Scan number `i` as the decider makes it: no station, seq or chain hash yet (the journal
+    gives those when it appends it)."""
+    return sample_record("", 0, "", **{"scan_id": sample_scan_id("", i), **_varying(i), **changes})
+
+
+def _varying(i: int) -> dict[str, Any]:
+    return {
+        "employee": f"EMP-{i % 810:05d}",
+        "serial": i % 810 + 1,
+        "direction": "in" if i % 2 else "out",
+        "wall_ms": T0_MS + i * 1000,
+        "mono_ns": i * 10**9,
+    }
+
+
+@cache
+def sample_chain(
+    station: str, n: int, first: int = 1, prev: str = GENESIS
+) -> tuple[ScanRecord, ...]:
+    """Records first..first+n-1 of a station, each holding the hash of the one before."""
+    out: list[ScanRecord] = []
+    for seq in range(first, first + n):
+        out.append(sample_record(station, seq, prev))
+        prev = out[-1].digest()
+    return tuple(out)
