@@ -1,43 +1,105 @@
-"""Shared fixtures: real Mosquitto brokers (tests/brokers.py) and a real PostgreSQL server.
+"""Shared fixtures: real Mosquitto brokers and a real PostgreSQL server, both started by
+presensi.demo (mosquitto.py, postgres.py), the same code the hub bench uses.
 
 PostgreSQL is the server given in PRESENSI_TEST_POSTGRES (a libpq conninfo or URI of a role
 that may CREATE DATABASE), or else a throwaway server started once per test session from the
-installed binaries (pg_ctl on PATH, `pg_config --bindir`, or /usr/lib/postgresql/*/bin).
-Each test gets its own new database, dropped afterwards.
+installed binaries. Each test gets its own new database, dropped afterwards.
 
-Why not pytest-postgresql's `postgresql_proc` factory as is: it puts the data directory under
-pytest's base temp directory, and when the tests run as root (CI containers) that is
-/tmp/pytest-of-root, mode 0700. PostgreSQL refuses to run initdb or the server as root, and the
-`postgres` user it must run as cannot enter that directory. So we build the same thing from
-pytest-postgresql's own `PostgreSQLExecutor`, with a data directory of our own under /tmp owned
-by the user the server runs as; as root, pg_ctl is called through a two-line wrapper script
-that drops to the `postgres` system user (setpriv, which execs in place, so pg_ctl keeps the
-process id and process group the executor expects; runuser where setpriv is missing).
+The server runs as the `postgres` system user when the tests run as root (PostgreSQL refuses
+root), with its files in a temporary directory that user owns; pytest-postgresql's executor
+could not do that with pytest's own (root-only) temporary directory.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
-import pwd
-import shlex
-import shutil
-import subprocess
-import tempfile
-import uuid
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 
-from tests.brokers import Mosquitto, mosquitto_available
+from presensi.demo.mosquitto import Mosquitto, mosquitto_available
+from presensi.demo.postgres import PostgresError, postgres_database, postgres_server
 
 MosquittoFactory = Callable[..., Mosquitto]
 
 PG_ENV = "PRESENSI_TEST_POSTGRES"
-PG_SYSTEM_USER = "postgres"
+MOSQUITTO_FIXTURES = {"mosquitto", "mosquitto_factory"}
+POSTGRES_FIXTURES = {"postgres_url", "postgres_conninfo"}
+
+
+# -- markers: `-m "not mosquitto"` or `-m "not postgres"` leave out the tests that need one -------
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that use a service fixture (a store parametrized to "postgres" included);
+    tests that start a broker themselves carry the marker in their module."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if names & MOSQUITTO_FIXTURES:
+            item.add_marker(pytest.mark.mosquitto)
+        if names & POSTGRES_FIXTURES or params.get("store_url") == "postgres":
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(autouse=True)
+def _services_are_marked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Fails a test that started a Mosquitto without the `mosquitto` marker, so the markers stay
+    true as tests change."""
+    started: list[Mosquitto] = []
+    start_once = Mosquitto._start_once
+
+    def spy(self: Mosquitto) -> None:
+        started.append(self)
+        start_once(self)
+
+    monkeypatch.setattr(Mosquitto, "_start_once", spy)
+    yield
+    if started and request.node.get_closest_marker("mosquitto") is None:
+        pytest.fail("this test starts Mosquitto: mark it (pytestmark = pytest.mark.mosquitto)")
+
+
+# -- a worker thread that logged an exception fails the test ---------------------------------
+
+
+class _ThreadErrors(logging.Handler):
+    """Collects records that carry an exception (logger.exception, exc_info=True) logged off
+    the main thread. A rejected input logged as an error without a traceback is handled: it
+    does not count."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.exc_info is not None and record.thread != threading.main_thread().ident
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_logged_an_exception(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Home Assistant's rule: an exception that a worker thread (uplink, ingest, scan loop,
+    broker) only logged fails the test during which it happened. A test that provokes one on
+    purpose says so: @pytest.mark.thread_errors("why")."""
+    handler = _ThreadErrors()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+    if handler.records and request.node.get_closest_marker("thread_errors") is None:
+        lines = [f"{r.threadName} {r.name}: {r.getMessage()}" for r in handler.records[:5]]
+        pytest.fail("a worker thread logged an error:\n  " + "\n  ".join(lines))
 
 
 @pytest.fixture
@@ -65,106 +127,26 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[MosquittoFactory]:
 @pytest.fixture
 def mosquitto(mosquitto_factory: MosquittoFactory) -> Mosquitto:
     """A started mosquitto: anonymous, persistence on, no limit on queued messages (fine
-    without an ACL; with one, see the max_queued_messages note in tests/brokers.py)."""
+    without an ACL; with one, see the max_queued_messages note in presensi.demo.mosquitto)."""
     return mosquitto_factory(persistence=True, max_queued_messages=0, allow_anonymous=True)
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 
-def _find_pg_ctl() -> str | None:
-    found = shutil.which("pg_ctl")
-    if found:
-        return found
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        bindir = subprocess.run(
-            [pg_config, "--bindir"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        if bindir and Path(bindir, "pg_ctl").is_file():
-            return str(Path(bindir, "pg_ctl"))
-    candidates = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
-        key=lambda path: int(path.parts[-3]) if path.parts[-3].isdigit() else 0,
-    )
-    return str(candidates[-1]) if candidates else None
-
-
-def _pg_ctl_as_server_user(pg_ctl: str, datadir_parent: Path) -> str:
-    """Running as root: a wrapper that runs pg_ctl as the `postgres` system user."""
-    try:
-        user = pwd.getpwnam(PG_SYSTEM_USER)
-    except KeyError:
-        pytest.fail(f"tests run as root and there is no {PG_SYSTEM_USER!r} user to run PostgreSQL")
-    os.chown(datadir_parent, user.pw_uid, user.pw_gid)
-    datadir_parent.chmod(0o700)
-    # the wrapper lives in a root-owned directory: the server user must not be able to edit it
-    wrapper = Path(tempfile.mkdtemp(prefix="presensi-pgctl-")) / "pg_ctl"
-    drop = (
-        f"setpriv --reuid={PG_SYSTEM_USER} --regid={PG_SYSTEM_USER} --init-groups --"
-        if shutil.which("setpriv")
-        else f"runuser -u {PG_SYSTEM_USER} --"
-    )
-    wrapper.write_text(f'#!/bin/sh\nexec {drop} {shlex.quote(pg_ctl)} "$@"\n')
-    wrapper.chmod(0o700)
-    return str(wrapper)
-
-
 @pytest.fixture(scope="session")
 def postgres_conninfo() -> Iterator[str]:
-    """A conninfo for a PostgreSQL role that may create databases."""
-    given = os.environ.get(PG_ENV)
-    if given:
-        yield given
-        return
-    pg_ctl = _find_pg_ctl()
-    if pg_ctl is None:
-        pytest.fail(
-            f"no PostgreSQL server binaries (scripts/bootstrap installs them); or set {PG_ENV}"
-        )
-    from port_for import get_port
-    from pytest_postgresql.executors import PostgreSQLExecutor
-
-    base = Path(tempfile.mkdtemp(prefix="presensi-pg-"))
-    executable = _pg_ctl_as_server_user(pg_ctl, base) if os.geteuid() == 0 else pg_ctl
-    port = get_port(None)
-    assert port is not None
-    executor = PostgreSQLExecutor(
-        executable=executable,
-        host="127.0.0.1",
-        port=port,
-        datadir=str(base / "data"),
-        unixsocketdir=str(base),
-        logfile=str(base / "postgresql.log"),
-        startparams="-w",
-        dbname="presensi",
-        user="postgres",
-        # a throwaway server: durability costs time and proves nothing here
-        postgres_options="-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-    )
-    executor.start()
+    """A conninfo for a PostgreSQL role that may create databases: PRESENSI_TEST_POSTGRES, or a
+    throwaway server started once per test session (per xdist worker)."""
     try:
-        yield f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
-    finally:
-        executor.stop()
-        shutil.rmtree(base, ignore_errors=True)
-        if executable != pg_ctl:
-            shutil.rmtree(Path(executable).parent, ignore_errors=True)
+        with postgres_server(os.environ.get(PG_ENV), durable=False) as conninfo:
+            yield conninfo
+    except PostgresError as exc:
+        pytest.fail(f"{exc}; or set {PG_ENV} to a server of yours")
 
 
 @pytest.fixture
 def postgres_url(postgres_conninfo: str) -> Iterator[str]:
     """A URL of a new, empty database; dropped after the test."""
-    import psycopg
-    from psycopg import sql
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    name = f"presensi_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_conninfo, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    params = conninfo_to_dict(make_conninfo(postgres_conninfo, dbname=name))
-    yield "postgresql://?" + urlencode({key: str(value) for key, value in params.items()})
-    with psycopg.connect(postgres_conninfo, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    with postgres_database(postgres_conninfo, prefix="presensi_test") as url:
+        yield url

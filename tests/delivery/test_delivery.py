@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from presensi.demo.mosquitto import Mosquitto
 from presensi.hub.service import Hub
 from presensi.hub.store import IngestResult
-from tests.brokers import Mosquitto
 from tests.conftest import MosquittoFactory
 from tests.delivery.fleet import Fleet
 

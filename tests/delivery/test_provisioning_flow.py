@@ -10,6 +10,7 @@ from pathlib import Path
 import msgspec
 from click.testing import CliRunner
 
+from presensi.demo.mosquitto import Mosquitto
 from presensi.device import config as station_config
 from presensi.device.station import Parts, Station
 from presensi.hardware.indicator_memory import RecordingIndicator
@@ -21,7 +22,6 @@ from presensi.provisioning.employees import Employee
 from presensi.provisioning.enroll import enroll_station
 from presensi.provisioning.locations import import_locations, sample_csv_text
 from presensi.provisioning.org import Org
-from tests.brokers import Mosquitto
 
 
 def wait_for(check, timeout: float = 15) -> bool:  # type: ignore[no-untyped-def]

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from presensi.demo.mosquitto import Mosquitto
 from presensi.protocol.cli import main
 from presensi.protocol.fleet import revocations_document
 from presensi.protocol.keys import Revocations, SigningKey
 from presensi.protocol.reasons import Reason
-from tests.brokers import Mosquitto
 from tests.delivery.fleet import Fleet
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.brokers import Mosquitto
+from presensi.demo.mosquitto import Mosquitto
 from tests.delivery.fleet import Fleet
 
 FAST: dict[str, float] = {"batch_size": 50, "resend_s": 2}

@@ -9,12 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+from presensi.demo.mosquitto import Mosquitto
 from presensi.device.journal import Journal
 from presensi.device.testbed import create
 from presensi.hub.service import Hub
 from presensi.hub.store import StationInfo, open_store
 from presensi.protocol.keys import load_signing_key, raw_public
-from tests.brokers import Mosquitto
 
 
 def start_station(config: Path) -> subprocess.Popen[bytes]:

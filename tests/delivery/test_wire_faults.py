@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from presensi.demo.mosquitto import Mosquitto
 from presensi.device.testbed import T0_MS as T0
 from presensi.device.testbed import sample_chain as chain
 from presensi.hub.service import Hub
@@ -24,7 +25,7 @@ from presensi.hub.store import REJECT_PAYLOAD_MAX, RejectRow, Store
 from presensi.protocol import topics, wire
 from presensi.protocol.keys import SigningKey, load_signing_key
 from presensi.protocol.record import ScanRecord
-from tests.brokers import Mosquitto, Probe
+from tests.brokers import Probe
 from tests.delivery.fleet import Fleet
 
 ACK_WAIT_S = 10.0

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from presensi.demo.hub_bench import QUICK, run_bench
-from tests.brokers import mosquitto_available
+from presensi.demo.mosquitto import mosquitto_available
 
 FIGURES = (
     "ingest_scans_per_s_sqlite",
@@ -20,6 +20,8 @@ FIGURES = (
 
 
 @pytest.mark.slow
+@pytest.mark.mosquitto
+@pytest.mark.postgres
 @pytest.mark.timeout(300)
 def test_quick_bench_measures_every_figure_and_delivers_everything(
     capsys: pytest.CaptureFixture[str],

@@ -252,6 +252,7 @@ def test_player_refuses_empty_patterns_and_bad_scales() -> None:
         player.close()
 
 
+@pytest.mark.thread_errors("the pattern thread logs the output failure under test")
 def test_output_failure_in_the_background_is_logged_and_the_player_goes_idle(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from presensi.demo.mosquitto import Mosquitto, free_port
 from presensi.protocol.topics import FLEET_KEYS, Kind, station_topic, subscription
 from presensi.provisioning.broker import (
     BrokerProvisioningError,
@@ -31,7 +32,7 @@ from presensi.provisioning.broker import (
     write_password_file,
 )
 from presensi.provisioning.errors import ProvisioningError
-from tests.brokers import Mosquitto, Probe, free_port
+from tests.brokers import Probe
 from tests.conftest import MosquittoFactory
 
 # written by mosquitto_passwd 2.0.11: `mosquitto_passwd -b -c FILE alice secret`

@@ -17,12 +17,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from presensi.demo.mosquitto import free_port
 from presensi.protocol.topics import station_topic, subscription
 from presensi.provisioning.broker import mosquitto_conf, write_acl_file, write_password_file
 from presensi.provisioning.ca import CertificateAuthority, mosquitto_tls
 from presensi.provisioning.errors import ProvisioningError
 from presensi.provisioning.org import Org
-from tests.brokers import Probe, free_port
+from tests.brokers import Probe
 from tests.conftest import MosquittoFactory
 
 # MQTT 3.1.1 CONNECT, clean session, keepalive 60, client id "x", no username or password

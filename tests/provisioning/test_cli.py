@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from presensi.demo.mosquitto import Mosquitto, free_port
 from presensi.protocol.cli import main
 from presensi.protocol.topics import station_topic, subscription
 from presensi.provisioning.broker import verify_password
-from tests.brokers import Mosquitto, Probe, free_port
+from tests.brokers import Probe
 from tests.conftest import MosquittoFactory
 
 NOT_AUTHORIZED = 135  # paho's reason code for MQTT 3.1.1 CONNACK 5 ("not authorised")

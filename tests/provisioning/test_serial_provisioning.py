@@ -28,6 +28,7 @@ from typing import Any, TypedDict
 import pytest
 from click.testing import CliRunner
 
+from presensi.demo.mosquitto import free_port
 from presensi.device import provisioning_agent, testbed
 from presensi.device.cli import station as station_command
 from presensi.device.provisioning_agent import (
@@ -59,7 +60,6 @@ from presensi.provisioning.serial_flash import (
     flash,
     read_bundle,
 )
-from tests.brokers import free_port
 
 pytestmark = [
     pytest.mark.skipif(sys.platform != "linux", reason="pty behaviour checked on Linux"),
