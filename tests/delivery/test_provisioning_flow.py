@@ -36,12 +36,12 @@ def wait_for(check, timeout: float = 15) -> bool:  # type: ignore[no-untyped-def
 def test_issue_revoke_and_rotate_reach_an_enrolled_station(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
-    org = Org.init(tmp_path / "org", "PT Transportasi Kota")
+    org = Org.init(tmp_path / "org", "Trans Semarang")
     import_locations(org, sample_csv_text())
     store_url = f"sqlite:///{tmp_path / 'hub.db'}"
     hub = Hub(store_url, mosquitto.url)  # migrates the store, so enrollment can register
     bundle = enroll_station(
-        org, None, "pool-cawang", broker_url=mosquitto.url, hub_store_url=store_url
+        org, None, "pool-mangkang", broker_url=mosquitto.url, hub_store_url=store_url
     )
     config = station_config.load(bundle / "station.toml")
     state = tmp_path / "var"

@@ -47,8 +47,8 @@ def test_decodes_a_badge_token(decoder: Decoder) -> None:
 
 
 def test_decodes_unicode_text(decoder: Decoder) -> None:
-    assert decoder.decode(qr_frame("Presensi Halte Blok M — selamat pagi", scale=3)) == [
-        "Presensi Halte Blok M — selamat pagi"
+    assert decoder.decode(qr_frame("Presensi Halte Terboyo — selamat pagi", scale=3)) == [
+        "Presensi Halte Terboyo — selamat pagi"
     ]
 
 

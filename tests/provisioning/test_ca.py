@@ -33,7 +33,7 @@ CONNACK_OK = b"\x20\x02\x00\x00"
 
 @pytest.fixture
 def org(tmp_path: Path) -> Org:
-    return Org.init(tmp_path / "org", "PT Transportasi Kota", with_ca=True)
+    return Org.init(tmp_path / "org", "Trans Semarang", with_ca=True)
 
 
 def mode(path: Path) -> int:
@@ -52,11 +52,11 @@ def test_ca_and_client_certificate_fields_and_chain(org: Org, tmp_path: Path) ->
     lifetime = root.not_valid_after_utc - root.not_valid_before_utc
     assert dt.timedelta(days=3650) < lifetime < dt.timedelta(days=3660)
 
-    issued = ca.issue_client_cert("st-pool-cawang-01")
+    issued = ca.issue_client_cert("st-pool-mangkang-01")
     cert = issued.certificate
     cert.verify_directly_issued_by(root)  # signed by the org CA
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == (
-        "st-pool-cawang-01"
+        "st-pool-mangkang-01"
     )
     usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert list(usage) == [ExtendedKeyUsageOID.CLIENT_AUTH]
@@ -65,7 +65,7 @@ def test_ca_and_client_certificate_fields_and_chain(org: Org, tmp_path: Path) ->
     assert dt.timedelta(days=729) < lifetime < dt.timedelta(days=731)
     now = dt.datetime.now(dt.UTC)
     assert cert.not_valid_before_utc < now < cert.not_valid_after_utc
-    assert (org.ca_dir / "stations" / "st-pool-cawang-01.crt").read_bytes() == issued.cert_pem
+    assert (org.ca_dir / "stations" / "st-pool-mangkang-01.crt").read_bytes() == issued.cert_pem
 
     issued.write(tmp_path / "c.crt", tmp_path / "c.key")
     assert mode(tmp_path / "c.key") == 0o600
@@ -75,8 +75,8 @@ def test_ca_and_client_certificate_fields_and_chain(org: Org, tmp_path: Path) ->
     )
 
     # a CA of the same name is still another CA: its signature does not verify
-    other = CertificateAuthority.create(tmp_path / "other", "PT Transportasi Kota")
-    forged = other.issue_client_cert("st-pool-cawang-01").certificate
+    other = CertificateAuthority.create(tmp_path / "other", "Trans Semarang")
+    forged = other.issue_client_cert("st-pool-mangkang-01").certificate
     assert forged.issuer == root.subject
     with pytest.raises(InvalidSignature):
         forged.verify_directly_issued_by(root)
@@ -125,7 +125,7 @@ def test_a_station_logs_in_with_its_certificate_alone(
     ca.issue_server_cert(["127.0.0.1", "localhost"]).write(files / "b.crt", files / "b.key")
     ca.issue_client_cert("st-a-01").write(files / "a.crt", files / "a.key")
     ca.issue_client_cert("hub").write(files / "hub.crt", files / "hub.key")
-    impostor = CertificateAuthority.create(tmp_path / "other", "PT Transportasi Kota")
+    impostor = CertificateAuthority.create(tmp_path / "other", "Trans Semarang")
     stranger = impostor.issue_client_cert("st-a-01")  # same names, another CA key
     stranger.write(files / "x.crt", files / "x.key")
     write_password_file(files / "passwd", {"hub": "unused-with-certificates"})
@@ -184,7 +184,9 @@ def test_an_enrolled_station_connects_over_tls_with_its_bundle_certificate(
     ca.issue_server_cert(["127.0.0.1", "localhost"]).write(files / "b.crt", files / "b.key")
     import_locations(org, sample_csv_text())
     port = free_port()
-    bundle = enroll_station(org, "st-tls-01", "pool-cawang", broker_url=f"mqtts://127.0.0.1:{port}")
+    bundle = enroll_station(
+        org, "st-tls-01", "pool-mangkang", broker_url=f"mqtts://127.0.0.1:{port}"
+    )
     write_acl_file(files / "acl", ["st-tls-01"], ["hub"])
     conf = mosquitto_conf(
         password_file=org.broker_dir / "passwd",

@@ -116,7 +116,7 @@ def test_writes_every_file_and_says_so(out: Path) -> None:
 
 def test_stations_file_and_install_dir(out: Path, tmp_path: Path) -> None:
     listing = tmp_path / "stations.txt"
-    listing.write_text("# pool Cawang\nst-cawang-01\n\nst-cawang-02  # by the gate\nst-a\n")
+    listing.write_text("# pool Mangkang\nst-cawang-01\n\nst-cawang-02  # by the gate\nst-a\n")
     provisioned(
         out,
         "--stations-file",

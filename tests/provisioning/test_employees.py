@@ -32,7 +32,7 @@ HEADER = "number,name,unit,shift_group\n"
 
 @pytest.fixture
 def org(tmp_path: Path) -> Org:
-    return Org.init(tmp_path / "org", "PT Transportasi Kota")
+    return Org.init(tmp_path / "org", "Trans Semarang")
 
 
 def problems(text: str) -> list[str]:

@@ -48,7 +48,7 @@ BUNDLE_FILES = {
 
 @pytest.fixture
 def org(tmp_path: Path) -> Org:
-    org = Org.init(tmp_path / "org", "PT Transportasi Kota")
+    org = Org.init(tmp_path / "org", "Trans Semarang")
     import_locations(org, sample_csv_text())
     return org
 
@@ -69,19 +69,19 @@ def token(key: SigningKey, employee: str, serial: int) -> str:
 
 def test_the_bundle_loads_and_matches_the_hub_and_the_broker(org: Org, tmp_path: Path) -> None:
     store_url = f"sqlite:///{tmp_path / 'hub.db'}"
-    bundle = enroll_station(org, None, "pool-cawang", broker_url=BROKER, hub_store_url=store_url)
+    bundle = enroll_station(org, None, "pool-mangkang", broker_url=BROKER, hub_store_url=store_url)
 
-    assert bundle == org.stations_dir / "st-pool-cawang-01"
+    assert bundle == org.stations_dir / "st-pool-mangkang-01"
     assert {p.name for p in bundle.iterdir()} == BUNDLE_FILES
     assert mode(bundle) == 0o700
     assert mode(bundle / "station.key") == mode(bundle / "broker.password") == 0o600
 
     config = station_config.load(bundle / "station.toml")
-    assert (config.station.id, config.station.location) == ("st-pool-cawang-01", "pool-cawang")
+    assert (config.station.id, config.station.location) == ("st-pool-mangkang-01", "pool-mangkang")
     assert config.station.timezone == "Asia/Jakarta"
     assert (config.camera.backend, config.indicator.backend) == ("picamera2", "gpio")
     assert config.journal.path == "/var/lib/presensi/journal.db"
-    assert (config.uplink.broker, config.uplink.username) == (BROKER, "st-pool-cawang-01")
+    assert (config.uplink.broker, config.uplink.username) == (BROKER, "st-pool-mangkang-01")
     assert config.uplink.ca_file == ""  # no org CA
     # key paths are relative to the bundle, so it can be moved as a whole
     assert config.path(config.keys.station_key) == bundle / "station.key"
@@ -95,29 +95,29 @@ def test_the_bundle_loads_and_matches_the_hub_and_the_broker(org: Org, tmp_path:
     public = raw_public(load_signing_key(bundle / "station.key").public)
     store = open_store(store_url)
     try:
-        assert store.station_keys() == {"st-pool-cawang-01": public}
+        assert store.station_keys() == {"st-pool-mangkang-01": public}
         assert [(s.id, s.location) for s in store.stations()] == [
-            ("st-pool-cawang-01", "pool-cawang")
+            ("st-pool-mangkang-01", "pool-mangkang")
         ]
     finally:
         store.close()
 
     # the broker's password file has the user, with the bundle's password
     password = (bundle / "broker.password").read_text().strip()
-    assert verify_password(password, passwd(org)["st-pool-cawang-01"])
-    credential = org.broker_dir / "credentials" / "st-pool-cawang-01.password"
+    assert verify_password(password, passwd(org)["st-pool-mangkang-01"])
+    credential = org.broker_dir / "credentials" / "st-pool-mangkang-01.password"
     assert credential.read_text().strip() == password
     assert "pattern write presensi/v1/stations/%u/scans" in (org.broker_dir / "acl").read_text()
 
     # the manifest covers every other file, with its SHA-256
     manifest = json.loads((bundle / "manifest.json").read_text())
-    assert manifest["station"] == "st-pool-cawang-01"
+    assert manifest["station"] == "st-pool-mangkang-01"
     listed = {entry["path"]: entry for entry in manifest["files"]}
     assert set(listed) == BUNDLE_FILES - {"manifest.json"}
     for name, entry in listed.items():
         assert entry["sha256"] == hashlib.sha256((bundle / name).read_bytes()).hexdigest()
     assert listed["station.key"]["mode"] == "0600"
-    assert verify_bundle(bundle)["station"] == "st-pool-cawang-01"
+    assert verify_bundle(bundle)["station"] == "st-pool-mangkang-01"
     (bundle / "station.toml").write_text("# changed\n")
     with pytest.raises(ProvisioningError, match=r"station\.toml differs from manifest\.json"):
         verify_bundle(bundle)
@@ -141,17 +141,17 @@ def test_more_stations_keep_every_existing_password(org: Org, tmp_path: Path) ->
     before = passwd(org)
     acl = (org.broker_dir / "acl").read_bytes()
 
-    first = enroll_station(org, None, "term-blok-m", broker_url=BROKER)
-    second = enroll_station(org, None, "term-blok-m", broker_url=BROKER)
-    named = enroll_station(org, "gate.blokm_3", "term-blok-m", broker_url=BROKER)
+    first = enroll_station(org, None, "term-terboyo", broker_url=BROKER)
+    second = enroll_station(org, None, "term-terboyo", broker_url=BROKER)
+    named = enroll_station(org, "gate.blokm_3", "term-terboyo", broker_url=BROKER)
     assert [first.name, second.name, named.name] == [
-        "st-term-blok-m-01",
-        "st-term-blok-m-02",
+        "st-term-terboyo-01",
+        "st-term-terboyo-02",
         "gate.blokm_3",
     ]
     after = passwd(org)
     assert {user: after[user] for user in before} == before
-    assert set(after) == {*before, "st-term-blok-m-01", "st-term-blok-m-02", "gate.blokm_3"}
+    assert set(after) == {*before, "st-term-terboyo-01", "st-term-terboyo-02", "gate.blokm_3"}
     assert (org.broker_dir / "acl").read_bytes() == acl  # %u patterns cover new stations
 
     # and `provision broker` run again keeps the enrolled stations' passwords too
@@ -159,18 +159,18 @@ def test_more_stations_keep_every_existing_password(org: Org, tmp_path: Path) ->
         main,
         [
             "provision", "broker", "--out", str(org.broker_dir), "--hub-user", "hub",
-            "--station", "st-term-blok-m-01", "--station", "st-old",
+            "--station", "st-term-terboyo-01", "--station", "st-old",
         ],
     )  # fmt: skip
     assert again.exit_code == 0, again.output
     password = (first / "broker.password").read_text().strip()
-    assert verify_password(password, passwd(org)["st-term-blok-m-01"])
+    assert verify_password(password, passwd(org)["st-term-terboyo-01"])
 
 
 def test_with_an_org_ca_the_bundle_carries_a_client_certificate(tmp_path: Path) -> None:
-    org = Org.init(tmp_path / "org", "PT Transportasi Kota", with_ca=True)
+    org = Org.init(tmp_path / "org", "Trans Semarang", with_ca=True)
     import_locations(org, sample_csv_text())
-    bundle = enroll_station(org, "st-halte-monas-01", "halte-monas", broker_url=BROKER)
+    bundle = enroll_station(org, "st-halte-balaikota-01", "halte-balaikota", broker_url=BROKER)
     assert {p.name for p in bundle.iterdir()} == BUNDLE_FILES | {
         "ca.crt",
         "client.crt",
@@ -178,7 +178,7 @@ def test_with_an_org_ca_the_bundle_carries_a_client_certificate(tmp_path: Path) 
     }
     assert mode(bundle / "client.key") == 0o600
     assert station_config.load(bundle / "station.toml").uplink.ca_file == "ca.crt"
-    assert (org.ca_dir / "stations" / "st-halte-monas-01.crt").read_bytes() == (
+    assert (org.ca_dir / "stations" / "st-halte-balaikota-01.crt").read_bytes() == (
         bundle / "client.crt"
     ).read_bytes()
     verify_bundle(bundle)
@@ -186,16 +186,16 @@ def test_with_an_org_ca_the_bundle_carries_a_client_certificate(tmp_path: Path) 
 
 def test_refusals_write_nothing(org: Org, tmp_path: Path) -> None:
     store_url = f"sqlite:///{tmp_path / 'hub.db'}"
-    enroll_station(org, None, "pool-klender", broker_url=BROKER)
+    enroll_station(org, None, "pool-penggaron", broker_url=BROKER)
     store = open_store(store_url)
     store.migrate()
-    store.register_station(StationInfo("st-taken", b"\x01" * 32, "pool-klender"))
+    store.register_station(StationInfo("st-taken", b"\x01" * 32, "pool-penggaron"))
     store.close()
     cases = [
-        ({"location_id": "pool-klendr"}, r"no attendance point 'pool-klendr'"),
-        ({"location_id": "klender"}, r"did you mean pool-klender"),
-        ({"station_id": "St Klender"}, r"station id 'St Klender' is not valid"),
-        ({"station_id": "st-pool-klender-01"}, r"already enrolled"),
+        ({"location_id": "pool-pengaron"}, r"no attendance point 'pool-pengaron'"),
+        ({"location_id": "penggaron"}, r"did you mean term-penggaron, pool-penggaron\?"),
+        ({"station_id": "St Penggaron"}, r"station id 'St Penggaron' is not valid"),
+        ({"station_id": "st-pool-penggaron-01"}, r"already enrolled"),
         ({"station_id": "hub"}, r"hub users named like stations"),
         ({"broker_url": "hub.example:1883"}, r"not mqtt://HOST\[:PORT\]"),
         ({"broker_url": "mqtt://host/path"}, r"not mqtt://HOST"),
@@ -203,14 +203,14 @@ def test_refusals_write_nothing(org: Org, tmp_path: Path) -> None:
     ]
     CliRunner().invoke(
         main,
-        ["provision", "broker", "--out", str(org.broker_dir), "--station", "st-pool-klender-01",
+        ["provision", "broker", "--out", str(org.broker_dir), "--station", "st-pool-penggaron-01",
          "--hub-user", "hub"],
     )  # fmt: skip
     before = passwd(org)
     for change, message in cases:
         args: dict[str, str] = {
             "station_id": "st-new",
-            "location_id": "pool-klender",
+            "location_id": "pool-penggaron",
             "broker_url": BROKER,
         }
         args.update(change)
@@ -222,21 +222,21 @@ def test_refusals_write_nothing(org: Org, tmp_path: Path) -> None:
                 broker_url=args["broker_url"],
                 hub_store_url=args.get("hub_store_url"),
             )
-        assert [p.name for p in org.stations_dir.iterdir()] == ["st-pool-klender-01"]
+        assert [p.name for p in org.stations_dir.iterdir()] == ["st-pool-penggaron-01"]
         assert passwd(org) == before
 
 
 def test_an_org_without_locations_is_explained(tmp_path: Path) -> None:
     org = Org.init(tmp_path / "org", "PT X")
     with pytest.raises(ProvisioningError, match="no attendance points yet"):
-        enroll_station(org, None, "pool-cawang", broker_url=BROKER)
+        enroll_station(org, None, "pool-mangkang", broker_url=BROKER)
 
 
 def test_a_station_from_the_bundle_accepts_the_orgs_badges(org: Org, tmp_path: Path) -> None:
     key = org.signing_key()
     revoked_badge = token(key, "EMP-00099", 99)
     org.publish_revocations(Revocations(1, frozenset({99})))
-    bundle = enroll_station(org, None, "term-senen", broker_url=BROKER)
+    bundle = enroll_station(org, None, "term-sisemut", broker_url=BROKER)
 
     config = station_config.load(bundle / "station.toml")
     config = msgspec.structs.replace(  # what differs from a Pi: no broker, journal here
@@ -256,7 +256,9 @@ def test_a_station_from_the_bundle_accepts_the_orgs_badges(org: Org, tmp_path: P
         records = [station.loop.handle([t], time.monotonic_ns())[0] for t in texts]
     finally:
         station.close()
-    assert [(r.station, r.location) for r in records] == [("st-term-senen-01", "term-senen")] * 3
+    assert [(r.station, r.location) for r in records] == [
+        ("st-term-sisemut-01", "term-sisemut")
+    ] * 3
     assert [(r.employee, r.outcome, r.reason) for r in records] == [
         ("EMP-00001", Outcome.ACCEPTED, Reason.OK),
         ("EMP-00002", Outcome.REJECTED, Reason.UNKNOWN_KEY),  # a badge of another org
@@ -283,21 +285,21 @@ def test_enrolled_station_delivers_through_mosquitto_to_the_hub(
     enrolled = runner.invoke(
         main,
         [
-            "provision", "station", "--org", str(org.path), "--location", "pool-ciputat",
+            "provision", "station", "--org", str(org.path), "--location", "pool-banyumanik",
             "--broker", broker.url, "--hub-store", store_url,
         ],
     )  # fmt: skip
     assert enrolled.exit_code == 0, enrolled.output
-    assert "enrolled station st-pool-ciputat-01" in enrolled.output
+    assert "enrolled station st-pool-banyumanik-01" in enrolled.output
     hub_user = runner.invoke(
         main,
-        ["provision", "broker", "--out", str(org.broker_dir), "--station", "st-pool-ciputat-01",
+        ["provision", "broker", "--out", str(org.broker_dir), "--station", "st-pool-banyumanik-01",
          "--hub-user", "hub"],
     )  # fmt: skip
     assert hub_user.exit_code == 0, hub_user.output
     broker.start()
 
-    bundle = org.stations_dir / "st-pool-ciputat-01"
+    bundle = org.stations_dir / "st-pool-banyumanik-01"
     config = station_config.load(bundle / "station.toml")
     config = msgspec.structs.replace(
         config,
@@ -323,7 +325,7 @@ def test_enrolled_station_delivers_through_mosquitto_to_the_hub(
         while time.monotonic() < deadline and not station.delivered():
             time.sleep(0.05)
         assert station.delivered(), broker.log_tail()
-        assert hub.store.count_scans("st-pool-ciputat-01") == 3
+        assert hub.store.count_scans("st-pool-banyumanik-01") == 3
         assert not hub.store.rejects()
     finally:
         station.stop()

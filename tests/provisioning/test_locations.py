@@ -28,14 +28,14 @@ from presensi.provisioning.org import Org
 
 HEADER = "id,name,kind,latitude,longitude,timezone\n"
 GOOD = HEADER + (
-    "term-blok-m,Terminal Blok M,terminal,-6.2437,106.8008,Asia/Jakarta\n"
-    '"pool-cawang","Pool Cawang, Jakarta Timur",pool,-6.2462,106.8752,Asia/Jakarta\n'
+    "term-terboyo,Terminal Terboyo,terminal,-6.2437,106.8008,Asia/Jakarta\n"
+    '"pool-mangkang","Pool Mangkang, Semarang Barat",pool,-6.2462,106.8752,Asia/Jakarta\n'
 )
 
 
 @pytest.fixture
 def org(tmp_path: Path) -> Org:
-    return Org.init(tmp_path / "org", "PT Transportasi Kota")
+    return Org.init(tmp_path / "org", "Trans Semarang")
 
 
 def problems(text: str) -> list[str]:
@@ -46,9 +46,14 @@ def problems(text: str) -> list[str]:
 
 def test_a_good_file_parses() -> None:
     assert parse_locations(GOOD) == [
-        Location("term-blok-m", "Terminal Blok M", "terminal", -6.2437, 106.8008, "Asia/Jakarta"),
+        Location("term-terboyo", "Terminal Terboyo", "terminal", -6.2437, 106.8008, "Asia/Jakarta"),
         Location(
-            "pool-cawang", "Pool Cawang, Jakarta Timur", "pool", -6.2462, 106.8752, "Asia/Jakarta"
+            "pool-mangkang",
+            "Pool Mangkang, Semarang Barat",
+            "pool",
+            -6.2462,
+            106.8752,
+            "Asia/Jakarta",
         ),
     ]
 
@@ -57,10 +62,10 @@ def test_a_good_file_parses() -> None:
     ("line", "expected"),
     [
         (
-            "Blok M,Terminal Blok M,terminal,-6.2,106.8,Asia/Jakarta",
-            "points.csv line 3: id 'Blok M' is not a valid location id. Fix: use lowercase "
+            "Terboyo,Terminal Terboyo,terminal,-6.2,106.8,Asia/Jakarta",
+            "points.csv line 3: id 'Terboyo' is not a valid location id. Fix: use lowercase "
             "letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit), "
-            "e.g. 'blok-m'",
+            "e.g. 'terboyo'",
         ),
         ("x1,,pool,-6.2,106.8,Asia/Jakarta", "points.csv line 3: the name is empty"),
         (
@@ -85,13 +90,13 @@ def test_a_good_file_parses() -> None:
         ("x1,Somewhere,pool,-6.2,106.8,", "points.csv line 3: the time zone is empty"),
         ("x1,Somewhere,pool,-6.2,106.8", "points.csv line 3: 5 fields, expected 6"),
         (
-            "term-blok-m,Again,terminal,-6.2,106.8,Asia/Jakarta",
-            "points.csv line 3: id 'term-blok-m' is already used on line 2",
+            "term-terboyo,Again,terminal,-6.2,106.8,Asia/Jakarta",
+            "points.csv line 3: id 'term-terboyo' is already used on line 2",
         ),
     ],
 )
 def test_each_mistake_is_reported_with_its_line_and_fix(line: str, expected: str) -> None:
-    text = HEADER + "term-blok-m,Terminal Blok M,terminal,-6.2437,106.8008,Asia/Jakarta\n"
+    text = HEADER + "term-terboyo,Terminal Terboyo,terminal,-6.2437,106.8008,Asia/Jakarta\n"
     found = problems(text + line + "\n")
     assert len(found) == 1, found
     assert expected in found[0]
@@ -130,12 +135,12 @@ def test_structural_problems(text: str, expected: str) -> None:
 def test_a_spreadsheet_in_indonesian_format_is_read() -> None:
     text = (
         "\ufeffid;name;kind;latitude;longitude;timezone\r\n"
-        "halte-monas;Halte Monas;Transit Stop;-6,1763;106,8229;Asia/Jakarta\r\n"
+        "halte-balaikota;Halte Balai Kota;Transit Stop;-6,1763;106,8229;Asia/Jakarta\r\n"
         "halte-kota;Halte Kota;halte;-6,1375;106,8138;\r\n"  # empty zone: the org's
     )
     points = parse_locations(text.encode("utf-8"), default_timezone="Asia/Jakarta")
     assert [(p.id, p.kind, p.latitude, p.timezone) for p in points] == [
-        ("halte-monas", "transit_stop", -6.1763, "Asia/Jakarta"),
+        ("halte-balaikota", "transit_stop", -6.1763, "Asia/Jakarta"),
         ("halte-kota", "transit_stop", -6.1375, "Asia/Jakarta"),
     ]
 
@@ -168,16 +173,16 @@ def test_load_without_locations_says_how_to_get_them(org: Org) -> None:
         load_locations(org)
 
 
-def test_the_sample_has_42_valid_points_of_a_jakarta_bus_operator() -> None:
+def test_the_sample_has_42_valid_points_of_the_semarang_bus_operator() -> None:
     points = sample_locations()
     assert len(points) == 42
     assert len({p.id for p in points}) == 42
     kinds = {p.kind for p in points}
     assert {"office", "terminal", "pool", "transit_stop"} <= kinds <= set(KINDS)
     assert all(p.timezone == "Asia/Jakarta" for p in points)
-    # Jakarta and its edges (Ciputat, Pulo Gebang): about 6.1-6.35 S, 106.7-106.96 E
-    assert all(-6.35 < p.latitude < -6.09 and 106.69 < p.longitude < 106.97 for p in points)
-    assert {"term-blok-m", "term-kampung-rambutan", "pool-cawang"} <= {p.id for p in points}
+    # Semarang and its edges (Mangkang, Ungaran): about 6.94-7.15 S, 110.29-110.50 E
+    assert all(-7.15 < p.latitude < -6.94 and 110.29 < p.longitude < 110.50 for p in points)
+    assert {"term-terboyo", "term-penggaron", "pool-mangkang"} <= {p.id for p in points}
     # every id is usable as a station's location (the config's Ident pattern)
     pattern = typing.get_args(Ident)[1].pattern
     assert all(re.fullmatch(pattern, p.id) for p in points)
@@ -198,13 +203,13 @@ def test_cli_sample_export_and_import(org: Org, tmp_path: Path) -> None:
     assert stdout.output == out.read_text()
 
     out.write_text(
-        out.read_text() + "dup,Pool,pool,-6.2,106.8,Asia/Jakarta\nkantor-pusat,X,y,1,2,UTC\n"
+        out.read_text() + "dup,Pool,pool,-6.2,106.8,Asia/Jakarta\nkantor-blu,X,y,1,2,UTC\n"
     )
     bad = runner.invoke(
         main, ["provision", "locations", "import", str(out), "--org", str(org.path)]
     )
     assert bad.exit_code == 2
     assert "points.csv: 2 problems, nothing imported" in bad.output
-    assert "points.csv line 45: id 'kantor-pusat' is already used on line 2" in bad.output
+    assert "points.csv line 45: id 'kantor-blu' is already used on line 2" in bad.output
     assert "line 45: kind 'y' is not known" in bad.output
     assert len(load_locations(org)) == 42

@@ -54,12 +54,12 @@ def files_of(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def org(tmp_path: Path) -> Org:
-    return Org.init(tmp_path / "org", "PT Transportasi Kota")
+    return Org.init(tmp_path / "org", "Trans Semarang")
 
 
 def test_init_writes_the_folder_contract_with_private_modes(tmp_path: Path) -> None:
     folder = tmp_path / "org"
-    org = Org.init(folder, "PT Transportasi Kota Jakarta", "Asia/Makassar")
+    org = Org.init(folder, "PT BLU UPTD Trans Semarang", "Asia/Makassar")
     key = org.signing_key()
     kid = key.key_id.hex()
 
@@ -74,7 +74,7 @@ def test_init_writes_the_folder_contract_with_private_modes(tmp_path: Path) -> N
         "org.toml",
     ]
     meta = tomllib.loads((folder / "org.toml").read_text())
-    assert (meta["name"], meta["timezone"]) == ("PT Transportasi Kota Jakarta", "Asia/Makassar")
+    assert (meta["name"], meta["timezone"]) == ("PT BLU UPTD Trans Semarang", "Asia/Makassar")
     listed = json.loads((folder / "keys.json").read_text())
     assert listed["version"] == 1
     assert [(k["key_id"], k["status"]) for k in listed["keys"]] == [(kid, "active")]
@@ -85,7 +85,7 @@ def test_init_writes_the_folder_contract_with_private_modes(tmp_path: Path) -> N
     assert signed_keys(org, station_ring(org))["version"] == 1
 
     again = Org.open(folder)
-    assert (again.name, again.timezone) == ("PT Transportasi Kota Jakarta", "Asia/Makassar")
+    assert (again.name, again.timezone) == ("PT BLU UPTD Trans Semarang", "Asia/Makassar")
     assert again.signing_key().key_id == key.key_id
 
 
@@ -223,7 +223,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> Result:
 
 def test_cli_init_and_keys(tmp_path: Path) -> None:
     folder = tmp_path / "org"
-    made = run("init", "--org", str(folder), "--name", "PT Transportasi Kota")
+    made = run("init", "--org", str(folder), "--name", "Trans Semarang")
     assert made.exit_code == 0, made.output
     first = Org.open(folder).signing_key().key_id.hex()
     assert first in made.output
@@ -231,7 +231,7 @@ def test_cli_init_and_keys(tmp_path: Path) -> None:
     again = run("init", "--org", str(folder), "--name", "PT Lain")
     assert again.exit_code == 2
     assert "already holds an organisation" in again.output
-    assert Org.open(folder).name == "PT Transportasi Kota"
+    assert Org.open(folder).name == "Trans Semarang"
 
     env = {"PRESENSI_ORG": str(folder)}  # --org defaults to $PRESENSI_ORG
     added = run("keys", "add", env=env)

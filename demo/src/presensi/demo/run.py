@@ -126,7 +126,7 @@ def _run(
     from presensi.provisioning.org import Org
 
     rng = random.Random(seed)
-    org = Org.init(data_dir / "org", "Demo Bus Kota")
+    org = Org.init(data_dir / "org", "Trans Semarang (demo)")
     points = import_locations(org, sample_csv_text())
     org.publish_revocations(Revocations(2, frozenset(REVOKED)))
     key = org.signing_key()

@@ -369,7 +369,7 @@ def locations_export(file: Path, org_dir: Path) -> None:
 @locations.command("sample")
 @org_option
 def locations_sample(org_dir: Path) -> None:
-    """Install the shipped sample: 42 points of a Jakarta city bus operator (for the demo)."""
+    """Install the shipped sample: the 42 points of Trans Semarang (for the demo)."""
     from presensi.provisioning.locations import import_locations, sample_csv_text
     from presensi.provisioning.org import Org
 

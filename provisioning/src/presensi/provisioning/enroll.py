@@ -1,8 +1,8 @@
 """Station enrollment: a new station identity and the bundle that brings it up.
 
-`enroll_station(org, None, "pool-cawang", broker_url="mqtts://hub.example:8883")`:
+`enroll_station(org, None, "pool-mangkang", broker_url="mqtts://hub.example:8883")`:
 
-1. picks an id ("st-pool-cawang-01", the first number free) unless one is given;
+1. picks an id ("st-pool-mangkang-01", the first number free) unless one is given;
 2. generates the station's Ed25519 key and a broker password, and adds the station user to the
    broker's password file (org/broker/, as `presensi provision broker` does: every other user
    keeps their password; the new password also goes to credentials/<id>.password);
@@ -192,7 +192,7 @@ def _check_new(org: Org, station_id: str) -> None:
     if not STATION_ID.fullmatch(station_id):
         raise ProvisioningError(
             f"station id {station_id!r} is not valid. Fix: use lowercase letters, digits, '.', "
-            "'_' and '-' (at most 64, starting with a letter or digit), e.g. 'st-pool-cawang-01'"
+            "'_' and '-' (at most 64, starting with a letter or digit), e.g. 'st-pool-mangkang-01'"
         )
     if (org.stations_dir / station_id).exists():
         raise ProvisioningError(

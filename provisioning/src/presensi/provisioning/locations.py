@@ -1,7 +1,7 @@
 """Attendance points: the org's locations.csv, imported from and exported to a CSV file.
 
     id,name,kind,latitude,longitude,timezone
-    term-blok-m,Terminal Blok M,terminal,-6.243700,106.800800,Asia/Jakarta
+    term-terboyo,Terminal Terboyo,terminal,-6.243700,106.800800,Asia/Jakarta
 
 An id is what a station's config names in `station.location` (lowercase letters, digits, ".",
 "_", "-"; at most 64 characters). kind is one of KINDS; latitude and longitude are decimal
@@ -185,7 +185,7 @@ def _location(
     ident = values["id"]
     if not LOCATION_ID.fullmatch(ident):
         suggestion = slug(ident)
-        fix = f"e.g. {suggestion!r}" if suggestion else "e.g. 'term-blok-m'"
+        fix = f"e.g. {suggestion!r}" if suggestion else "e.g. 'term-terboyo'"
         problems.append(
             f"{where}: id {ident!r} is not a valid location id. Fix: use lowercase letters, "
             f"digits, '.', '_' and '-' (at most 64, starting with a letter or digit), {fix}"
@@ -210,14 +210,14 @@ def _location(
         if abs(latitude) > 90 and abs(latitude) <= 180 and abs(longitude) <= 90:
             problems.append(
                 f"{where}: latitude {values['latitude']} and longitude {values['longitude']} "
-                "look swapped. Fix: exchange them (Jakarta is about -6.2, 106.8)"
+                "look swapped. Fix: exchange them (Semarang is about -7.0, 110.4)"
             )
         else:
             for field, value, limit in (("latitude", latitude, 90), ("longitude", longitude, 180)):
                 if not -limit <= value <= limit:
                     problems.append(
                         f"{where}: {field} {values[field]} is outside -{limit}..{limit}. "
-                        "Fix: check the coordinates (Jakarta is about -6.2, 106.8)"
+                        "Fix: check the coordinates (Semarang is about -7.0, 110.4)"
                     )
     timezone = values["timezone"] or default_timezone or ""
     if not timezone:
@@ -305,7 +305,8 @@ def export_locations(org: Org, target: Path) -> list[Location]:
 
 
 def sample_csv_text() -> str:
-    """The shipped sample: 42 attendance points of a Jakarta city bus operator."""
+    """The shipped sample: the 42 attendance points of Trans Semarang (offices, terminals,
+    pools, halte; coordinates approximate)."""
     return resources.files("presensi.provisioning").joinpath("data", SAMPLE).read_text("utf-8")
 
 

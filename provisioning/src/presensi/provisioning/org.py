@@ -1,7 +1,7 @@
 """The organisation folder (docs/org-folder.md): badge-signing keys with rotation, the key list
 stations trust, and the paths of everything else the admin tools keep there.
 
-    org = Org.init(Path("org"), "PT Transportasi Kota")   # first badge key; refuses an existing org
+    org = Org.init(Path("org"), "Trans Semarang")   # first badge key; refuses an existing org
     org = Org.open(Path("org"))
     org.signing_key()        # the newest active key: sign badges with it
     org.add_key()            # rotation: a new key signs from now on, the old one stays valid
