@@ -17,6 +17,7 @@ lint:
 	.venv/bin/ruff check $(CODE)
 	.venv/bin/ruff format --check $(CODE)
 	.venv/bin/mypy
+	.venv/bin/mypy hardware/diagrams/wiring.py
 	.venv/bin/lint-imports --no-cache
 	@for part in $(PARTS); do .venv/bin/deptry --no-ansi $$part/src --config $$part/pyproject.toml || exit 1; done
 

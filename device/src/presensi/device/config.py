@@ -186,5 +186,5 @@ def _check_semantics(path: Path, config: StationConfig) -> None:
     if config.indicator.backend == "gpio" and len(set(pins)) != len(pins):
         raise ConfigError(
             f"{path}: indicator: green_pin, red_pin and buzzer_pin must differ. "
-            "Fix: wire each to its own GPIO (docs/hardware.md)"
+            "Fix: wire each to its own GPIO (hardware/README.md)"
         )

@@ -69,7 +69,7 @@ def _dark(seconds: float) -> Step:
     return Step(green=False, red=False, buzzer=False, seconds=seconds)
 
 
-# The single source of truth for what the driver sees and hears; docs/hardware.md describes it in
+# The single source of truth for what the driver sees and hears; hardware/README.md describes it in
 # words. Rule: the light flashes together with each beep, so counting either gives the answer.
 # Every pair differs in the beep rhythm (count, short/long) and in the flash rhythm with colour
 # ignored; after the last step every output goes off.
@@ -102,7 +102,7 @@ PATTERNS: Mapping[Signal, tuple[Step, ...]] = MappingProxyType(
     }
 )
 
-# One line per signal, in words: what the driver sees and hears (docs/hardware.md says the same).
+# One line per signal, in words: what the driver sees and hears (hardware/README.md says the same).
 DESCRIPTIONS: Mapping[Signal, str] = MappingProxyType(
     {
         Signal.READY: "one brief green wink, silent: the station has started and is scanning",

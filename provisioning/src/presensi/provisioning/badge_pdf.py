@@ -52,7 +52,7 @@ QUIET_ZONE = 4
 QR_BOX_MM = 50.0  # the square, quiet zone included, at the card's right, 2 mm from its edges
 CARD_PAD_MM = 2.0
 PRINTER_DOT_MM = 25.4 / 600
-# Minimum module size. What it means for reading (docs/hardware.md: Camera Module 3, about 66
+# Minimum module size. What it means for reading (hardware/README.md: Camera Module 3, about 66
 # degrees horizontal field of view, so the image is 1.30 x the distance wide; zxing-cpp needs 2
 # camera pixels per module at the least, 3 comfortably): at 640x480 a module of m mm is 3 pixels
 # up to 640 * m / (3 * 1.30) = 164 * m mm away, 2 pixels up to 246 * m mm. At the floor of
