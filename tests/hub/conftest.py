@@ -19,7 +19,7 @@ OpenStore = Callable[[], SqlStore]
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'hub.db'}"  # sqlite:///tmp/...: an absolute path
+        return f"sqlite:///{tmp_path / 'hub.db'}"  # sqlite:////tmp/...: an absolute path
     url: str = request.getfixturevalue("postgres_url")
     return url
 

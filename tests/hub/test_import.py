@@ -65,7 +65,7 @@ def hub_import(store_url: str, *files: Path) -> Result:
 
 @pytest.fixture
 def store_url(tmp_path: Path) -> str:
-    return f"sqlite://{tmp_path / 'hub' / 'hub.db'}"  # sqlite:///tmp/...: an absolute path
+    return f"sqlite:///{tmp_path / 'hub' / 'hub.db'}"  # sqlite:////tmp/...: an absolute path
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -358,9 +359,8 @@ def test_scans_round_trip_exactly(store: SqlStore) -> None:
 @pytest.mark.parametrize(
     ("url", "path"),
     [
-        ("sqlite:///var/lib/presensi/hub.db", "/var/lib/presensi/hub.db"),
+        ("sqlite:///data/demo/hub.db", "data/demo/hub.db"),  # relative, as in SQLAlchemy
         ("sqlite:////var/lib/presensi/hub.db", "/var/lib/presensi/hub.db"),
-        ("sqlite://data/hub.db", "data/hub.db"),
         ("sqlite://", ":memory:"),
         ("sqlite:///:memory:", ":memory:"),
         ("/srv/hub.db", "/srv/hub.db"),
@@ -374,6 +374,24 @@ def test_sqlite_urls(url: str, path: str) -> None:
 def test_an_unknown_url_scheme_is_refused() -> None:
     with pytest.raises(StoreError, match="unknown store URL"):
         sqlite_path("mysql://hub")
+
+
+@pytest.mark.parametrize("url", ["sqlite://hub.db", "sqlite:///", ""])
+def test_a_url_that_names_no_file_is_refused_with_the_forms_that_work(url: str) -> None:
+    with pytest.raises(StoreError, match=r"sqlite:///data/hub.db \(relative"):
+        sqlite_path(url)
+
+
+def test_a_relative_sqlite_url_is_under_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:///data/hub.db")
+    try:
+        store.migrate()
+    finally:
+        store.close()
+    assert (tmp_path / "data" / "hub.db").is_file()
 
 
 def test_an_in_memory_store_works_and_an_empty_call_is_a_no_op() -> None:

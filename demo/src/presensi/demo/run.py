@@ -87,6 +87,7 @@ def run_demo(
     hub holds every signalled scan exactly once."""
     from presensi.hub.service import Hub
 
+    data_dir = data_dir.resolve()  # the hub's file is inside it, whatever the working folder
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     with contextlib.ExitStack() as stack:
@@ -100,8 +101,15 @@ def run_demo(
         click.echo(json.dumps(summary))
     else:
         click.echo("\n" + "\n".join(f"{k:22s} {v}" for k, v in summary.items()))
-    sys.exit(
-        0 if summary["stations_fully_acked"] == stations and not summary["duplicates_in_hub"] else 1
+    sys.exit(0 if delivered_exactly_once(summary) else 1)
+
+
+def delivered_exactly_once(summary: dict[str, Any]) -> bool:
+    """Every station fully acked, and the hub holds each signalled scan once: no more, no less."""
+    return (
+        summary["stations_fully_acked"] == summary["stations"]
+        and summary["scans_in_hub"] == summary["scans_signalled"]
+        and not summary["duplicates_in_hub"]
     )
 
 

@@ -184,16 +184,31 @@ def station_rss_mb(seconds: float, folder: Path) -> float:
     proc = subprocess.Popen(
         [sys.executable, "-m", "presensi.device", "run", "--config", str(bed.config_path)],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
+    peak_kb = 0
     try:
-        time.sleep(seconds)
-        status = Path(f"/proc/{proc.pid}/status").read_text()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and proc.poll() is None:
+            peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
+            time.sleep(0.25)
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace")[-500:] if proc.stderr else ""
+            raise RuntimeError(f"the station exited with {proc.returncode} while measured: {err}")
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
-    return round(kb / 1024, 1)
+    return round(peak_kb / 1024, 1)
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), 0
+    )
 
 
 def kill_figures(runs: int, folder: Path) -> dict[str, Any]:

@@ -146,13 +146,21 @@ class Database(Protocol):
     def close(self) -> None: ...
 
 
+STORE_URL_HELP = (
+    "sqlite:///data/hub.db (relative to the working folder), sqlite:////var/lib/presensi/hub.db "
+    "(absolute), a plain file path, or postgresql://user@host/db"
+)
+
+
 def open_store(url: str) -> Store:
     """Open the store at `url`; call `migrate()` before first use.
 
-    "postgresql://..." (or "postgres://...") is a libpq connection URI. "sqlite:///var/lib/
-    presensi/hub.db" is the SQLite file /var/lib/presensi/hub.db (what follows "sqlite://" is the
-    path, so "sqlite://hub.db" is relative; "sqlite:////abs.db" works too); "sqlite://" alone
-    is an in-memory database. Anything without a scheme is a path to an SQLite file.
+    "postgresql://..." (or "postgres://...") is a libpq connection URI. SQLite URLs follow the
+    common (SQLAlchemy) convention: what follows "sqlite:///" is the file's path, so
+    "sqlite:///data/hub.db" is data/hub.db under the working folder and
+    "sqlite:////var/lib/presensi/hub.db" is the absolute /var/lib/presensi/hub.db; "sqlite://"
+    alone (or "sqlite:///:memory:") is an in-memory database. Anything without a scheme is a
+    path to an SQLite file.
     """
     if url.startswith(("postgresql://", "postgres://")):
         from presensi.hub.store_postgres import PostgresDatabase
@@ -164,15 +172,18 @@ def open_store(url: str) -> Store:
 
 
 def sqlite_path(url: str) -> str:
+    """The SQLite file a store URL names (see open_store); StoreError for anything else."""
     if url.startswith("sqlite://"):
-        path = url.removeprefix("sqlite://")
-        if path in ("", ":memory:", "/:memory:"):
+        rest = url.removeprefix("sqlite://")
+        if rest in ("", "/:memory:"):
             return ":memory:"
-        return "/" + path.lstrip("/") if path.startswith("/") else path
+        if not rest.startswith("/") or rest == "/":
+            raise StoreError(f"store URL {url!r} names no file: use {STORE_URL_HELP}")
+        return rest[1:]  # "/data/hub.db" -> "data/hub.db"; "//abs/hub.db" -> "/abs/hub.db"
     if "://" in url:
-        raise StoreError(
-            f"unknown store URL {url!r}: use sqlite:///path/hub.db, a path, or postgresql://..."
-        )
+        raise StoreError(f"unknown store URL {url!r}: use {STORE_URL_HELP}")
+    if not url:
+        raise StoreError(f"empty store URL: use {STORE_URL_HELP}")
     return url
 
 

@@ -435,7 +435,8 @@ def employees_sample(file: Path, count: int, seed: int) -> None:
     "--hub-store",
     "hub_store_url",
     default=None,
-    help="Register the station at this hub store (sqlite:///path/hub.db or postgresql://...).",
+    help="Register the station at this hub store: sqlite:///relative/hub.db, "
+    "sqlite:////absolute/hub.db, a file path, or postgresql://...",
 )
 def station(
     org_dir: Path,

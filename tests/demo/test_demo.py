@@ -1,0 +1,62 @@
+"""`presensi demo` end to end (embedded broker, hub, simulated stations), twice in a row: each
+run's hub is its own file inside its --data-dir, so the second run's summary counts only its
+own scans, and the exit status says whether the hub holds each signalled scan exactly once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from presensi.demo.run import delivered_exactly_once
+from presensi.protocol.cli import main
+
+
+def run_demo(data_dir: str, seed: int) -> dict[str, int]:
+    args = ["demo", "--stations", "2", "--duration", "5", "--json", "--seed", str(seed)]
+    result = CliRunner().invoke(main, [*args, "--data-dir", data_dir])
+    assert result.exit_code == 0, result.output
+    summary: dict[str, int] = json.loads(result.output.strip().splitlines()[-1])
+    return summary
+
+
+@pytest.mark.slow
+def test_two_demos_in_a_row_each_count_their_own_scans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    first = run_demo("first/demo", 3)
+    second = run_demo("second/demo", 4)
+    for summary in (first, second):
+        assert summary["stations"] == summary["stations_fully_acked"] == 2
+        assert summary["scans_signalled"] == summary["scans_in_hub"] > 0
+        assert summary["duplicates_in_hub"] == 0
+    # the hubs are where the relative --data-dir says, not at /first/demo or shared
+    assert (tmp_path / "first" / "demo" / "hub.db").is_file()
+    assert (tmp_path / "second" / "demo" / "hub.db").is_file()
+    # the same folder again starts from scratch
+    again = run_demo("first/demo", 5)
+    assert again["scans_signalled"] == again["scans_in_hub"] > 0
+
+
+@pytest.mark.parametrize(
+    ("change", "ok"),
+    [
+        ({}, True),
+        ({"scans_in_hub": 37}, False),  # more in the hub than signalled: another run's scans
+        ({"scans_in_hub": 17}, False),  # fewer: a scan was lost
+        ({"duplicates_in_hub": 1}, False),
+        ({"stations_fully_acked": 1}, False),
+    ],
+)
+def test_the_exit_status_checks_exactly_once(change: dict[str, int], ok: bool) -> None:
+    summary = {
+        "scans_signalled": 18,
+        "scans_in_hub": 18,
+        "duplicates_in_hub": 0,
+        "stations_fully_acked": 2,
+        "stations": 2,
+    }
+    assert delivered_exactly_once({**summary, **change}) is ok
