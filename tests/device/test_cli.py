@@ -45,7 +45,7 @@ def fill(bed_folder: Path, n: int) -> None:
     journal = Journal(bed_folder / "journal.db", "st-test-01", min_free_bytes=1)
     for i in range(n):
         journal.append(sample_draft(employee=f"E{i}", wall_ms=1_790_000_000_000 + i))
-    journal.ack(2)
+    journal.ack(journal.journal_id, 2, journal.hash_of(2) or "")
     journal.close()
 
 

@@ -4,14 +4,28 @@ import os
 import sqlite3
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from presensi.device.errors import JournalCorrupt, JournalError
-from presensi.device.journal import Journal, open_or_recover
-from presensi.device.testbed import sample_draft
-from presensi.protocol.record import GENESIS, verify_chain
+from presensi.device.errors import JournalCorrupt, JournalError, JournalUnavailable
+from presensi.device.journal import AckOutcome, Journal, open_or_recover
+from presensi.device.testbed import sample_chain, sample_draft
+from presensi.protocol.record import (
+    GENESIS,
+    LEGACY_JOURNAL,
+    ScanRecord,
+    decode_record,
+    verify_chain,
+)
+from tests.device.conftest import remount, tmpfs
 
 DAY = 86_400_000
+
+
+def ack(journal: Journal, upto: int, journal_id: str | None = None) -> AckOutcome:
+    """The hub's ack for records this file holds: the right journal and the right hash."""
+    jid = journal.journal_id if journal_id is None else journal_id
+    return journal.ack(jid, upto, journal.hash_of(upto, journal=jid) or "")
 
 
 def test_append_assigns_contiguous_seq_and_chain(journal: Journal) -> None:
@@ -38,26 +52,116 @@ def test_wal_and_full_sync_are_on(journal: Journal) -> None:
     assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
-def test_ack_moves_the_mark_forward_only_and_not_past_the_end(journal: Journal) -> None:
+def test_a_new_journal_gets_a_random_id_that_every_record_carries(tmp_path: Path) -> None:
+    first = Journal(tmp_path / "a.db", "st-1", min_free_bytes=1)
+    second = Journal(tmp_path / "b.db", "st-1", min_free_bytes=1)
+    assert first.journal_id != second.journal_id != LEGACY_JOURNAL
+    assert len(first.journal_id) == 32 and int(first.journal_id, 16) >= 0
+    record = first.append(sample_draft())
+    assert (record.v, record.journal, record.seq) == (2, first.journal_id, 1)
+    assert decode_record(record.canonical()) == record
+    first.close()
+    second.close()
+
+
+def test_ack_moves_the_mark_forward_only(journal: Journal) -> None:
     for _ in range(3):
         journal.append(sample_draft())
-    journal.ack(2)
-    journal.ack(1)
+    assert ack(journal, 2) is AckOutcome.ACKED
+    assert ack(journal, 1) is AckOutcome.ALREADY
     assert journal.acked_upto == 2
     assert [r.seq for r in journal.unacked()] == [3]
-    journal.ack(99)
+    assert ack(journal, 3) is AckOutcome.ACKED
     assert journal.acked_upto == 3 and journal.unacked() == []
+
+
+def test_an_ack_never_speaks_for_records_the_file_does_not_hold(journal: Journal) -> None:
+    for _ in range(3):
+        journal.append(sample_draft())
+    # the hub holds more of this journal than this file: a restored or cloned card
+    assert journal.ack(journal.journal_id, 99, "ab" * 32) is AckOutcome.AHEAD
+    # the hub's record 2 is not this file's record 2: another history of the journal
+    assert journal.ack(journal.journal_id, 2, "cd" * 32) is AckOutcome.MISMATCH
+    # a journal this file never had
+    assert journal.ack("1" * 32, 2, journal.hash_of(2) or "") is AckOutcome.UNKNOWN
+    assert journal.acked_upto == 0 and len(journal.unacked()) == 3
+
+
+def test_rotate_retires_the_journal_and_keeps_its_records(journal: Journal) -> None:
+    old = journal.journal_id
+    kept = [journal.append(sample_draft()) for _ in range(3)]
+    new = journal.rotate("test")
+    nxt = journal.append(sample_draft())
+    assert new != old and (nxt.journal, nxt.seq, nxt.prev_hash) == (new, 1, GENESIS)
+    infos = {i.id: i for i in journal.journals()}
+    assert infos[old].retired_why == "test" and infos[old].unacked == 3
+    assert infos[new].retired_ms is None and infos[new].newest_seq == 1
+    assert list(journal.records(journal=old)) == kept
+    # the old journal is acked as before; everything is delivered only when both are
+    assert ack(journal, 3, old) is AckOutcome.ACKED
+    assert not journal.all_acked()
+    assert ack(journal, 1) is AckOutcome.ACKED and journal.all_acked()
+
+
+def test_a_rotation_by_another_connection_takes_the_next_scan(tmp_path: Path) -> None:
+    scan_loop = Journal(tmp_path / "j.db", "st-1", min_free_bytes=1)
+    uplink = Journal(tmp_path / "j.db", "st-1", min_free_bytes=1)
+    first = scan_loop.append(sample_draft())
+    new = uplink.rotate("hub ahead")
+    after = scan_loop.append(sample_draft())
+    assert first.journal != new and (after.journal, after.seq) == (new, 1)
+    scan_loop.close()
+    uplink.close()
+
+
+def _v1(record: ScanRecord, prev: str) -> ScanRecord:
+    return msgspec.structs.replace(record, v=1, journal=LEGACY_JOURNAL, prev_hash=prev)
+
+
+def test_a_schema_1_file_keeps_its_records_as_the_legacy_journal(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    v1 = list(sample_chain("st-1", 4, journal=LEGACY_JOURNAL))
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE records (seq INTEGER PRIMARY KEY, wall_ms INTEGER NOT NULL, "
+        "hash BLOB NOT NULL, body BLOB NOT NULL);"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+    )
+    prev = GENESIS
+    for sample in v1:
+        record = _v1(sample, prev)
+        db.execute(
+            "INSERT INTO records VALUES (?, ?, ?, ?)",
+            (record.seq, record.wall_ms, bytes.fromhex(record.digest()), record.canonical()),
+        )
+        prev = record.digest()
+    db.executemany(
+        "INSERT INTO meta VALUES (?, ?)",
+        [("station", "st-1"), ("acked_upto", 2), ("base_seq", 0), ("base_hash", GENESIS)],
+    )
+    db.commit()
+    db.close()
+    journal = Journal(path, "st-1", min_free_bytes=1)
+    legacy = journal.journal_named(LEGACY_JOURNAL)
+    assert legacy is not None and (legacy.acked_upto, legacy.newest_seq) == (2, 4)
+    assert legacy.retired_why == "upgrade"
+    old = list(journal.records(journal=LEGACY_JOURNAL))
+    assert [r.v for r in old] == [1, 1, 1, 1]
+    assert verify_chain(old, GENESIS, 1) == prev  # byte for byte what schema 1 wrote
+    nxt = journal.append(sample_draft())
+    assert nxt.journal not in (LEGACY_JOURNAL, "") and nxt.seq == 1
+    journal.close()
 
 
 def test_purge_removes_only_acked_records_older_than_retention(journal: Journal) -> None:
     now = 1_790_000_000_000
     for age_days in (10, 9, 8, 1, 0):
         journal.append(sample_draft(wall_ms=now - age_days * DAY))
-    journal.ack(4)
+    ack(journal, 4)
     # retention 5 days: records 1-3 are old enough and acked; 4 is acked but young
     assert journal.purge(5, now) == 3
     assert [r.seq for r in journal.records()] == [4, 5]
-    journal.ack(5)
+    ack(journal, 5)
     assert journal.purge(5, now + 30 * DAY) == 2
     assert journal.count() == 0
     # the chain continues across a purge, and unacked records are never purged
@@ -107,7 +211,7 @@ def test_garbage_file_is_moved_aside_not_deleted(tmp_path: Path) -> None:
     journal.close()
 
 
-def test_corrupt_journal_continues_after_the_last_readable_seq(tmp_path: Path) -> None:
+def test_a_corrupt_file_is_moved_aside_and_a_new_journal_starts(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     j = Journal(path, "st-1", min_free_bytes=1)
     for _ in range(200):
@@ -119,11 +223,12 @@ def test_corrupt_journal_continues_after_the_last_readable_seq(tmp_path: Path) -
     page = 4096
     data[page * 3 : page * 3 + 400] = os.urandom(400)
     path.write_bytes(bytes(data))
+    old_id = _journal_id_in(path)
     journal, aside = open_or_recover(path, "st-1", min_free_bytes=1)
     assert aside is not None and aside.exists()
     nxt = journal.append(sample_draft())
-    assert nxt.seq > 200, "a seq must never be reused after recovery"
-    assert journal.unacked()[0].seq == nxt.seq
+    # a new journal: seq 1 again, under another id, so no (journal, seq) is ever reused
+    assert (nxt.seq, nxt.prev_hash) == (1, GENESIS) and nxt.journal != old_id
     journal.close()
 
 
@@ -143,3 +248,22 @@ def test_recent_walks_back_from_the_tail(journal: Journal) -> None:
     for t in (100, 200, 300, 400):
         journal.append(sample_draft(wall_ms=t))
     assert [r.wall_ms for r in journal.recent(250)] == [300, 400]
+
+
+def _journal_id_in(path: Path) -> str:
+    db = sqlite3.connect(path)
+    try:
+        return str(db.execute("SELECT id FROM journals").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_a_read_only_folder_is_unavailable_not_corrupt(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "ro") as folder:
+        journal = Journal(folder / "j.db", "st-1", min_free_bytes=1)
+        journal.append(sample_draft())
+        journal.close()
+        remount(folder, "ro")
+        with pytest.raises(JournalUnavailable, match="cannot open the journal for writing"):
+            open_or_recover(folder / "j.db", "st-1", min_free_bytes=1)
+        assert sorted(p.name for p in folder.iterdir()) == ["j.db"]  # nothing moved aside

@@ -21,7 +21,7 @@ from presensi.protocol.cli import main
 from presensi.protocol.export import write_export
 from presensi.protocol.keys import SigningKey, load_signing_key, raw_public, save_signing_key
 from presensi.protocol.record import GENESIS, ScanRecord
-from presensi.protocol.wire import Batch
+from presensi.protocol.wire import batch_of
 
 
 @dataclass
@@ -123,8 +123,8 @@ def test_records_that_already_arrived_over_mqtt_are_not_imported_again(
     # the hub got 1..80 as batches before the station went offline for good
     store.ingest(
         [
-            Batch(1, station.id, 0, station.records[:50]),
-            Batch(1, station.id, 0, station.records[50:80]),
+            batch_of(station.id, station.records[0].journal, station.records[:50]),
+            batch_of(station.id, station.records[0].journal, station.records[50:80]),
         ],
         T0,
     )
@@ -134,7 +134,7 @@ def test_records_that_already_arrived_over_mqtt_are_not_imported_again(
     assert "40 new, 80 already known; st-010 committed up to 120" in result.output
     assert store.scans(station.id) == station.records
     # and the other way round: the batches arrive after the import, and are absorbed
-    outcome = store.ingest([Batch(1, station.id, 0, station.records)], T0)
+    outcome = store.ingest([batch_of(station.id, station.records[0].journal, station.records)], T0)
     assert (outcome.inserted, outcome.duplicates, outcome.committed) == (0, 120, {station.id: 120})
     assert store.count_scans() == 120
 
@@ -145,8 +145,8 @@ def test_an_export_of_a_range_fills_a_gap(
     register(store, station)
     store.ingest(
         [
-            Batch(1, station.id, 0, station.records[:30]),
-            Batch(1, station.id, 0, station.records[60:]),
+            batch_of(station.id, station.records[0].journal, station.records[:30]),
+            batch_of(station.id, station.records[0].journal, station.records[60:]),
         ],
         T0,
     )

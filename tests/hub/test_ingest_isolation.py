@@ -9,13 +9,14 @@ import pytest
 from presensi.device.testbed import sample_record
 from presensi.hub.errors import StoreError
 from presensi.hub.ingest import Ingest, _Message
-from presensi.hub.store import IngestResult
+from presensi.hub.store import Committed, IngestResult
 from presensi.protocol import wire
 from presensi.protocol.record import GENESIS
 
 
 def batch(station: str) -> wire.Batch:
-    return wire.Batch(1, station, 0, [sample_record(station, 1, GENESIS)])
+    record = sample_record(station, 1, GENESIS)
+    return wire.batch_of(station, record.journal, [record])
 
 
 class PickyStore:
@@ -30,7 +31,8 @@ class PickyStore:
         if any(b.station in self.poison for b in batches):
             raise StoreError("invalid byte sequence")
         self.stored += [b.station for b in batches]
-        return IngestResult({b.station: 1 for b in batches}, len(batches), 0, [])
+        acks = [Committed(b.station, b.journal, 1, b.records[0].digest(), False) for b in batches]
+        return IngestResult(acks, len(batches), 0)
 
     def reject(
         self,

@@ -11,12 +11,14 @@ import pytest
 
 from presensi.device.testbed import T0_MS as T0
 from presensi.device.testbed import sample_chain as chain
+from presensi.device.testbed import sample_journal
 from presensi.hub import migrations
 from presensi.hub.errors import StoreError
 from presensi.hub.store import (
     CHAIN_BREAK,
     CONFLICTING_DUPLICATE,
     REJECT_PAYLOAD_MAX,
+    Committed,
     IngestResult,
     SqlStore,
     StationInfo,
@@ -24,37 +26,58 @@ from presensi.hub.store import (
     open_store,
     sqlite_path,
 )
-from presensi.protocol.record import ScanRecord
-from presensi.protocol.wire import Batch
+from presensi.protocol.record import LEGACY_JOURNAL, ScanRecord
+from presensi.protocol.wire import Batch, JournalState, batch_of
 
 from .conftest import OpenStore
 
 NOW = T0 + 60_000
 KEY = bytes(range(32))
+OTHER_JOURNAL = "1" * 32
 
 
-def seqs(station: str, first: int, last: int) -> list[ScanRecord]:
-    """Records first..last of the station's one true chain."""
-    return list(chain(station, last)[first - 1 : last])
+def seqs(station: str, first: int, last: int, journal: str | None = None) -> list[ScanRecord]:
+    """Records first..last of the station's one true chain (of its sample journal)."""
+    return list(chain(station, last, journal=journal)[first - 1 : last])
 
 
-def batch(records: list[ScanRecord], floor: int = 0, station: str | None = None) -> Batch:
-    return Batch(1, station or records[0].station, floor, records)
+def batch(records: list[ScanRecord], station: str | None = None) -> Batch:
+    station = station or records[0].station
+    return batch_of(station, records[0].journal if records else sample_journal(station), records)
 
 
 def ingest(store: Store, *batches: Batch) -> IngestResult:
     return store.ingest(list(batches), NOW)
 
 
+def other_scan(record: ScanRecord, prev: str, **changes: object) -> ScanRecord:
+    """Another scan at the same seq of the same journal: what a restored or cloned card writes."""
+    return msgspec.structs.replace(
+        record, scan_id=f"ffffffff-0000-7000-8000-{record.seq:012x}", prev_hash=prev, **changes
+    )
+
+
+def branch(records: list[ScanRecord], prev: str, employee: str = "EMP-99999") -> list[ScanRecord]:
+    """The same seqs as `records`, as another history from `prev` on."""
+    out = []
+    for record in records:
+        out.append(other_scan(record, prev, employee=employee))
+        prev = out[-1].digest()
+    return out
+
+
 # -- exactly once ----------------------------------------------------------------------------
 
 
 def test_reingesting_the_same_batch_changes_nothing(store: SqlStore) -> None:
-    b = batch(seqs("st-1", 1, 10))
+    records = seqs("st-1", 1, 10)
+    b = batch(records)
     first = ingest(store, b)
-    assert first == IngestResult({"st-1": 10}, inserted=10, duplicates=0, conflicts=[])
+    assert (first.inserted, first.duplicates, first.conflicts) == (10, 0, [])
+    [ack] = first.acks
+    assert ack == Committed("st-1", sample_journal("st-1"), 10, records[-1].digest(), False)
     again = ingest(store, b)
-    assert again == IngestResult({"st-1": 10}, inserted=0, duplicates=10, conflicts=[])
+    assert (again.inserted, again.duplicates, again.acks) == (0, 10, [ack])
     assert store.count_scans("st-1") == 10
     assert store.committed_upto("st-1") == 10
 
@@ -66,11 +89,14 @@ def test_repeats_within_one_call_are_duplicates(store: SqlStore) -> None:
 
 
 def test_out_of_order_batches_commit_once_the_prefix_is_whole(store: SqlStore) -> None:
-    assert ingest(store, batch(seqs("st-1", 11, 20))).committed == {"st-1": 0}
+    assert ingest(store, batch(seqs("st-1", 11, 20))).committed == {}  # nothing to ack yet
     assert store.committed_upto("st-1") == 0
-    assert ingest(store, batch(seqs("st-1", 1, 10))).committed == {"st-1": 20}
-    assert store.gaps("st-1") == []
-    assert store.rejects() == []
+    # 1..20 are committed, but the ack never goes past what the station sent in this call:
+    # it holds 11..20 too, and gets them acked when it sends them again
+    assert ingest(store, batch(seqs("st-1", 1, 10))).committed == {"st-1": 10}
+    assert store.committed_upto("st-1") == 20
+    assert ingest(store, batch(seqs("st-1", 11, 20))).committed == {"st-1": 20}
+    assert store.rejects() == [] and store.alerts() == []
 
 
 def test_a_gap_holds_the_mark_until_it_fills(store: SqlStore) -> None:
@@ -78,16 +104,16 @@ def test_a_gap_holds_the_mark_until_it_fills(store: SqlStore) -> None:
         "st-1": 10
     }
     assert ingest(store, batch(seqs("st-1", 31, 35))).committed == {"st-1": 10}
-    assert ingest(store, batch(seqs("st-1", 11, 20))).committed == {"st-1": 35}
+    assert ingest(store, batch(seqs("st-1", 11, 20))).committed == {"st-1": 20}
+    assert store.committed_upto("st-1") == 35
     assert store.count_scans("st-1") == 35
 
 
 def test_filling_the_first_hole_advances_over_everything_stored_above(store: SqlStore) -> None:
     for first in range(2, 3001, 1000):
-        assert ingest(store, batch(seqs("st-1", first, min(first + 999, 3000)))).committed == {
-            "st-1": 0
-        }
-    assert ingest(store, batch(seqs("st-1", 1, 1))).committed == {"st-1": 3000}
+        assert ingest(store, batch(seqs("st-1", first, min(first + 999, 3000)))).committed == {}
+    assert ingest(store, batch(seqs("st-1", 1, 1))).committed == {"st-1": 1}
+    assert store.committed_upto("st-1") == 3000
     assert store.rejects() == []
 
 
@@ -98,62 +124,113 @@ def test_stations_in_one_call_advance_independently(store: SqlStore) -> None:
         batch(seqs("st-a", 2, 4)),
         batch(seqs("st-c", 1, 1)),
     )
-    assert result.committed == {"st-a": 0, "st-b": 3, "st-c": 1}
+    assert result.committed == {"st-b": 3, "st-c": 1}
     assert result.inserted == 7
     assert store.count_scans() == 7
     assert store.count_scans("st-a") == 3
 
 
-# -- what a station declares lost ------------------------------------------------------------
+def test_a_schema_1_record_goes_to_the_legacy_journal(store: SqlStore) -> None:
+    v1 = [
+        msgspec.structs.replace(r, v=1, journal=LEGACY_JOURNAL)
+        for r in chain("st-1", 3, journal=LEGACY_JOURNAL)
+    ]
+    result = ingest(store, Batch(1, "st-1", v1))
+    assert result.acks == [Committed("st-1", LEGACY_JOURNAL, 3, v1[-1].digest(), False)]
+    assert store.scans("st-1") == v1
+    assert [r.canonical() for r in store.scans("st-1")] == [r.canonical() for r in v1]
 
 
-def test_floor_declares_the_seqs_below_it_lost(store: SqlStore) -> None:
-    ingest(store, batch(seqs("st-1", 1, 5)))
-    # the station's journal was corrupt: it restarted its journal after seq 12
-    result = ingest(store, batch(seqs("st-1", 13, 15), floor=12))
-    assert result.committed == {"st-1": 15}
-    assert store.gaps("st-1") == [(6, 12)]
-    assert store.rejects() == []  # the chain is unknown across a declared gap, not broken
-    # a record from inside the gap that turns up later is kept, and the mark stays
-    assert ingest(store, batch(seqs("st-1", 8, 8))).committed == {"st-1": 15}
-    assert store.count_scans("st-1") == 9
+# -- journals: replaced, restored and cloned cards -------------------------------------------
 
 
-def test_a_floor_alone_moves_the_mark(store: SqlStore) -> None:
-    result = ingest(store, Batch(1, "st-1", 3, []))
-    assert result == IngestResult({"st-1": 3}, inserted=0, duplicates=0, conflicts=[])
-    assert store.gaps("st-1") == [(1, 3)]
-    assert ingest(store, Batch(1, "st-1", 2, [])).committed == {"st-1": 3}
-    assert store.gaps("st-1") == [(1, 3)]
+def test_a_new_journal_under_a_known_station_is_kept_beside_the_old(store: SqlStore) -> None:
+    old = seqs("st-1", 1, 20)
+    ingest(store, batch(old))
+    store.report_journals("st-1", {old[0].journal: JournalState(25, 20)}, NOW)
+    fresh = seqs("st-1", 1, 5, journal=OTHER_JOURNAL)  # the card was replaced: seq 1 again
+    result = ingest(store, batch(fresh))
+    assert result.acks == [Committed("st-1", OTHER_JOURNAL, 5, fresh[-1].digest(), False)]
+    assert store.count_scans("st-1") == 25
+    assert store.committed_upto("st-1") == 5  # the newest journal
+    assert store.committed_upto("st-1", old[0].journal) == 20
+    [alert] = store.alerts()
+    assert (alert.kind, alert.station, alert.journal) == ("journal_new", "st-1", OTHER_JOURNAL)
+    assert "committed 20 of 25 it reported (5 never arrived)" in alert.detail
+    [row] = store.stations()
+    assert (row.journals, row.journal, row.committed_upto, row.unsent) == (2, OTHER_JOURNAL, 5, 5)
+    assert store.rejects() == []
 
 
-def test_floor_gaps_skip_the_records_that_are_stored(store: SqlStore) -> None:
-    ingest(store, batch(seqs("st-1", 8, 8)))
-    assert ingest(store, batch(seqs("st-1", 11, 12), floor=10)).committed == {"st-1": 12}
-    assert store.gaps("st-1") == [(1, 7), (9, 10)]
+def test_a_restored_card_that_scanned_offline_is_kept_as_a_branch(store: SqlStore) -> None:
+    original = seqs("st-1", 1, 10)
+    ingest(store, batch(original))
+    # the image held 1..6; after the restore it scanned twice before it reached the hub
+    after_restore = branch(seqs("st-1", 7, 8), prev=original[5].digest())
+    result = ingest(store, batch([*original[4:6], *after_restore]))
+    assert (result.inserted, result.duplicates, result.branches) == (2, 2, 1)
+    # the ack speaks for the restored card's own records, and says they are a branch
+    assert result.acks == [
+        Committed("st-1", original[0].journal, 8, after_restore[-1].digest(), True)
+    ]
+    assert store.count_scans("st-1") == 12  # nothing lost, nothing merged
+    assert store.committed_upto("st-1") == 10  # the first history is untouched
+    forks = {(j.fork, j.fork_seq, j.committed_upto) for j in store.journals("st-1")}
+    assert forks == {(0, 1, 10), (1, 7, 8)}
+    assert [a.kind for a in store.alerts()] == ["journal_fork"]
+    # the branch goes on past where the first history ends, by its chain
+    more = branch(seqs("st-1", 9, 12), prev=after_restore[-1].digest(), employee="EMP-88888")
+    again = ingest(store, batch(more))
+    assert again.acks[0].upto == 12 and again.acks[0].forked
+    assert store.committed_upto("st-1") == 10 and store.count_scans("st-1") == 16
 
 
-# -- records that do not agree ---------------------------------------------------------------
+def spread(records: list[ScanRecord], step_ms: int) -> list[ScanRecord]:
+    """The records re-chained with scans `step_ms` apart."""
+    out: list[ScanRecord] = []
+    prev = records[0].prev_hash
+    for record in records:
+        wall = T0 + record.seq * step_ms
+        out.append(msgspec.structs.replace(record, wall_ms=wall, prev_hash=prev))
+        prev = out[-1].digest()
+    return out
 
 
-def test_a_different_record_under_a_stored_seq_is_a_conflict(store: SqlStore) -> None:
+def test_a_cloned_card_scanning_at_the_same_time_is_kept_and_raised(store: SqlStore) -> None:
+    a = spread(seqs("st-1", 1, 30), 20_000)  # a scan every 20 s for 10 minutes
+    b = branch(a, prev=a[0].prev_hash)  # a clone of the same empty journal, scanning too
+    for i in range(0, 30, 10):  # both deliver, interleaved
+        ingest(store, batch(a[i : i + 10]))
+        result = ingest(store, batch(b[i : i + 10]))
+        assert result.acks[0].forked and result.acks[0].upto == i + 10
+    assert store.count_scans("st-1") == 60
+    kinds = sorted(a.kind for a in store.alerts())
+    assert kinds == ["journal_fork", "two_live_journals"]
+    assert store.rejects() == []
+
+
+def test_an_edited_record_keeps_the_first_and_raises_an_alert(store: SqlStore) -> None:
     ingest(store, batch(seqs("st-1", 1, 5)))
     original = seqs("st-1", 3, 3)[0]
-    forged = msgspec.structs.replace(original, employee="E2")
-    result = ingest(store, batch([forged]))
-    assert result == IngestResult({"st-1": 5}, inserted=0, duplicates=0, conflicts=[("st-1", 3)])
+    edited = msgspec.structs.replace(original, employee="E2")  # same scan, other employee
+    result = ingest(store, batch([edited]))
+    assert (result.inserted, result.conflicts) == (0, [("st-1", original.journal, 3)])
+    assert result.acks == []
     assert store.scans("st-1", 3, 3) == [original]  # the first one is kept
     [reject] = store.rejects()
     assert (reject.reason, reject.station, reject.seq) == (CONFLICTING_DUPLICATE, "st-1", 3)
     assert reject.topic == "presensi/v1/stations/st-1/scans"
-    assert reject.payload == forged.canonical()
+    assert reject.payload == edited.canonical()
+    [alert] = store.alerts()
+    assert alert.kind == "conflicting_duplicate" and "kept the stored one" in alert.detail
 
 
-def test_a_conflict_within_one_call_keeps_the_first(store: SqlStore) -> None:
+def test_an_edit_within_one_call_keeps_the_first(store: SqlStore) -> None:
     records = seqs("st-1", 1, 3)
-    forged = msgspec.structs.replace(records[1], employee="E9")
-    result = ingest(store, batch(records), batch([forged]))
-    assert (result.inserted, result.conflicts, result.committed) == (3, [("st-1", 2)], {"st-1": 3})
+    edited = msgspec.structs.replace(records[1], employee="E9")
+    result = ingest(store, batch(records), batch([edited]))
+    assert (result.inserted, result.conflicts) == (3, [("st-1", records[0].journal, 2)])
+    assert result.committed == {"st-1": 3}
     assert store.scans("st-1") == records
 
 
@@ -167,12 +244,31 @@ def test_a_broken_hash_chain_is_reported_and_the_mark_still_advances(store: SqlS
     assert reject.detail is not None and "seq 6" in reject.detail
     assert reject.payload == broken[0].canonical()
     assert store.count_scans("st-1") == 10
+    assert [a.kind for a in store.alerts()] == ["chain_break"]
+
+
+def test_a_break_found_when_a_hole_fills_is_reported_once(store: SqlStore) -> None:
+    good = seqs("st-1", 1, 5)
+    broken = list(chain("st-1", 5, first=6, prev="f" * 64))
+    ingest(store, batch(broken))  # 6..10 first: their predecessor is not there yet
+    ingest(store, batch(good))
+    assert [(r.reason, r.seq) for r in store.rejects()] == [(CHAIN_BREAK, 6)]
+    assert store.committed_upto("st-1") == 10
 
 
 def test_the_first_record_must_follow_genesis(store: SqlStore) -> None:
     stray = list(chain("st-1", 2, prev="e" * 64))
     assert ingest(store, batch(stray)).committed == {"st-1": 2}
     assert [(r.reason, r.seq) for r in store.rejects()] == [(CHAIN_BREAK, 1)]
+
+
+def test_acks_come_oldest_journal_first(store: SqlStore) -> None:
+    ingest(store, batch(seqs("st-1", 1, 2)))
+    ingest(store, batch(seqs("st-1", 1, 2, journal=OTHER_JOURNAL)))
+    both = ingest(
+        store, batch(seqs("st-1", 1, 2, journal=OTHER_JOURNAL)), batch(seqs("st-1", 1, 2))
+    )
+    assert [a.journal for a in both.acks] == [sample_journal("st-1"), OTHER_JOURNAL]
 
 
 # -- concurrency -----------------------------------------------------------------------------
@@ -217,7 +313,6 @@ def test_two_workers_ingesting_overlapping_batches_store_each_record_once(
         assert marks[station] == sorted(marks[station]), "a committed mark went backwards"
         assert first.committed_upto(station) == n
         assert second.count_scans(station) == n
-        assert second.gaps(station) == []
     assert first.rejects() == []
 
 
@@ -239,18 +334,63 @@ def test_a_fresh_store_starts_at_the_latest_schema_and_migrate_is_idempotent(
     assert migrations.migrate(store.database) == []
     store.migrate()
     assert store.schema_version() == migrations.LATEST
-    assert (store.count_scans(), store.stations(), store.rejects()) == (0, [], [])
+    assert (store.count_scans(), store.stations(), store.rejects(), store.alerts()) == (
+        0,
+        [],
+        [],
+        [],
+    )
 
 
 def test_migrate_applies_only_what_is_missing(open_stores: OpenStore) -> None:
     store = open_stores()
     assert store.schema_version() == 0
-    assert migrations.migrate(store.database, migrations.MIGRATIONS[:1]) == [1]
-    assert store.schema_version() == 1
-    ingest(store, batch(seqs("st-1", 1, 3)))  # data written at version 1 survives
-    assert migrations.migrate(store.database) == [m.version for m in migrations.MIGRATIONS[1:]]
+    assert migrations.migrate(store.database, migrations.MIGRATIONS[:2]) == [1, 2]
+    assert store.schema_version() == 2
+    # what a hub of schema 2 held: one chain per station, schema 1 records
+    v1 = [
+        msgspec.structs.replace(r, v=1, journal=LEGACY_JOURNAL)
+        for r in chain("st-1", 3, journal=LEGACY_JOURNAL)
+    ]
+    db = store.database
+    with db.transaction():
+        db.execute(
+            "INSERT INTO stations (id, committed_upto, committed_hash) VALUES (?, ?, ?)",
+            ("st-1", 3, v1[-1].digest()),
+        )
+        for r in v1:
+            db.execute(
+                "INSERT INTO scans (station, seq, scan_id, employee, serial, outcome, reason, "
+                "direction, event, wall_ms, location, clock_synced, prev_hash, hash, body, "
+                "received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    r.station,
+                    r.seq,
+                    r.scan_id,
+                    r.employee,
+                    r.serial,
+                    str(r.outcome),
+                    str(r.reason),
+                    r.direction,
+                    r.event,
+                    r.wall_ms,
+                    r.location,
+                    r.clock_synced,
+                    r.prev_hash,
+                    r.digest(),
+                    r.canonical().decode(),
+                    NOW,
+                ),
+            )
+    assert migrations.migrate(store.database) == [m.version for m in migrations.MIGRATIONS[2:]]
     assert store.schema_version() == migrations.LATEST
-    assert store.committed_upto("st-1") == 3
+    assert store.committed_upto("st-1", LEGACY_JOURNAL) == 3
+    assert store.scans("st-1") == v1
+    # and the legacy journal goes on where it was
+    nxt = msgspec.structs.replace(
+        chain("st-1", 4, journal=LEGACY_JOURNAL)[3], v=1, prev_hash=v1[-1].digest()
+    )
+    assert ingest(store, Batch(1, "st-1", [nxt])).committed == {"st-1": 4}
 
 
 def test_a_store_reopened_keeps_everything(open_stores: OpenStore, store: SqlStore) -> None:
@@ -398,7 +538,7 @@ def test_an_in_memory_store_works_and_an_empty_call_is_a_no_op() -> None:
     store = open_store("sqlite://")
     try:
         store.migrate()
-        assert store.ingest([], NOW) == IngestResult({}, 0, 0, [])
+        assert store.ingest([], NOW) == IngestResult([], 0, 0)
         assert ingest(store, batch(seqs("st-1", 1, 2))).committed == {"st-1": 2}
     finally:
         store.close()

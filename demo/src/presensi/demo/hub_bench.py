@@ -159,9 +159,6 @@ class HubProcess:
         return stats
 
 
-# -- journals ---------------------------------------------------------------------------------
-
-
 # -- simulated stations, in a process of their own ------------------------------------------------
 
 
@@ -195,7 +192,7 @@ def reset_acked(stations: Sequence[BenchStation]) -> None:
     for s in stations:
         db = sqlite3.connect(s.journal, isolation_level=None)
         try:
-            db.execute("UPDATE meta SET value = 0 WHERE key = 'acked_upto'")
+            db.execute("UPDATE journals SET acked_upto = 0")
         finally:
             db.close()
 

@@ -114,13 +114,34 @@ def decode(files: tuple[Path, ...], decoder_name: str) -> None:
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--from", "first", type=int, default=None, help="First seq (default: first unacked).")
 @click.option("--to", "last", type=int, default=None, help="Last seq (default: the newest).")
-def export(config_path: Path, out_path: Path, first: int | None, last: int | None) -> None:
+@click.option(
+    "--journal",
+    "journal_id",
+    default=None,
+    help="The journal to export (default: the oldest with unacked records).",
+)
+@click.option(
+    "--journal-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Another journal file, e.g. one moved aside as corrupt (journal.db.corrupt-...).",
+)
+def export(
+    config_path: Path,
+    out_path: Path,
+    first: int | None,
+    last: int | None,
+    journal_id: str | None,
+    journal_file: Path | None,
+) -> None:
     """Write unacked (or a range of) records to a signed file for `presensi hub import`."""
     from presensi.device.export import export_journal
 
     try:
         config = station_config.load(config_path)
-        count = export_journal(config, out_path, first, last)
+        count = export_journal(
+            config, out_path, first, last, journal_id=journal_id, journal_file=journal_file
+        )
     except (StationError, ProtocolError, OSError) as exc:
         _fail(exc)
     click.echo(f"exported {count} records to {out_path}")

@@ -15,3 +15,8 @@ class JournalError(StationError, OSError):
 
 class JournalCorrupt(JournalError):
     """The journal file failed its integrity check."""
+
+
+class JournalUnavailable(JournalError):
+    """The journal cannot be opened for writing (read-only or missing folder, permissions): not
+    corruption, so the file is never moved; the station shows the fault and tries again."""

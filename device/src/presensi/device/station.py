@@ -175,8 +175,9 @@ class Station:
         self.readers_stop.set()
 
     def delivered(self) -> bool:
-        """True when the hub has acked every record this station stored."""
-        return self.uplink is not None and self.uplink.state.acked_upto >= self.journal.last_seq
+        """True when the hub has acked every record of every journal this station stored."""
+        with self.loop.lock:
+            return self.uplink is not None and self.journal.all_acked()
 
     def close(self) -> None:
         self.journal.close()

@@ -104,6 +104,7 @@ def fill_journal(path: Path, station: str, count: int, *, start_ms: int | None =
     db = journal._db
     db.execute("PRAGMA synchronous=OFF")
     prev, first = journal.last_hash, journal.last_seq + 1
+    jid, journal_id = journal.jid, journal.journal_id
     try:
         for chunk in range(first, first + count, 10_000):
             rows = []
@@ -112,6 +113,7 @@ def fill_journal(path: Path, station: str, count: int, *, start_ms: int | None =
                     station,
                     seq,
                     prev,
+                    journal=journal_id,
                     wall_ms=start_ms + seq * 1000,
                     location="pool-bench",
                     clock_synced=True,
@@ -120,10 +122,10 @@ def fill_journal(path: Path, station: str, count: int, *, start_ms: int | None =
                 body = record.canonical()
                 digest = hashlib.sha256(body).digest()
                 prev = digest.hex()
-                rows.append((seq, record.wall_ms, digest, body))
+                rows.append((jid, seq, record.wall_ms, digest, body))
             db.execute("BEGIN")
             db.executemany(
-                "INSERT INTO records (seq, wall_ms, hash, body) VALUES (?, ?, ?, ?)", rows
+                "INSERT INTO records (jid, seq, wall_ms, hash, body) VALUES (?, ?, ?, ?, ?)", rows
             )
             db.execute("COMMIT")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -144,13 +146,20 @@ def sample_scan_id(station: str, seq: int) -> str:
     return f"{h[:8]}-{h[8:12]}-7{h[13:16]}-8{h[17:20]}-{seq:012x}"
 
 
+def sample_journal(station: str) -> str:
+    """The journal id sample records of `station` carry unless told otherwise (stable)."""
+    return hashlib.sha256(f"journal:{station}".encode()).hexdigest()[:32]
+
+
 def sample_record(
     station: str = "st-test-01", seq: int = 1, prev: str = GENESIS, **changes: Any
 ) -> ScanRecord:
-    """A realistic accepted scan: the same for the same station, seq and changes, so every test,
-    bench and demo agrees on what "the same record" is. `changes` replace any field."""
+    """A realistic accepted scan (schema 2): the same for the same station, seq and changes, so
+    every test, bench and demo agrees on what "the same record" is. `changes` replace any field
+    (journal: the station's sample journal unless given)."""
     record = ScanRecord(
         station=station,
+        journal=sample_journal(station),
         seq=seq,
         scan_id=sample_scan_id(station, seq),
         employee=f"EMP-{seq % 810:05d}",
@@ -190,11 +199,13 @@ def _varying(i: int) -> dict[str, Any]:
 
 @cache
 def sample_chain(
-    station: str, n: int, first: int = 1, prev: str = GENESIS
+    station: str, n: int, first: int = 1, prev: str = GENESIS, journal: str | None = None
 ) -> tuple[ScanRecord, ...]:
-    """Records first..first+n-1 of a station, each holding the hash of the one before."""
+    """Records first..first+n-1 of a station's journal (its sample journal by default), each
+    holding the hash of the one before."""
+    journal = sample_journal(station) if journal is None else journal
     out: list[ScanRecord] = []
     for seq in range(first, first + n):
-        out.append(sample_record(station, seq, prev))
+        out.append(sample_record(station, seq, prev, journal=journal))
         prev = out[-1].digest()
     return tuple(out)

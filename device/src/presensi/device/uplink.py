@@ -4,12 +4,18 @@ The only module of the station that touches paho-mqtt. One worker thread owns th
 (network I/O, publishing, reconnecting), and a journal connection of its own, so the scan loop
 never waits for the network: it only calls `wake()`.
 
-Delivery: batches of records signed with the station key go out at QoS 1 on a persistent
-session, a window of `window` batches at a time. The broker's PUBACK means nothing here: only the
-hub's cumulative ack ({"upto": N}, sent after its database commit) moves the journal's acked
-mark. Without progress for `resend_s`, everything after the mark is sent again (the hub absorbs
-duplicates). Reconnects back off exponentially with full jitter, so a fleet coming back after an
-outage does not hit the broker in one wave.
+Delivery: batches of one journal's records signed with the station key go out at QoS 1 on a
+persistent session, a window of `window` batches at a time, oldest journal first. The broker's
+PUBACK means nothing here: only the hub's cumulative ack ({"journal", "upto", "hash"}, sent after
+its database commit, retained) moves a journal's acked mark, and only when this file holds the
+very record the hub names. Without progress for `resend_s`, everything after the mark is sent
+again (the hub absorbs duplicates). Reconnects back off exponentially with full jitter, so a
+fleet coming back after an outage does not hit the broker in one wave.
+
+The retained ack is also how a station learns, on connecting, that the hub holds more of its
+current journal than its file does (the card was restored from an old image, or cloned), or
+that the hub keeps its records as a branch beside another history: it then starts a new
+journal before it numbers another scan (Journal.rotate), and keeps delivering the old one.
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from presensi.device.config import UplinkSection
+from presensi.device.errors import JournalError
 from presensi.device.files import json_version, write_atomically
-from presensi.device.journal import Journal
+from presensi.device.journal import AckOutcome, Journal, JournalInfo
 from presensi.protocol import topics, wire
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.fleet import open_document
@@ -46,11 +53,15 @@ CONNACK_WAIT_S = 10.0
 @dataclass
 class UplinkState:
     connected: bool = False
-    acked_upto: int = 0
-    sent_upto: int = 0
+    acked_upto: int = 0  # of the journal being delivered
+    sent_upto: int = 0  # of the journal being delivered
+    sending: str = ""  # the journal being delivered ("" when everything is acked)
+    all_acked: bool = False  # every record of every journal was acked, when last looked
     batches_sent: int = 0
     resends: int = 0
     connects: int = 0
+    rotations: int = 0  # journals this uplink retired (hub ahead, or a branch)
+    foreign_acks: int = 0  # acks naming a record this file does not hold
     applied: dict[str, int] = field(default_factory=dict)  # fleet document kind -> version
 
 
@@ -99,7 +110,7 @@ class Uplink:
         self._lock = threading.Lock()
         self._delay = settings.reconnect_min_s
         self._next_attempt = 0.0
-        self._acks: deque[int] = deque()
+        self._acks: deque[wire.Ack] = deque()
         url = urlsplit(settings.broker)
         self._host, self._port = (
             url.hostname or "127.0.0.1",
@@ -153,8 +164,7 @@ class Uplink:
         )
 
     def _run(self) -> None:
-        journal = Journal(self._journal_path, self.station, min_free_bytes=0, check_integrity=False)
-        self.state.acked_upto = journal.acked_upto
+        journal = self._open_journal()
         next_telemetry = 0.0
         try:
             while not self._stop.is_set():
@@ -167,7 +177,9 @@ class Uplink:
                     else:
                         self._back_off()
                 self._client.loop(timeout=0.05)
-                self._apply_acks(journal)
+                if not self._apply_acks(journal):
+                    self._stop.wait(1.0)  # the file cannot be written now: keep the acks, retry
+                    continue
                 if self.state.connected:
                     self._pump(journal)
                     if now >= next_telemetry:
@@ -179,6 +191,18 @@ class Uplink:
         finally:
             self._shutdown()
             journal.close()
+
+    def _open_journal(self) -> Journal:
+        """The uplink's own connection to the journal file; waits while it cannot be opened."""
+        while True:
+            try:
+                return Journal(
+                    self._journal_path, self.station, min_free_bytes=0, check_integrity=False
+                )
+            except JournalError as exc:
+                log.error("uplink cannot open the journal (retrying in 5 s): %s", exc)
+                if self._stop.wait(5.0):
+                    raise
 
     def _back_off(self) -> None:
         """Full jitter: the next try anywhere in [min, delay], the delay doubling to the cap."""
@@ -219,6 +243,7 @@ class Uplink:
         self.state.connects += 1
         self._delay = self.settings.reconnect_min_s
         self.state.sent_upto = self.state.acked_upto  # resend what was not acked
+        self.state.sending = ""  # pick the journal again
         self._inflight.clear()
         self._last_progress = time.monotonic()
         subs = [(self._topic(k), 1) for k in ("ack", "config", "cmd")]
@@ -238,7 +263,7 @@ class Uplink:
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         try:
             if message.topic == self._topic("ack"):
-                self._acks.append(wire.decode(message.payload, wire.Ack).upto)
+                self._acks.append(wire.decode(message.payload, wire.Ack))
             elif message.topic == self._topic("config") and self.on_config is not None:
                 self.on_config(wire.decode(message.payload, wire.StationSettings))
             elif message.topic == topics.FLEET_REVOCATIONS:
@@ -250,40 +275,85 @@ class Uplink:
 
     # -- delivery ------------------------------------------------------------------------------
 
-    def _apply_acks(self, journal: Journal) -> None:
-        if not self._acks:
-            return
-        upto = max(self._acks)
-        self._acks.clear()
-        if upto <= self.state.acked_upto:
-            return
-        self.state.acked_upto = journal.ack(upto)
-        self._last_progress = time.monotonic()
-        while self._inflight and self._inflight[0] <= self.state.acked_upto:
-            self._inflight.popleft()
-        self.state.sent_upto = max(self.state.sent_upto, self.state.acked_upto)
+    def _apply_acks(self, journal: Journal) -> bool:
+        """Apply the acks that arrived; False if the file could not take them (kept for later)."""
+        while self._acks:
+            ack = self._acks[0]
+            try:
+                outcome = journal.ack(ack.journal, ack.upto, ack.hash)
+                self._after_ack(journal, ack, outcome)
+            except JournalError as exc:
+                log.error("cannot record the hub's ack (will retry): %s", exc)
+                return False
+            self._acks.popleft()
+        return True
+
+    def _after_ack(self, journal: Journal, ack: wire.Ack, outcome: AckOutcome) -> None:
+        current = journal.current
+        if outcome is AckOutcome.ACKED:
+            self._last_progress = time.monotonic()
+            if ack.journal == self.state.sending:
+                self.state.acked_upto = max(self.state.acked_upto, ack.upto)
+                while self._inflight and self._inflight[0] <= self.state.acked_upto:
+                    self._inflight.popleft()
+                self.state.sent_upto = max(self.state.sent_upto, self.state.acked_upto)
+            if ack.forked and ack.journal == current.id:
+                self._rotate(journal, "the hub keeps this journal's records beside another history")
+        elif outcome is AckOutcome.AHEAD and ack.journal == current.id:
+            self._rotate(
+                journal,
+                f"the hub holds seq {ack.upto} of this journal, this file only "
+                f"{current.newest_seq}: a restored or cloned card",
+            )
+        elif outcome is AckOutcome.MISMATCH:
+            self.state.foreign_acks += 1
+            log.warning(
+                "the hub's record %d of journal %s is not this station's: another card "
+                "with this station's identity? (ignored)",
+                ack.upto,
+                ack.journal,
+            )
+
+    def _rotate(self, journal: Journal, why: str) -> None:
+        journal.rotate(why)
+        self.state.rotations += 1
+
+    def _target(self, journal: Journal) -> JournalInfo | None:
+        """The journal to deliver: the oldest with unacked records."""
+        pending = [info for info in journal.journals() if info.unacked > 0]
+        self.state.all_acked = not pending
+        return pending[0] if pending else None
 
     def _pump(self, journal: Journal) -> None:
         now = time.monotonic()
         if self._inflight and now - self._last_progress > self.settings.resend_s:
             log.info(
-                "no ack for %.0f s: resending after %d",
+                "no ack for %.0f s: resending journal %s after %d",
                 now - self._last_progress,
+                self.state.sending,
                 self.state.acked_upto,
             )
             self.state.sent_upto = self.state.acked_upto
             self._inflight.clear()
             self._last_progress = now
             self.state.resends += 1
+        target = self._target(journal)
+        if target is None:
+            self.state.sending = ""
+            return
+        if target.id != self.state.sending:
+            self.state.sending = target.id
+            self.state.acked_upto = self.state.sent_upto = max(target.acked_upto, target.base_seq)
+            self._inflight.clear()
+            self._last_progress = now
         while len(self._inflight) < self.settings.window:
-            records = journal.pending(self.state.sent_upto, self.settings.batch_size)
+            records = journal.pending(target.id, self.state.sent_upto, self.settings.batch_size)
             if not records:
                 return
-            floor = max(self.state.acked_upto, journal.base[0])
-            payload = wire.sign_batch(wire.Batch(1, self.station, floor, records), self.key)
+            payload = wire.sign_batch(wire.batch_of(self.station, target.id, records), self.key)
             while len(payload) > wire.MAX_BATCH_BYTES and len(records) > 1:
                 records = records[: len(records) // 2]  # the hub refuses larger messages
-                payload = wire.sign_batch(wire.Batch(1, self.station, floor, records), self.key)
+                payload = wire.sign_batch(wire.batch_of(self.station, target.id, records), self.key)
             info = self._client.publish(self._topic("scans"), payload, qos=1)
             if info.rc != self._mqtt.MQTT_ERR_SUCCESS:
                 return  # not connected after all; the next connect resends
@@ -292,14 +362,22 @@ class Uplink:
             self._inflight.append(records[-1].seq)
 
     def _publish_telemetry(self, journal: Journal) -> None:
-        newest = journal.newest_seq()
-        pending = journal.pending(self.state.acked_upto, 1)
+        infos = journal.journals()
+        current = next(i for i in reversed(infos) if i.retired_ms is None)
+        oldest = next((i for i in infos if i.unacked > 0), None)
+        pending = journal.pending(oldest.id, oldest.acked_upto, 1) if oldest is not None else []
         disk = shutil.disk_usage(self._journal_path.parent)
         values: dict[str, Any] = {
             "ts_ms": time.time_ns() // 1_000_000,
-            "last_seq": newest,
-            "acked_upto": self.state.acked_upto,
-            "backlog": max(0, newest - self.state.acked_upto),
+            "last_seq": current.newest_seq,
+            "acked_upto": current.acked_upto,
+            "backlog": sum(i.unacked for i in infos),
+            "journal": current.id,
+            "journals": {
+                i.id: wire.JournalState(i.newest_seq, i.acked_upto)
+                for i in infos
+                if i.unacked > 0 or i is current
+            },
             "oldest_unacked_ms": pending[0].wall_ms if pending else None,
             "disk_free_mb": disk.free >> 20,
             "version": SOFTWARE_VERSION,

@@ -127,9 +127,13 @@ def import_(store_url: str, files: tuple[Path, ...]) -> None:
                 click.echo(f"{path}: refused: {exc}", err=True)
                 failed += 1
                 continue
+            marks = [
+                f"{a.station} committed up to {store.committed_upto(a.station, a.journal)}"
+                for a in result.acks
+            ]
             click.echo(
                 f"{path}: {result.inserted} new, {result.duplicates} already known; "
-                + ", ".join(f"{s} committed up to {n}" for s, n in result.committed.items())
+                + ", ".join(marks)
             )
     finally:
         store.close()

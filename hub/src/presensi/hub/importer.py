@@ -26,7 +26,7 @@ def import_export(store: Store, data: bytes) -> IngestResult:
         raise ProtocolError(f"unknown station {station!r}: enroll it before importing its journal")
     export = read_export(data, Ed25519PublicKey.from_public_bytes(raw))
     batches = [
-        wire.Batch(1, station, 0, export.records[i : i + CHUNK])
+        wire.batch_of(station, export.journal, export.records[i : i + CHUNK])
         for i in range(0, len(export.records), CHUNK)
     ]
     return store.ingest(batches, time.time_ns() // 1_000_000)

@@ -198,7 +198,7 @@ class Ingest:
             log.warning(
                 "store refused a group of %d batches (%s); trying one by one", len(batches), exc
             )
-        merged = IngestResult({}, 0, 0, [])
+        merged = IngestResult([], 0, 0)
         failures: list[tuple[wire.Batch, StoreError]] = []
         for batch in batches:
             try:
@@ -207,10 +207,11 @@ class Ingest:
                 failures.append((batch, refused))
                 continue
             merged = IngestResult(
-                {**merged.committed, **one.committed},
+                merged.acks + one.acks,
                 merged.inserted + one.inserted,
                 merged.duplicates + one.duplicates,
                 merged.conflicts + one.conflicts,
+                merged.branches + one.branches,
             )
         if len(failures) == len(batches):
             raise failures[0][1]
@@ -224,10 +225,14 @@ class Ingest:
         return merged
 
     def _acknowledge(self, result: IngestResult) -> None:
-        """Tell each station what the store has committed (only ever after the commit)."""
-        for station, upto in result.committed.items():
-            payload = wire.encode(wire.Ack(upto))
-            self._client.publish(topics.station_topic(station, "ack"), payload, qos=1)
+        """Tell each station what the store has committed (only ever after the commit), per
+        journal, oldest journal first, retained, so the newest is what a station finds when it
+        connects."""
+        for ack in result.acks:
+            payload = wire.encode(wire.Ack(ack.upto, ack.journal, ack.hash, ack.forked))
+            self._client.publish(
+                topics.station_topic(ack.station, "ack"), payload, qos=1, retain=True
+            )
             self.stats.acks += 1
 
     def _open(self, message: _Message, station: str) -> wire.Batch | None:
@@ -270,6 +275,8 @@ class Ingest:
             self._reject(message, station, str(exc))
             return
         if station in self._station_keys(station):
+            if t.journals:
+                self.store.report_journals(station, t.journals, message.received_ms)
             self.store.update_station_status(
                 station,
                 online=True,

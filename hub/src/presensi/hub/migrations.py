@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from presensi.protocol.record import GENESIS
+from presensi.protocol.record import GENESIS, LEGACY_JOURNAL
 
 if TYPE_CHECKING:
     from presensi.hub.store import Database
@@ -22,11 +22,17 @@ if TYPE_CHECKING:
 Dialect = Literal["sqlite", "postgres"]
 
 _TYPES: dict[Dialect, dict[str, str]] = {
-    "sqlite": {"blob": "BLOB", "id": "INTEGER PRIMARY KEY", "genesis": GENESIS},
+    "sqlite": {
+        "blob": "BLOB",
+        "id": "INTEGER PRIMARY KEY",
+        "genesis": GENESIS,
+        "legacy": LEGACY_JOURNAL,
+    },
     "postgres": {
         "blob": "BYTEA",
         "id": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         "genesis": GENESIS,
+        "legacy": LEGACY_JOURNAL,
     },
 }
 
@@ -121,6 +127,103 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             "CREATE INDEX scans_employee_wall ON scans (employee, wall_ms)",
             "CREATE INDEX scans_wall ON scans (wall_ms)",
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        3,
+        "journals: a station's records keyed by (station, journal, branch, seq); alerts",
+        (
+            # one row per history of a journal: branch (fork) 0 is the history seen first,
+            # 1, 2 ... histories kept beside it from fork_seq on (a restored or cloned card);
+            # ordinal: 1 for a station's first journal, 2 for the next it began ...
+            """
+            CREATE TABLE journals (
+                station           TEXT NOT NULL,
+                journal           TEXT NOT NULL,
+                fork              INTEGER NOT NULL,
+                parent_fork       INTEGER,
+                fork_seq          BIGINT NOT NULL DEFAULT 1,
+                ordinal           BIGINT NOT NULL DEFAULT 1,
+                committed_upto    BIGINT NOT NULL DEFAULT 0,
+                committed_hash    TEXT,
+                records           BIGINT NOT NULL DEFAULT 0,
+                first_wall_ms     BIGINT,
+                last_wall_ms      BIGINT,
+                first_received_ms BIGINT,
+                last_received_ms  BIGINT,
+                reported_last_seq BIGINT,
+                reported_ms       BIGINT,
+                PRIMARY KEY (station, journal, fork)
+            )
+            """,
+            """
+            CREATE TABLE scans_3 (
+                station      TEXT NOT NULL,
+                journal      TEXT NOT NULL,
+                fork         INTEGER NOT NULL,
+                seq          BIGINT NOT NULL,
+                scan_id      TEXT NOT NULL,
+                employee     TEXT,
+                serial       BIGINT,
+                outcome      TEXT NOT NULL,
+                reason       TEXT NOT NULL,
+                direction    TEXT NOT NULL,
+                event        TEXT,
+                wall_ms      BIGINT NOT NULL,
+                location     TEXT NOT NULL,
+                clock_synced BOOLEAN NOT NULL,
+                prev_hash    TEXT NOT NULL,
+                hash         TEXT NOT NULL,
+                body         TEXT NOT NULL,
+                received_ms  BIGINT NOT NULL,
+                PRIMARY KEY (station, journal, fork, seq)
+            )
+            """,
+            # what schema 1 and 2 held is every station's one legacy journal, branch 0
+            """
+            INSERT INTO scans_3 (station, journal, fork, seq, scan_id, employee, serial, outcome,
+                                 reason, direction, event, wall_ms, location, clock_synced,
+                                 prev_hash, hash, body, received_ms)
+            SELECT station, '{legacy}', 0, seq, scan_id, employee, serial, outcome, reason,
+                   direction, event, wall_ms, location, clock_synced, prev_hash, hash, body,
+                   received_ms
+            FROM scans
+            """,
+            """
+            INSERT INTO journals (station, journal, fork, fork_seq, committed_upto,
+                                  committed_hash, records, first_wall_ms, last_wall_ms,
+                                  first_received_ms, last_received_ms)
+            SELECT s.id, '{legacy}', 0, 1, s.committed_upto, s.committed_hash,
+                   (SELECT COUNT(*) FROM scans c WHERE c.station = s.id),
+                   (SELECT MIN(wall_ms) FROM scans c WHERE c.station = s.id),
+                   (SELECT MAX(wall_ms) FROM scans c WHERE c.station = s.id),
+                   (SELECT MIN(received_ms) FROM scans c WHERE c.station = s.id),
+                   (SELECT MAX(received_ms) FROM scans c WHERE c.station = s.id)
+            FROM stations s
+            WHERE s.committed_upto > 0 OR EXISTS (SELECT 1 FROM scans c WHERE c.station = s.id)
+            """,
+            "DROP TABLE scans",
+            "ALTER TABLE scans_3 RENAME TO scans",
+            "CREATE INDEX scans_employee_wall ON scans (employee, wall_ms)",
+            "CREATE INDEX scans_wall ON scans (wall_ms)",
+            "CREATE INDEX scans_scan_id ON scans (scan_id)",
+            # what an operator must look at: one open alert per (station, kind, subject)
+            """
+            CREATE TABLE alerts (
+                id         {id},
+                raised_ms  BIGINT NOT NULL,
+                station    TEXT NOT NULL,
+                journal    TEXT,
+                kind       TEXT NOT NULL,
+                subject    TEXT NOT NULL,
+                detail     TEXT NOT NULL,
+                cleared_ms BIGINT
+            )
+            """,
+            "CREATE INDEX alerts_open ON alerts (station, kind, subject, cleared_ms)",
         ),
     ),
 )

@@ -1,106 +1,75 @@
-"""The hub's store: every scan record exactly once, each station's committed prefix, and the rest.
+"""The hub's store: every scan record exactly once, each journal's committed prefix, and the rest.
 
 One thin layer over SQLite (the default: one file, no server) and PostgreSQL (the scale option:
-several hub workers share one database). All the logic lives in `SqlStore`; an engine module
-only opens a connection and speaks SQL (`Database`). Both engines run the same tests.
+several hub workers share one database). All the logic lives in `SqlStore` (and, for the
+journals, presensi.hub.journals); an engine module only opens a connection and speaks SQL
+(`Database`). Both engines run the same tests.
 
-Exactly once: records are inserted idempotently on (station, seq), and a station's
-`committed_upto` is the contiguous prefix 1..N that is stored (or that the station declared lost
-with its batch `floor`). The hub acks only that prefix, so a station resends until it is stored.
-Every `ingest()` call is one transaction that holds each of its stations' rows locked (SELECT
-... FOR UPDATE in PostgreSQL, BEGIN IMMEDIATE in SQLite), so concurrent workers cannot advance
-a prefix wrongly.
+Exactly once: records are inserted idempotently on (station, journal, branch, seq), and each
+journal's `committed_upto` is the contiguous prefix 1..N that is stored. The hub acks only that
+prefix, naming the journal and the stored hash, so a station resends until it is stored and
+can tell its own records from another history of the same journal. Every `ingest()` call is one
+transaction that holds each of its journals' rows locked (SELECT ... FOR UPDATE in PostgreSQL,
+BEGIN IMMEDIATE in SQLite), in one fixed order, so concurrent workers cannot advance a prefix
+wrongly or wait for each other in a cycle.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypedDict, Unpack
+from typing import Any, Protocol, Unpack
 
 from presensi.hub import migrations
+from presensi.hub.branches import Arrival
 from presensi.hub.errors import StoreError
+from presensi.hub.journals import JournalLedger
+from presensi.hub.model import (
+    ALERT_TWO_LIVE,
+    CHAIN_BREAK,
+    CONFLICTING_DUPLICATE,
+    REJECT_PAYLOAD_MAX,
+    STATUS_FIELDS,
+    AlertRow,
+    Committed,
+    IngestResult,
+    JournalRow,
+    RejectRow,
+    StationInfo,
+    StationRow,
+    StationStatus,
+)
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.record import ScanRecord, decode_record
-from presensi.protocol.topics import STATION_ID, STATIONS
-from presensi.protocol.wire import Batch
+from presensi.protocol.topics import STATION_ID
+from presensi.protocol.wire import Batch, JournalState
 
-REJECT_PAYLOAD_MAX = 2048  # bytes of a rejected payload kept for a human to look at
+__all__ = [
+    "CHAIN_BREAK",
+    "CONFLICTING_DUPLICATE",
+    "REJECT_PAYLOAD_MAX",
+    "AlertRow",
+    "Committed",
+    "IngestResult",
+    "JournalRow",
+    "RejectRow",
+    "SqlStore",
+    "StationInfo",
+    "StationRow",
+    "StationStatus",
+    "Store",
+    "open_store",
+    "sqlite_path",
+]
+
+log = logging.getLogger(__name__)
+
 PUBLIC_KEY_LEN = 32  # raw Ed25519
-
-# reasons the store itself writes into the rejects table
-CONFLICTING_DUPLICATE = "conflicting_duplicate"  # same (station, seq), different record: first kept
-CHAIN_BREAK = "chain_break"  # a record's prev_hash is not the stored hash of the record before
-
-_SEQ_HOLE_READ_THROUGH = 1000  # read a hole this small between two runs rather than query twice
-_ADVANCE_CHUNK_MAX = 4096
-
-
-# -- value types ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StationInfo:
-    id: str
-    public_key: bytes  # raw 32-byte Ed25519 public key
-    location: str
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    committed: dict[str, int]  # station -> contiguous committed seq, for every station in the call
-    inserted: int
-    duplicates: int
-    conflicts: list[tuple[str, int]]  # (station, seq) that arrived again as a different record
-
-
-@dataclass(frozen=True)
-class RejectRow:
-    id: int
-    received_ms: int
-    topic: str
-    station: str | None
-    seq: int | None
-    reason: str
-    detail: str | None
-    payload: bytes  # at most REJECT_PAYLOAD_MAX bytes
-    payload_len: int  # the length that arrived
-
-
-@dataclass(frozen=True)
-class StationRow:
-    id: str
-    location: str
-    registered: bool  # has a public key
-    online: bool
-    last_seen_ms: int | None
-    committed_upto: int
-    backlog: int | None
-    clock_synced: bool | None
-    clock_offset_ms: int | None
-    version: str | None
-    boot_id: str | None
-    last_scan_ms: int | None
-
-
-class StationStatus(TypedDict, total=False):
-    """What `update_station_status` may set; a None value leaves the column as it was."""
-
-    online: bool
-    last_seen_ms: int | None
-    backlog: int | None
-    clock_synced: bool | None
-    clock_offset_ms: int | None
-    version: str | None
-    boot_id: str | None
-    last_scan_ms: int | None
-    telemetry_json: str | None
-
-
-STATUS_FIELDS = StationStatus.__optional_keys__ | StationStatus.__required_keys__
+LIVE_WITHIN_MS = 24 * 3_600_000  # journals that received records this recently are "live"
+LIVE_OVERLAP_MS = 60_000  # two live journals whose scan times overlap this much: two stations
 
 
 # -- interfaces ----------------------------------------------------------------------------------
@@ -112,7 +81,7 @@ class Store(Protocol):
     def register_station(self, info: StationInfo) -> None: ...
     def station_keys(self) -> dict[str, bytes]: ...
     def ingest(self, batches: Sequence[Batch], received_ms: int) -> IngestResult: ...
-    def committed_upto(self, station: str) -> int: ...
+    def committed_upto(self, station: str, journal: str | None = None) -> int: ...
     def reject(
         self,
         received_ms: int,
@@ -125,9 +94,15 @@ class Store(Protocol):
         detail: str | None = None,
     ) -> None: ...
     def rejects(self, limit: int = 100) -> list[RejectRow]: ...
-    def gaps(self, station: str) -> list[tuple[int, int]]: ...
+    def journals(self, station: str | None = None) -> list[JournalRow]: ...
+    def report_journals(
+        self, station: str, journals: dict[str, JournalState], received_ms: int
+    ) -> None: ...
+    def alerts(self, *, open_only: bool = True, limit: int = 100) -> list[AlertRow]: ...
     def count_scans(self, station: str | None = None) -> int: ...
-    def scans(self, station: str, first: int = 1, last: int | None = None) -> list[ScanRecord]: ...
+    def scans(
+        self, station: str, first: int = 1, last: int | None = None, *, journal: str | None = None
+    ) -> list[ScanRecord]: ...
     def update_station_status(self, station: str, **fields: Unpack[StationStatus]) -> None: ...
     def stations(self) -> list[StationRow]: ...
     def close(self) -> None: ...
@@ -189,54 +164,18 @@ def sqlite_path(url: str) -> str:
 
 # -- the shared logic ----------------------------------------------------------------------------
 
-
-@dataclass(frozen=True, slots=True)
-class _Incoming:
-    record: ScanRecord
-    body: bytes
-    hash: str
-
-
-@dataclass(slots=True)
-class _Arrivals:
-    """What one ingest() call brought for one station."""
-
-    floor: int = 0
-    records: dict[int, _Incoming] = field(default_factory=dict)  # seq -> first arrival
-    duplicates: int = 0
-    conflicts: list[tuple[_Incoming, str]] = field(default_factory=list)  # (arrival, kept hash)
-
-
-@dataclass(slots=True)
-class _Mark:
-    upto: int
-    hash: str | None  # stored hash of record `upto`; None when it sits on a declared gap
-    last_scan_ms: int | None
-    last_seen_ms: int | None
-
-
-@dataclass(slots=True)
-class _Outcome:
-    committed: int
-    inserted: int
-    duplicates: int
-    conflicts: list[int]
-
-
-_INSERT_SCAN = """
-INSERT INTO scans (station, seq, scan_id, employee, serial, outcome, reason, direction, event,
-                   wall_ms, location, clock_synced, prev_hash, hash, body, received_ms)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (station, seq) DO NOTHING
-"""
-
 _INSERT_REJECT = """
 INSERT INTO rejects (received_ms, topic, station, seq, reason, detail, payload, payload_len)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 
+_JOURNAL_COLUMNS = """
+station, journal, fork, parent_fork, fork_seq, committed_upto, records, first_wall_ms,
+last_wall_ms, first_received_ms, last_received_ms, reported_last_seq, reported_ms
+"""
+
 _STATION_COLUMNS = """
-id, location, public_key IS NOT NULL, online, last_seen_ms, committed_upto, backlog,
+id, location, public_key IS NOT NULL, online, last_seen_ms, backlog,
 clock_synced, clock_offset_ms, version, boot_id, last_scan_ms
 """
 
@@ -247,6 +186,7 @@ class SqlStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._lock = threading.Lock()
+        self._ledger = JournalLedger(db, self._raise_alert, self._ledger_reject)
 
     @property
     def dialect(self) -> migrations.Dialect:
@@ -295,184 +235,200 @@ class SqlStore:
     # -- ingest ----------------------------------------------------------------------------------
 
     def ingest(self, batches: Sequence[Batch], received_ms: int) -> IngestResult:
-        """Store the batches' records exactly once and advance each station's prefix.
+        """Store the batches' records exactly once and advance each journal's prefix.
 
-        One transaction for the whole call. Returns the committed mark of every station in the
-        call, how many records were new and how many were already stored, and the (station, seq)
-        that arrived as a record different from the one stored (the first one is kept).
+        One transaction for the whole call. Returns an ack per (station, journal) in the call,
+        how many records were new and how many were already stored, the records that arrived
+        edited, and how many new branches (a second history of a journal) began.
         """
-        arrivals = _collect(batches)
+        arrivals, repeats = _collect(batches)
         if not arrivals:
-            return IngestResult({}, 0, 0, [])
-        committed: dict[str, int] = {}
-        inserted = duplicates = 0
-        conflicts: list[tuple[str, int]] = []
+            return IngestResult([], 0, repeats)
+        acks: list[tuple[int, Committed]] = []
+        inserted = branches = 0
+        duplicates = repeats
+        conflicts: list[tuple[str, str, int]] = []
         with self._lock, self._db.transaction():
-            # a fixed order of stations: two workers never wait for each other in a cycle
-            for station in sorted(arrivals):
-                outcome = self._ingest_station(station, arrivals[station], received_ms)
-                committed[station] = outcome.committed
-                inserted += outcome.inserted
-                duplicates += outcome.duplicates
-                conflicts.extend((station, seq) for seq in outcome.conflicts)
-        return IngestResult(committed, inserted, duplicates, conflicts)
+            # one fixed order of (station, journal), each station's own row last: two workers
+            # never wait for each other in a cycle
+            for station in sorted({s for s, _ in arrivals}):
+                last_scan: int | None = None
+                for journal in sorted(j for s, j in arrivals if s == station):
+                    out = self._ledger.ingest(
+                        station, journal, arrivals[station, journal], received_ms
+                    )
+                    inserted += out.inserted
+                    duplicates += out.duplicates
+                    branches += out.new_branches
+                    conflicts.extend((station, journal, seq) for seq in out.edited)
+                    last_scan = _latest(last_scan, out.last_scan_ms)
+                    if out.ack is not None:
+                        acks.append((self._journal_started(station, journal), out.ack))
+                self._touch_station(station, received_ms, last_scan)
+                self._check_live_journals(station, received_ms)
+        acks.sort(key=lambda pair: pair[0])  # oldest journal first: the newest is retained last
+        return IngestResult([a for _, a in acks], inserted, duplicates, conflicts, branches)
 
-    def _ingest_station(self, station: str, arrivals: _Arrivals, received_ms: int) -> _Outcome:
-        mark = self._lock_station(station)
-        stored = self._stored_hashes(station, sorted(arrivals.records))
-        fresh: list[_Incoming] = []
-        duplicates = arrivals.duplicates
-        conflicts = list(arrivals.conflicts)
-        for seq, incoming in arrivals.records.items():
-            kept = stored.get(seq)
-            if kept is None:
-                fresh.append(incoming)
-            elif kept == incoming.hash:
-                duplicates += 1
-            else:
-                conflicts.append((incoming, kept))
-        inserted = self._insert_scans(station, fresh, received_ms)
-        duplicates += len(fresh) - inserted  # only if a row appeared despite the lock
-        for incoming, kept in conflicts:
-            self._write_reject(
-                received_ms,
-                _scans_topic(station),
-                station,
-                CONFLICTING_DUPLICATE,
-                incoming.body,
-                seq=incoming.record.seq,
-                detail=f"hash {incoming.hash} differs from the stored {kept}; kept the stored",
-            )
-        upto, upto_hash = self._advance(station, mark, arrivals.floor, received_ms, len(fresh))
-        last_scan = _latest(mark.last_scan_ms, *(r.record.wall_ms for r in fresh))
-        self._db.execute(
-            "UPDATE stations SET committed_upto = ?, committed_hash = ?, last_scan_ms = ?, "
-            "last_seen_ms = ? WHERE id = ?",
-            (upto, upto_hash, last_scan, max(mark.last_seen_ms or 0, received_ms), station),
+    def _journal_started(self, station: str, journal: str) -> int:
+        rows = self._db.execute(
+            "SELECT ordinal FROM journals WHERE station = ? AND journal = ? AND fork = 0",
+            (station, journal),
         )
-        return _Outcome(upto, inserted, duplicates, sorted(i.record.seq for i, _ in conflicts))
+        return int(rows[0][0] or 0) if rows else 0
 
-    def _lock_station(self, station: str) -> _Mark:
+    def _touch_station(self, station: str, received_ms: int, last_scan: int | None) -> None:
         self._db.execute(
             "INSERT INTO stations (id) VALUES (?) ON CONFLICT (id) DO NOTHING", (station,)
         )
-        # for_update is a constant of the engine, never input
-        lock = "SELECT committed_upto, committed_hash, last_scan_ms, last_seen_ms FROM stations "
-        rows = self._db.execute(lock + "WHERE id = ?" + self._db.for_update, (station,))
-        upto, upto_hash, last_scan_ms, last_seen_ms = rows[0]
-        return _Mark(int(upto), upto_hash, last_scan_ms, last_seen_ms)
-
-    def _stored_hashes(self, station: str, seqs: list[int]) -> dict[int, str]:
-        """The stored hash of each of `seqs` that is stored: one range query per run of seqs."""
-        stored: dict[int, str] = {}
-        for first, last in _runs(seqs):
-            rows = self._db.execute(
-                "SELECT seq, hash FROM scans WHERE station = ? AND seq BETWEEN ? AND ?",
-                (station, first, last),
-            )
-            stored.update((int(seq), h) for seq, h in rows)
-        return stored
-
-    def _insert_scans(self, station: str, fresh: list[_Incoming], received_ms: int) -> int:
-        if not fresh:
-            return 0
-        rows = [
-            (
-                station,
-                r.seq,
-                r.scan_id,
-                r.employee,
-                r.serial,
-                str(r.outcome),
-                str(r.reason),
-                r.direction,
-                r.event,
-                r.wall_ms,
-                r.location,
-                r.clock_synced,
-                r.prev_hash,
-                incoming.hash,
-                incoming.body.decode(),
-                received_ms,
-            )
-            for incoming in fresh
-            for r in (incoming.record,)
-        ]
-        return self._db.executemany(_INSERT_SCAN, rows)
-
-    def _advance(
-        self, station: str, mark: _Mark, floor: int, received_ms: int, expected: int
-    ) -> tuple[int, str | None]:
-        """Move the mark over every stored next seq and over what the station declared lost.
-
-        Reads the stored seqs above the mark in order, a chunk at a time, and stops at the
-        first hole that the floor does not cover. Checks the hash chain on the way: a break is
-        reported, never a reason to hold attendance back.
-        """
-        upto, upto_hash = mark.upto, mark.hash
-        chunk = min(max(expected + 1, 16), _ADVANCE_CHUNK_MAX)
-        while True:
-            rows = self._db.execute(
-                "SELECT seq, hash, prev_hash FROM scans WHERE station = ? AND seq > ? "
-                "ORDER BY seq LIMIT ?",
-                (station, upto, chunk),
-            )
-            for seq, row_hash, prev_hash in rows:
-                if seq != upto + 1:
-                    if upto >= floor:
-                        return upto, upto_hash
-                    upto = self._declare_lost(station, upto + 1, min(seq - 1, floor), received_ms)
-                    upto_hash = None
-                    if seq != upto + 1:
-                        return upto, upto_hash
-                if upto_hash is not None and prev_hash != upto_hash:
-                    self._report_chain_break(station, seq, prev_hash, upto_hash, received_ms)
-                upto, upto_hash = seq, row_hash
-            if len(rows) < chunk:
-                break
-            chunk = min(chunk * 4, _ADVANCE_CHUNK_MAX)
-        if upto < floor:
-            upto = self._declare_lost(station, upto + 1, floor, received_ms)
-            upto_hash = None
-        return upto, upto_hash
-
-    def _declare_lost(self, station: str, first: int, last: int, received_ms: int) -> int:
         self._db.execute(
-            "INSERT INTO gaps (station, first_seq, last_seq, declared_ms) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (station, first_seq) DO NOTHING",
-            (station, first, last, received_ms),
+            "UPDATE stations SET last_seen_ms = ? WHERE id = ? "
+            "AND (last_seen_ms IS NULL OR last_seen_ms < ?)",
+            (received_ms, station, received_ms),
         )
-        return last
+        if last_scan is not None:
+            self._db.execute(
+                "UPDATE stations SET last_scan_ms = ? WHERE id = ? "
+                "AND (last_scan_ms IS NULL OR last_scan_ms < ?)",
+                (last_scan, station, last_scan),
+            )
 
-    def _report_chain_break(
-        self, station: str, seq: int, prev_hash: str, expected: str, received_ms: int
-    ) -> None:
+    def _check_live_journals(self, station: str, received_ms: int) -> None:
+        """Two histories of one station whose scan times overlap, both delivering lately: one
+        identity in two stations (a cloned card). Raised once per pair."""
         rows = self._db.execute(
-            "SELECT body FROM scans WHERE station = ? AND seq = ?", (station, seq)
+            "SELECT journal, fork, first_wall_ms, last_wall_ms FROM journals WHERE station = ? "
+            "AND records > 0 AND last_received_ms >= ? ORDER BY journal, fork",
+            (station, received_ms - LIVE_WITHIN_MS),
         )
-        self._write_reject(
-            received_ms,
-            _scans_topic(station),
-            station,
-            CHAIN_BREAK,
-            str(rows[0][0]).encode(),
-            seq=seq,
-            detail=f"station {station} seq {seq}: prev_hash {prev_hash} is not the stored "
-            f"hash {expected} of seq {seq - 1}",
-        )
+        for i, (j1, f1, first1, last1) in enumerate(rows):
+            for j2, f2, first2, last2 in rows[i + 1 :]:
+                overlap = min(last1, last2) - max(first1, first2)
+                if overlap <= LIVE_OVERLAP_MS:
+                    continue
+                self._raise_alert(
+                    received_ms,
+                    station,
+                    None,
+                    ALERT_TWO_LIVE,
+                    f"{j1}/{f1}+{j2}/{f2}",
+                    f"station {station} is scanning into two histories at once ({j1} branch "
+                    f"{f1} and {j2} branch {f2}, {overlap // 60_000} min of overlapping scans): "
+                    "its identity is in use by two devices (a cloned card). Both are kept.",
+                )
 
-    def committed_upto(self, station: str) -> int:
+    # -- journals and alerts -------------------------------------------------------------------
+
+    def committed_upto(self, station: str, journal: str | None = None) -> int:
+        """A journal's committed prefix (branch 0); by default the station's newest journal."""
         with self._lock:
-            rows = self._db.execute("SELECT committed_upto FROM stations WHERE id = ?", (station,))
+            if journal is None:
+                rows = self._db.execute(
+                    "SELECT committed_upto FROM journals WHERE station = ? AND fork = 0 "
+                    "ORDER BY ordinal DESC LIMIT 1",
+                    (station,),
+                )
+            else:
+                rows = self._db.execute(
+                    "SELECT committed_upto FROM journals WHERE station = ? AND journal = ? "
+                    "AND fork = 0",
+                    (station, journal),
+                )
         return int(rows[0][0]) if rows else 0
 
-    def gaps(self, station: str) -> list[tuple[int, int]]:
+    def journals(self, station: str | None = None) -> list[JournalRow]:
+        """Every history the hub holds, by station, oldest journal first."""
+        sql = f"SELECT {_JOURNAL_COLUMNS} FROM journals"  # noqa: S608 - a constant
+        params: tuple[object, ...] = ()
+        if station is not None:
+            sql += " WHERE station = ?"
+            params = (station,)
         with self._lock:
-            rows = self._db.execute(
-                "SELECT first_seq, last_seq FROM gaps WHERE station = ? ORDER BY first_seq",
-                (station,),
+            rows = self._db.execute(sql + " ORDER BY station, ordinal, fork", params)
+        return [_journal_row(r) for r in rows]
+
+    def report_journals(
+        self, station: str, journals: dict[str, JournalState], received_ms: int
+    ) -> None:
+        """What a station's telemetry says it holds of each journal (its unsent tail)."""
+        with self._lock, self._db.transaction():
+            for journal, state in sorted(journals.items()):
+                self._ledger.ensure(station, journal, received_ms)
+                self._db.execute(
+                    "UPDATE journals SET reported_last_seq = ?, reported_ms = ? "
+                    "WHERE station = ? AND journal = ? AND fork = 0",
+                    (state.last_seq, received_ms, station, journal),
+                )
+
+    def _raise_alert(
+        self,
+        raised_ms: int,
+        station: str,
+        journal: str | None,
+        kind: str,
+        subject: str,
+        detail: str,
+    ) -> None:
+        """Raise an alert unless the same one (station, kind, subject) is already open."""
+        open_ = self._db.execute(
+            "SELECT 1 FROM alerts WHERE station = ? AND kind = ? AND subject = ? "
+            "AND cleared_ms IS NULL",
+            (station, kind, subject),
+        )
+        if open_:
+            return
+        self._db.execute(
+            "INSERT INTO alerts (raised_ms, station, journal, kind, subject, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (raised_ms, station, journal, kind, subject, _printable(detail)),
+        )
+        log.warning("alert %s: %s", kind, detail)
+
+    def alerts(self, *, open_only: bool = True, limit: int = 100) -> list[AlertRow]:
+        """The newest alerts first."""
+        sql = (
+            "SELECT id, raised_ms, station, journal, kind, subject, detail, cleared_ms FROM alerts"
+        )
+        if open_only:
+            sql += " WHERE cleared_ms IS NULL"
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (limit,))
+        return [
+            AlertRow(
+                id=int(r[0]),
+                raised_ms=int(r[1]),
+                station=r[2],
+                journal=r[3],
+                kind=r[4],
+                subject=r[5],
+                detail=r[6],
+                cleared_ms=_optional_int(r[7]),
             )
-        return [(int(first), int(last)) for first, last in rows]
+            for r in rows
+        ]
+
+    def clear_alert(self, alert_id: int, cleared_ms: int) -> bool:
+        """Mark an alert handled; False if there is no such open alert."""
+        with self._lock, self._db.transaction():
+            found = self._db.execute(
+                "SELECT 1 FROM alerts WHERE id = ? AND cleared_ms IS NULL", (alert_id,)
+            )
+            if found:
+                self._db.execute(
+                    "UPDATE alerts SET cleared_ms = ? WHERE id = ?", (cleared_ms, alert_id)
+                )
+        return bool(found)
+
+    def _ledger_reject(
+        self,
+        received_ms: int,
+        topic: str,
+        station: str,
+        reason: str,
+        payload: bytes,
+        seq: int | None,
+        detail: str,
+    ) -> None:
+        self._write_reject(received_ms, topic, station, reason, payload, seq=seq, detail=detail)
 
     # -- rejects ---------------------------------------------------------------------------------
 
@@ -549,15 +505,25 @@ class SqlStore:
                 rows = self._db.execute("SELECT COUNT(*) FROM scans WHERE station = ?", (station,))
         return int(rows[0][0])
 
-    def scans(self, station: str, first: int = 1, last: int | None = None) -> list[ScanRecord]:
-        """A station's stored records with first <= seq <= last, in seq order, as they arrived."""
-        sql = "SELECT seq, body FROM scans WHERE station = ? AND seq >= ?"
+    def scans(
+        self, station: str, first: int = 1, last: int | None = None, *, journal: str | None = None
+    ) -> list[ScanRecord]:
+        """A station's stored records with first <= seq <= last, as they arrived: one journal's
+        (every branch, seq order) or, by default, every journal's, oldest journal first."""
+        sql = (
+            "SELECT s.seq, s.body FROM scans s JOIN journals j ON j.station = s.station "
+            "AND j.journal = s.journal AND j.fork = 0 WHERE s.station = ? AND s.seq >= ?"
+        )
         params: list[object] = [station, first]
         if last is not None:
-            sql += " AND seq <= ?"
+            sql += " AND s.seq <= ?"
             params.append(last)
+        if journal is not None:
+            sql += " AND s.journal = ?"
+            params.append(journal)
+        order = " ORDER BY j.ordinal, s.fork, s.seq"
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY seq", params)
+            rows = self._db.execute(sql + order, params)
         records = []
         for seq, body in rows:
             try:
@@ -591,7 +557,22 @@ class SqlStore:
     def stations(self) -> list[StationRow]:
         with self._lock:
             rows = self._db.execute(f"SELECT {_STATION_COLUMNS} FROM stations ORDER BY id")  # noqa: S608
-        return [_station_row(row) for row in rows]
+            journals = self._db.execute(
+                f"SELECT {_JOURNAL_COLUMNS} FROM journals ORDER BY station, ordinal, fork"  # noqa: S608
+            )
+            alerts = dict(
+                self._db.execute(
+                    "SELECT station, COUNT(*) FROM alerts WHERE cleared_ms IS NULL GROUP BY station"
+                )
+            )
+        by_station: dict[str, list[JournalRow]] = {}
+        for row in journals:
+            j = _journal_row(row)
+            by_station.setdefault(j.station, []).append(j)
+        return [
+            _station_row(row, by_station.get(row[0], []), int(alerts.get(row[0], 0)))
+            for row in rows
+        ]
 
     def close(self) -> None:
         with self._lock:
@@ -601,47 +582,32 @@ class SqlStore:
 # -- small pure steps ----------------------------------------------------------------------------
 
 
-def _collect(batches: Iterable[Batch]) -> dict[str, _Arrivals]:
-    """Group the records by station, hash each once, and settle repeats within the call."""
-    by_station: dict[str, _Arrivals] = {}
+def _collect(batches: Iterable[Batch]) -> tuple[dict[tuple[str, str], list[Arrival]], int]:
+    """Group the records by (station, journal), hash each once, and drop exact repeats within
+    the call, counting them (different records at one seq all go on: the ledger tells them
+    apart)."""
+    by_journal: dict[tuple[str, str], dict[tuple[int, str], Arrival]] = {}
+    repeats = 0
     for batch in batches:
-        arrivals = by_station.setdefault(batch.station, _Arrivals())
-        arrivals.floor = max(arrivals.floor, batch.floor)
+        group = by_journal.setdefault((batch.station, batch.journal), {})
         for record in batch.records:
-            if record.station != batch.station:
+            if record.station != batch.station or record.journal != batch.journal:
                 raise StoreError(
-                    f"record {record.station!r} seq {record.seq} in a batch of {batch.station!r}"
+                    f"record {record.station!r} {record.journal} seq {record.seq} in a batch of "
+                    f"{batch.station!r} {batch.journal}"
                 )
             body = record.canonical()
-            incoming = _Incoming(record, body, hashlib.sha256(body).hexdigest())
-            seen = arrivals.records.setdefault(record.seq, incoming)
-            if seen is incoming:
-                continue
-            if seen.hash == incoming.hash:
-                arrivals.duplicates += 1
+            digest = hashlib.sha256(body).hexdigest()
+            if (record.seq, digest) in group:
+                repeats += 1
             else:
-                arrivals.conflicts.append((incoming, seen.hash))
-    return by_station
-
-
-def _runs(seqs: Sequence[int]) -> list[tuple[int, int]]:
-    """Sorted seqs as (first, last) ranges; small holes are read through."""
-    runs: list[tuple[int, int]] = []
-    for seq in seqs:
-        if runs and seq - runs[-1][1] <= _SEQ_HOLE_READ_THROUGH:
-            runs[-1] = (runs[-1][0], seq)
-        else:
-            runs.append((seq, seq))
-    return runs
+                group[record.seq, digest] = Arrival(record, body, digest)
+    return {key: list(group.values()) for key, group in by_journal.items()}, repeats
 
 
 def _printable(text: str) -> str:
     """A reason may quote what arrived; PostgreSQL text cannot hold a NUL."""
     return text.replace("\x00", "\\x00")
-
-
-def _scans_topic(station: str) -> str:
-    return f"{STATIONS}/{station}/scans"
 
 
 def _latest(*values: int | None) -> int | None:
@@ -656,18 +622,42 @@ def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _station_row(row: tuple[Any, ...]) -> StationRow:
+def _journal_row(r: tuple[Any, ...]) -> JournalRow:
+    return JournalRow(
+        station=r[0],
+        journal=r[1],
+        fork=int(r[2]),
+        parent=_optional_int(r[3]),
+        fork_seq=int(r[4]),
+        committed_upto=int(r[5]),
+        records=int(r[6]),
+        first_wall_ms=_optional_int(r[7]),
+        last_wall_ms=_optional_int(r[8]),
+        first_received_ms=_optional_int(r[9]),
+        last_received_ms=_optional_int(r[10]),
+        reported_last_seq=_optional_int(r[11]),
+        reported_ms=_optional_int(r[12]),
+    )
+
+
+def _station_row(row: tuple[Any, ...], journals: list[JournalRow], alerts: int) -> StationRow:
+    mains = [j for j in journals if j.fork == 0]
+    newest = mains[-1] if mains else None
     return StationRow(
         id=row[0],
         location=row[1],
         registered=bool(row[2]),
         online=bool(row[3]),
         last_seen_ms=_optional_int(row[4]),
-        committed_upto=int(row[5]),
-        backlog=_optional_int(row[6]),
-        clock_synced=_optional_bool(row[7]),
-        clock_offset_ms=_optional_int(row[8]),
-        version=row[9],
-        boot_id=row[10],
-        last_scan_ms=_optional_int(row[11]),
+        committed_upto=newest.committed_upto if newest else 0,
+        backlog=_optional_int(row[5]),
+        clock_synced=_optional_bool(row[6]),
+        clock_offset_ms=_optional_int(row[7]),
+        version=row[8],
+        boot_id=row[9],
+        last_scan_ms=_optional_int(row[10]),
+        journal=newest.journal if newest else None,
+        journals=len(mains),
+        unsent=sum(j.unsent for j in mains[:-1]),
+        open_alerts=alerts,
     )

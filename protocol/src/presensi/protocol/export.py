@@ -2,14 +2,15 @@
 
 JSON Lines, UTF-8:
 
-    line 1      header: {"format": "presensi-journal-export", "version": 1, "station": ...,
-                "first_seq": F, "last_seq": L, "prev_hash": <hash of record F-1>, "created_ms": ...,
-                "key_id": <station key id, hex>}
-    lines 2..   one record per line, in its canonical form, seq F..L in order
+    line 1      header: {"format": "presensi-journal-export", "version": 2, "station": ...,
+                "journal": J, "first_seq": F, "last_seq": L, "prev_hash": <hash of record F-1>,
+                "created_ms": ..., "key_id": <station key id, hex>}
+    lines 2..   one record per line, in its canonical form, seq F..L of journal J in order
     last line   {"signature": <Base64 Ed25519 signature over DOMAIN + every byte before this line>}
 
 The hub verifies the signature with the station's registered key (never a key from the file),
-then the hash chain, then inserts through the same idempotent path as MQTT batches.
+then the hash chain, then inserts through the same idempotent path as MQTT batches. Version 1
+files (no journal: the station's legacy journal) are still read.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.keys import SigningKey, key_id_of
-from presensi.protocol.record import ScanRecord, decode_record, verify_chain
+from presensi.protocol.record import LEGACY_JOURNAL, ScanRecord, decode_record, verify_chain
 
 FORMAT = "presensi-journal-export"
 DOMAIN = b"presensi/export/v1\x00"
@@ -33,6 +34,7 @@ DOMAIN = b"presensi/export/v1\x00"
 @dataclass(frozen=True)
 class Export:
     station: str
+    journal: str
     first_seq: int
     last_seq: int
     prev_hash: str
@@ -45,11 +47,13 @@ def write_export(
     rows = [r.canonical() for r in records]
     if not rows:
         raise ProtocolError("nothing to export")
-    first, last = decode_record(rows[0]).seq, decode_record(rows[-1]).seq
+    head, tail = decode_record(rows[0]), decode_record(rows[-1])
+    first, last = head.seq, tail.seq
     header = {
         "format": FORMAT,
-        "version": 1,
+        "version": 2,
         "station": station,
+        "journal": head.journal,
         "first_seq": first,
         "last_seq": last,
         "prev_hash": prev_hash,
@@ -78,9 +82,10 @@ def read_export(data: bytes, station_key: Ed25519PublicKey) -> Export:
     lines = body.split(b"\n")[:-1]
     try:
         header = json.loads(lines[0])
-        if header.get("format") != FORMAT or header.get("version") != 1:
-            raise ProtocolError("not a version 1 presensi journal export")
+        if header.get("format") != FORMAT or header.get("version") not in (1, 2):
+            raise ProtocolError("not a version 1 or 2 presensi journal export")
         station, prev_hash = str(header["station"]), str(header["prev_hash"])
+        journal = str(header["journal"]) if header["version"] == 2 else LEGACY_JOURNAL
         first, last = int(header["first_seq"]), int(header["last_seq"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ProtocolError(f"bad export header: {exc}") from exc
@@ -89,7 +94,9 @@ def read_export(data: bytes, station_key: Ed25519PublicKey) -> Export:
     records = [decode_record(line) for line in lines[1:]]
     if any(r.station != station for r in records):
         raise ProtocolError("export holds records of another station")
+    if any(r.journal != journal for r in records):
+        raise ProtocolError(f"export holds records of another journal than {journal}")
     verify_chain(records, prev_hash, first)
     if not records or records[-1].seq != last:
         raise ProtocolError("export records do not end at last_seq")
-    return Export(station, first, last, prev_hash, records)
+    return Export(station, journal, first, last, prev_hash, records)

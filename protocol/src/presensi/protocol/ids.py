@@ -1,8 +1,10 @@
-"""UUIDv7 scan ids (RFC 9562): time-ordered, so ids sort by scan time and index well."""
+"""Ids: UUIDv7 scan ids (RFC 9562: time-ordered, so ids sort by scan time and index well) and
+random journal ids."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import time
 import uuid
 
@@ -16,3 +18,8 @@ def uuid7(unix_ms: int | None = None) -> str:
     value |= 0b10 << 62  # RFC 9562 variant
     value |= rand & (2**62 - 1)  # 62 random bits
     return str(uuid.UUID(int=value))
+
+
+def new_journal_id() -> str:
+    """A new journal's id: 128 random bits, 32 hex digits (never LEGACY_JOURNAL in practice)."""
+    return secrets.token_hex(16)

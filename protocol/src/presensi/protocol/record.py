@@ -2,8 +2,14 @@
 
 Canonical serialisation is JSON with keys sorted, no whitespace, UTF-8, integers only (no
 floats), so every part computes the same bytes. Each record holds the hash of the previous one
-(the first record of a station's chain holds GENESIS); its own hash is SHA-256 over its canonical
+(the first record of a journal's chain holds GENESIS); its own hash is SHA-256 over its canonical
 bytes. A hub or an auditor can therefore check an exported journal for edits and gaps.
+
+Schema 2 adds `journal`: the random id a station's journal got when it was created. Sequence
+numbers and the chain run per journal, so a re-flashed card, a restored image or a cloned card
+each write their own journal instead of reusing another's numbers. A schema 1 record has no
+journal field; it belongs to its station's one legacy journal (LEGACY_JOURNAL), and its
+canonical bytes stay exactly what schema 1 wrote, so old chains still verify.
 """
 
 from __future__ import annotations
@@ -18,16 +24,21 @@ from presensi.protocol.errors import ProtocolError
 from presensi.protocol.reasons import Outcome, Reason
 
 GENESIS = "0" * 64
-SCHEMA = 1
+SCHEMA = 2
+LEGACY_JOURNAL = "0" * 32  # the journal of every schema 1 record
+SCHEMAS = (1, 2)
 
 Direction = Literal["in", "out", "event"]
 # what a signed 64-bit integer (the hub's BIGINT columns) holds: checked when a record is decoded
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+# a journal id: 128 random bits as 32 lower-case hex digits
+JournalId = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
 
 
 class ScanRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     v: int = SCHEMA
     station: str
+    journal: JournalId = LEGACY_JOURNAL
     seq: Int64
     scan_id: str
     employee: str | None
@@ -48,6 +59,10 @@ class ScanRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     prev_hash: str
 
     def canonical(self) -> bytes:
+        if self.v == 1:  # schema 1 had no journal field: its bytes must not change
+            fields = msgspec.structs.asdict(self)
+            del fields["journal"]
+            return _ENCODER.encode(fields)
         return _ENCODER.encode(self)
 
     def digest(self) -> str:
@@ -60,9 +75,19 @@ _DECODER = msgspec.json.Decoder(ScanRecord)
 
 def decode_record(data: bytes) -> ScanRecord:
     try:
-        return _DECODER.decode(data)
+        record = _DECODER.decode(data)
     except msgspec.DecodeError as exc:
         raise ProtocolError(f"not a scan record: {exc}") from exc
+    check_schema(record)
+    return record
+
+
+def check_schema(record: ScanRecord) -> None:
+    """A known schema, and a schema 1 record in the legacy journal (it has no journal field)."""
+    if record.v not in SCHEMAS:
+        raise ProtocolError(f"not a scan record: unknown schema {record.v}")
+    if record.v == 1 and record.journal != LEGACY_JOURNAL:
+        raise ProtocolError("not a scan record: schema 1 has no journal field")
 
 
 def payload_fingerprint(text: str) -> str:

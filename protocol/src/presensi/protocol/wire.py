@@ -1,14 +1,18 @@
 """Messages on the wire, validated once at the edge into typed values.
 
-A batch of scan records is signed by the station's key:
+A batch of scan records of one journal is signed by the station's key:
 
     payload = <Base64 Ed25519 signature> "\\n" <body>
-    body    = canonical JSON {"floor": F, "records": [...], "station": ID, "v": 1}
+    body    = canonical JSON {"journal": J, "records": [...], "station": ID, "v": 2}
     signed  = "presensi/batch/v1\\0" + body
 
-`floor` is the station's promise that it holds nothing unacked at or below that seq (normally 0
-or its acked mark; after a corrupt journal was moved aside it is where the new journal starts,
-so the hub can record the gap instead of waiting for records that no longer exist).
+Batch version 1 (no journal; records of schema 1) is still accepted from older stations, with
+`floor` 0 only: a floor let a station declare records lost, which a holder of its key could
+abuse to make the hub skip ahead. A station whose journal is lost now starts a new journal.
+
+The hub's ack names the journal, the seq and the hash of the record it acks, so a station can
+tell "the hub has my records" from "the hub has another history of this journal" (a restored or
+cloned card); `forked` says the acked records are a branch the hub keeps beside another.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.keys import SigningKey
-from presensi.protocol.record import Int64, ScanRecord
+from presensi.protocol.record import LEGACY_JOURNAL, Int64, JournalId, ScanRecord, check_schema
 
 T = TypeVar("T")
 BATCH_DOMAIN = b"presensi/batch/v1\x00"
 MAX_BATCH_BYTES = 256 * 1024
 MAX_BATCH_RECORDS = 1000
+BATCH_VERSION = 2
 
 # A time in Unix milliseconds (2**53 ms is far beyond any clock), so that the hub can subtract
 # one from its own clock; text without NUL, which PostgreSQL text columns cannot hold.
@@ -36,15 +41,27 @@ UnixMs = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 Text = Annotated[str, msgspec.Meta(pattern=r"^[^\x00]*$")]
 
 
-class Batch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Batch(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     v: int
     station: str
-    floor: Int64
     records: list[ScanRecord]
+    journal: JournalId = LEGACY_JOURNAL
+    floor: Int64 = 0  # version 1 only, and only 0 (see the module's docstring)
 
 
-class Ack(msgspec.Struct, frozen=True):
-    upto: int
+def batch_of(station: str, journal: str, records: list[ScanRecord]) -> Batch:
+    """A version 2 batch of one journal's records."""
+    return Batch(BATCH_VERSION, station, records, journal)
+
+
+class Ack(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The hub has committed 1..upto of `journal`; `hash` is its stored hash of record upto in
+    the branch the station's records extend (`forked`: a branch beside another history)."""
+
+    upto: Int64
+    journal: JournalId = LEGACY_JOURNAL
+    hash: Text = ""
+    forked: bool = False
 
 
 class Status(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -54,11 +71,20 @@ class Status(msgspec.Struct, frozen=True, omit_defaults=True):
     ts_ms: UnixMs = 0
 
 
-class Telemetry(msgspec.Struct, frozen=True, omit_defaults=True):
-    ts_ms: UnixMs
+class JournalState(msgspec.Struct, frozen=True, array_like=True):
+    """[last_seq, acked_upto] of one journal the station holds."""
+
     last_seq: Int64
     acked_upto: Int64
-    backlog: Int64
+
+
+class Telemetry(msgspec.Struct, frozen=True, omit_defaults=True):
+    ts_ms: UnixMs
+    last_seq: Int64  # of the current journal
+    acked_upto: Int64  # of the current journal
+    backlog: Int64  # unacked records in all journals
+    journal: JournalId = LEGACY_JOURNAL  # the current journal
+    journals: dict[JournalId, JournalState] = {}  # every journal with unacked records, and current
     oldest_unacked_ms: UnixMs | None = None
     disk_free_mb: Int64 | None = None
     clock_synced: bool = False
@@ -124,13 +150,29 @@ def open_batch(payload: bytes, key_of: dict[str, Ed25519PublicKey], topic_statio
         batch = _BATCH.decode(body)
     except msgspec.DecodeError as exc:
         raise ProtocolError(f"bad batch: {exc}") from exc
-    if batch.v != 1:
+    _check_batch(batch, topic_station)
+    return batch
+
+
+def _check_batch(batch: Batch, topic_station: str) -> None:
+    """What a signed batch must also be: a known version, one station, one journal, in order."""
+    if batch.v not in (1, BATCH_VERSION):
         raise ProtocolError(f"unsupported batch version {batch.v}")
+    if batch.floor != 0:
+        raise ProtocolError(
+            f"batch floor {batch.floor}: a station no longer declares records lost; after a lost "
+            "or corrupt journal it starts a new journal"
+        )
+    if batch.v == 1 and batch.journal != LEGACY_JOURNAL:
+        raise ProtocolError("a version 1 batch has no journal")
     if batch.station != topic_station or any(r.station != topic_station for r in batch.records):
         raise ProtocolError("station in payload differs from the topic's")
+    if any(r.journal != batch.journal for r in batch.records):
+        raise ProtocolError(f"a record of another journal in a batch of journal {batch.journal}")
+    for record in batch.records:
+        check_schema(record)
     if len(batch.records) > MAX_BATCH_RECORDS:
         raise ProtocolError(f"batch has {len(batch.records)} records (max {MAX_BATCH_RECORDS})")
     seqs = [r.seq for r in batch.records]
     if seqs and (seqs[0] < 1 or seqs != list(range(seqs[0], seqs[0] + len(seqs)))):
         raise ProtocolError("batch records are not contiguous from a seq >= 1")
-    return batch
