@@ -16,6 +16,7 @@ from presensi.hardware.indicator_memory import RecordingIndicator
 from presensi.hub.service import Hub
 from presensi.hub.store import StationInfo, Store, open_store
 from presensi.protocol.keys import SigningKey, load_signing_key, raw_public
+from presensi.protocol.record import ScanRecord
 
 ORG_SEED = b"\x11" * 32
 
@@ -25,6 +26,7 @@ class FleetStation:
         self.folder = folder
         self.station: Station | None = None
         self.signalled = 0
+        self.recorded: list[ScanRecord] = []  # every record stored and signalled, in order
         self._thread: object = None
         self._clock_ns = time.monotonic_ns()
 
@@ -56,6 +58,7 @@ class FleetStation:
             text = tokens[self.signalled % len(tokens)]
             stored = self.station.loop.handle([text], self._clock_ns)
             assert len(stored) == 1
+            self.recorded.extend(stored)
             self.signalled += 1
 
     def journal_state(self) -> tuple[int, int]:

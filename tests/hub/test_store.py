@@ -66,6 +66,17 @@ def branch(records: list[ScanRecord], prev: str, employee: str = "EMP-99999") ->
     return out
 
 
+def spread(records: list[ScanRecord], step_ms: int, *, start: int = T0) -> list[ScanRecord]:
+    """The records re-chained with scans `step_ms` apart from `start`."""
+    out: list[ScanRecord] = []
+    prev = records[0].prev_hash
+    for record in records:
+        wall = start + record.seq * step_ms
+        out.append(msgspec.structs.replace(record, wall_ms=wall, prev_hash=prev))
+        prev = out[-1].digest()
+    return out
+
+
 # -- exactly once ----------------------------------------------------------------------------
 
 
@@ -148,7 +159,8 @@ def test_a_new_journal_under_a_known_station_is_kept_beside_the_old(store: SqlSt
     old = seqs("st-1", 1, 20)
     ingest(store, batch(old))
     store.report_journals("st-1", {old[0].journal: JournalState(25, 20)}, NOW)
-    fresh = seqs("st-1", 1, 5, journal=OTHER_JOURNAL)  # the card was replaced: seq 1 again
+    # the card was replaced an hour later: seq 1 again, under another journal
+    fresh = spread(seqs("st-1", 1, 5, journal=OTHER_JOURNAL), 1000, start=T0 + 3_600_000)
     result = ingest(store, batch(fresh))
     assert result.acks == [Committed("st-1", OTHER_JOURNAL, 5, fresh[-1].digest(), False)]
     assert store.count_scans("st-1") == 25
@@ -183,17 +195,6 @@ def test_a_restored_card_that_scanned_offline_is_kept_as_a_branch(store: SqlStor
     again = ingest(store, batch(more))
     assert again.acks[0].upto == 12 and again.acks[0].forked
     assert store.committed_upto("st-1") == 10 and store.count_scans("st-1") == 16
-
-
-def spread(records: list[ScanRecord], step_ms: int) -> list[ScanRecord]:
-    """The records re-chained with scans `step_ms` apart."""
-    out: list[ScanRecord] = []
-    prev = records[0].prev_hash
-    for record in records:
-        wall = T0 + record.seq * step_ms
-        out.append(msgspec.structs.replace(record, wall_ms=wall, prev_hash=prev))
-        prev = out[-1].digest()
-    return out
 
 
 def test_a_cloned_card_scanning_at_the_same_time_is_kept_and_raised(store: SqlStore) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from presensi.hub.branches import Arrival, Branch, JournalView, Kind, Placed, Stored
 from presensi.hub.model import (
@@ -303,11 +303,17 @@ class JournalLedger:
         fresh: list[Placed],
         received_ms: int,
     ) -> None:
-        by_fork: dict[int, list[Any]] = {}
+        # the scan times of records stamped by a synced clock: what tells two live histories
+        # apart from one after the other (an unsynced clock may be hours off)
+        walls_of: dict[int, list[int]] = {}
+        count: dict[int, int] = {}
         for p in fresh:
-            by_fork.setdefault(p.fork, []).append(p.arrival.record.wall_ms)
+            count[p.fork] = count.get(p.fork, 0) + 1
+            if p.arrival.record.clock_synced:
+                walls_of.setdefault(p.fork, []).append(p.arrival.record.wall_ms)
         for fork, branch in sorted(view.branches.items()):
-            walls = by_fork.get(fork, [])
+            walls = walls_of.get(fork, [])
+            inserted = count.get(fork, 0)
             if branch.new:
                 self._db.execute(
                     "INSERT INTO journals (station, journal, fork, parent_fork, fork_seq, "
@@ -339,12 +345,12 @@ class JournalLedger:
                 (
                     branch.committed_upto,
                     branch.committed_hash,
-                    len(walls),
+                    inserted,
                     min(walls, default=2**62),
                     min(walls, default=None),
                     max(walls, default=-1),
                     max(walls, default=None),
-                    len(walls),
+                    inserted,
                     received_ms,
                     station,
                     journal,

@@ -69,7 +69,9 @@ log = logging.getLogger(__name__)
 
 PUBLIC_KEY_LEN = 32  # raw Ed25519
 LIVE_WITHIN_MS = 24 * 3_600_000  # journals that received records this recently are "live"
-LIVE_OVERLAP_MS = 60_000  # two live journals whose scan times overlap this much: two stations
+# two live histories whose synced scan times overlap by more than this are two devices: one
+# station's journals follow each other (a rotation starts the next after the last scan)
+LIVE_OVERLAP_MS = 2_000
 
 
 # -- interfaces ----------------------------------------------------------------------------------
@@ -297,7 +299,7 @@ class SqlStore:
         identity in two stations (a cloned card). Raised once per pair."""
         rows = self._db.execute(
             "SELECT journal, fork, first_wall_ms, last_wall_ms FROM journals WHERE station = ? "
-            "AND records > 0 AND last_received_ms >= ? ORDER BY journal, fork",
+            "AND first_wall_ms IS NOT NULL AND last_received_ms >= ? ORDER BY journal, fork",
             (station, received_ms - LIVE_WITHIN_MS),
         )
         for i, (j1, f1, first1, last1) in enumerate(rows):
@@ -312,7 +314,7 @@ class SqlStore:
                     ALERT_TWO_LIVE,
                     f"{j1}/{f1}+{j2}/{f2}",
                     f"station {station} is scanning into two histories at once ({j1} branch "
-                    f"{f1} and {j2} branch {f2}, {overlap // 60_000} min of overlapping scans): "
+                    f"{f1} and {j2} branch {f2}, scans overlapping for {overlap // 1000} s): "
                     "its identity is in use by two devices (a cloned card). Both are kept.",
                 )
 
