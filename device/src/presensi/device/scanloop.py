@@ -66,7 +66,7 @@ class ScanLoop:
 
     def __init__(
         self,
-        journal: Journal,
+        journal: Journal | None,
         decider: Decider,
         indicator: Indicator,
         clock: Clock,
@@ -110,6 +110,9 @@ class ScanLoop:
             time.time_ns() // 1_000_000, time.monotonic_ns(), self.boot_id, self.clock.state()
         )
         draft = self.decider.decide(text, at)
+        if self.journal is None:
+            log.error("scan not stored, showing fault: the journal cannot be opened")
+            return None
         try:
             record = self.journal.append(draft)
         except JournalError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from presensi.device import systemd
 from presensi.device.clock import Clock
 from presensi.device.config import StationConfig, StationSection
 from presensi.device.decide import Decider
-from presensi.device.errors import ConfigError
+from presensi.device.errors import ConfigError, JournalError, JournalUnavailable
 from presensi.device.files import json_version, write_atomically
 from presensi.device.journal import Journal, open_or_recover
 from presensi.device.scanloop import ScanLoop
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 PURGE_EVERY_S = 3600.0
 RELOAD_EVERY_S = 5.0
+JOURNAL_RETRY_S = 5.0  # while the journal cannot be opened (read-only or missing folder)
+WATCHDOG_STALL_S = 30.0  # readers silent this long: stop feeding systemd's watchdog
 RESTORE_HOURS = 36  # enough for the duplicate window and the local day's in/out state
 
 
@@ -102,23 +105,21 @@ class Station:
         self.readers_stop = threading.Event()  # set alone: stop scanning, keep delivering
         self._revocations_seen: tuple[Path, float] | None = None
         keys = load_keys(config) if keys is None else keys
-        self.journal, aside = open_journal(config)
         self.decider = Decider(
             config.station,
             keys,
             self._read_revocations() or Revocations(),
             config_version=config.station.config_version,
         )
-        since = time.time_ns() // 1_000_000 - RESTORE_HOURS * 3_600_000
-        self.decider.restore(self.journal.recent(since))
         self._on_record = on_record
         self.loop = ScanLoop(
-            self.journal,
+            None,
             self.decider,
             parts.indicator,
             Clock(config.clock.source),
             on_record=self._recorded,
         )
+        aside = self._open_journal()
         self._settings_path = config.path(config.journal.path).with_name("remote-settings.json")
         self._load_settings()
         self.uplink = make_uplink(config, self) if config.uplink.broker else None
@@ -131,6 +132,34 @@ class Station:
             log.error("the journal was corrupt; it is kept at %s for recovery", aside)
             parts.indicator.show(Signal.FAULT)
 
+    @property
+    def journal(self) -> Journal:
+        """The open journal (JournalUnavailable while it cannot be opened)."""
+        journal = self.loop.journal
+        if journal is None:
+            raise JournalUnavailable(self._journal_problem)
+        return journal
+
+    def _open_journal(self) -> Path | None:
+        """Open (or recover) the journal and hand it to the scan loop. While it cannot be
+        opened, say why, show the fault and let run() try again: a scan then shows the fault,
+        never a success, and nothing is renamed."""
+        try:
+            journal, aside = open_journal(self.config)
+        except JournalUnavailable as exc:
+            self._journal_problem = str(exc)
+            log.error("%s; retrying every %.0f s", exc, JOURNAL_RETRY_S)
+            self.parts.indicator.show(Signal.FAULT)
+            return None
+        since = time.time_ns() // 1_000_000 - RESTORE_HOURS * 3_600_000
+        with self.loop.lock:
+            self.decider.restore(journal.recent(since))
+            self.loop.journal = journal
+        if getattr(self, "_journal_problem", ""):
+            log.warning("the journal can be written again: %s", journal.path)
+        self._journal_problem = ""
+        return aside
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -141,12 +170,15 @@ class Station:
         self.parts.indicator.show(Signal.READY)
         systemd.notify("READY=1")
         ping = systemd.watchdog_interval()
-        next_purge = next_reload = time.monotonic()
+        next_purge = next_reload = next_journal = time.monotonic()
         try:
             while not self.stop_event.wait(min(ping or 1.0, 1.0)):
                 now = time.monotonic()
-                if ping and now - self.heartbeat < 30:
+                if ping and self.healthy():
                     systemd.notify("WATCHDOG=1")
+                if self.loop.journal is None and now >= next_journal:
+                    self._open_journal()
+                    next_journal = now + JOURNAL_RETRY_S
                 if now >= next_reload:
                     self._reload_revocations()
                     next_reload = now + RELOAD_EVERY_S
@@ -166,6 +198,13 @@ class Station:
                 self.uplink.stop()
             self.close()
 
+    def healthy(self) -> bool:
+        """Feed the watchdog only while every part works: the readers make progress and the
+        uplink's thread lives (a part that died gets the service restarted by systemd)."""
+        if time.monotonic() - self.heartbeat >= WATCHDOG_STALL_S:
+            return False
+        return self.uplink is None or self.uplink.alive()
+
     def stop(self) -> None:
         self.readers_stop.set()
         self.stop_event.set()
@@ -177,10 +216,12 @@ class Station:
     def delivered(self) -> bool:
         """True when the hub has acked every record of every journal this station stored."""
         with self.loop.lock:
-            return self.uplink is not None and self.journal.all_acked()
+            journal = self.loop.journal
+            return self.uplink is not None and journal is not None and journal.all_acked()
 
     def close(self) -> None:
-        self.journal.close()
+        if self.loop.journal is not None:
+            self.loop.journal.close()
 
     def _start_readers(self) -> list[threading.Thread]:
         threads = []
@@ -350,7 +391,13 @@ class Station:
 
     def _purge(self) -> None:
         with self.loop.lock:
-            gone = self.journal.purge(self.config.journal.retention_days)
+            if self.loop.journal is None:
+                return
+            try:
+                gone = self.loop.journal.purge(self.config.journal.retention_days)
+            except (JournalError, sqlite3.Error) as exc:
+                log.error("purge failed, trying again later: %s", exc)
+                return
         if gone:
             log.info(
                 "purged %d acked records older than %d days",

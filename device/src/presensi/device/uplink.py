@@ -24,6 +24,7 @@ import json
 import logging
 import random
 import shutil
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -153,6 +154,10 @@ class Uplink:
         self._stop.set()
         self._thread.join(timeout)
 
+    def alive(self) -> bool:
+        """The worker thread runs (it survives broker, network and disk failures by design)."""
+        return self._thread.is_alive()
+
     # -- worker ------------------------------------------------------------------------------
 
     def _topic(self, kind: topics.Kind) -> str:
@@ -181,10 +186,14 @@ class Uplink:
                     self._stop.wait(1.0)  # the file cannot be written now: keep the acks, retry
                     continue
                 if self.state.connected:
-                    self._pump(journal)
-                    if now >= next_telemetry:
-                        self._publish_telemetry(journal)
-                        next_telemetry = now + self.settings.telemetry_s
+                    try:
+                        self._pump(journal)
+                        if now >= next_telemetry:
+                            self._publish_telemetry(journal)
+                            next_telemetry = now + self.settings.telemetry_s
+                    except (JournalError, sqlite3.Error, OSError) as exc:
+                        log.error("uplink cannot read the journal now (retrying): %s", exc)
+                        self._stop.wait(1.0)
                 if not self.state.connected:
                     self._wake.wait(0.05)
                 self._wake.clear()
