@@ -134,3 +134,39 @@ def test_rejected_scans_do_not_start_a_window() -> None:
     d = decider()
     scan(d, badge.issue(ORG, "E1", 9, 0, 2**32 - 1).to_text(), at(T0))  # revoked serial 9
     assert scan(d, token("E1", 2), at(T0 + 1000)).outcome is Outcome.ACCEPTED
+
+
+def test_settings_are_swapped_whole_under_concurrent_scans() -> None:
+    """The hub's settings arrive on the uplink thread while the scan loop decides: every
+    decision sees one set of settings (mode, location, version, time zone), never a mix."""
+    import threading
+
+    d = decider(mode="in")
+    a = StationSection(id="st-1", location="pool-a", mode="in", timezone="Asia/Jakarta")
+    b = StationSection(
+        id="st-1", location="halte-b", mode="event", event="apel-senin", timezone="Asia/Jayapura"
+    )
+    stop = threading.Event()
+
+    def swap() -> None:
+        version = 10
+        while not stop.is_set():
+            version += 1
+            d.reconfigure(a if version % 2 else b, version)
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    try:
+        seen = set()
+        for i in range(800):
+            snapshot = d.settings
+            assert snapshot.zone.key == snapshot.station.timezone
+            record = d.decide(token(f"E{i % 50}", i % 50 + 1), at(T0 + i))
+            odd = record.config_version % 2 == 1
+            assert (record.location == "pool-a") is odd
+            assert (record.direction == "in") is odd and (record.event is None) is odd
+            seen.add(odd)
+    finally:
+        stop.set()
+        swapper.join()
+    assert seen == {True, False}  # both settings were really in play

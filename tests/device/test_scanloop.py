@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from presensi.device.clock import Clock
+from presensi.device.clock import Clock, StationClock, SystemTime
 from presensi.device.config import StationSection
 from presensi.device.decide import Decider
 from presensi.device.journal import Journal
@@ -34,7 +34,9 @@ def loop(tmp_path: Path) -> Iterator[ScanLoop]:
     journal = Journal(tmp_path / "j.db", "st-1", min_free_bytes=1)
     station = StationSection(id="st-1", location="pool-a", duplicate_window_s=60)
     decider = Decider(station, KeyRing.of([ORG.public]), Revocations(), config_version=1)
-    yield ScanLoop(journal, decider, RecordingIndicator(), Clock("synced"))
+    yield ScanLoop(
+        journal, decider, RecordingIndicator(), StationClock(SystemTime(Clock("synced")))
+    )
     journal.close()
 
 

@@ -549,3 +549,36 @@ def test_an_unreachable_postgres_is_a_store_error() -> None:
     pytest.importorskip("psycopg")
     with pytest.raises(StoreError, match="cannot connect"):
         open_store("postgresql://nobody@127.0.0.1:1/presensi?connect_timeout=2")
+
+
+# -- time ------------------------------------------------------------------------------------
+
+
+def test_unsynced_times_are_corrected_from_a_synced_scan_of_the_same_boot(
+    store: SqlStore,
+) -> None:
+    # a station booted offline with its clock two days behind: three scans unsynced, then NTP
+    # set the clock and two more were synced; all five in one boot (monotonic ms 1000..5000)
+    behind = 2 * 24 * 3_600_000
+    records: list[ScanRecord] = []
+    prev = chain("st-1", 1)[0].prev_hash
+    for i in range(1, 6):
+        synced = i >= 4
+        record = msgspec.structs.replace(
+            seqs("st-1", i, i)[0],
+            boot_id="boot-a",
+            mono_ns=i * 1000 * 1_000_000,
+            wall_ms=T0 + i * 1000 - (0 if synced else behind),
+            clock_synced=synced,
+            prev_hash=prev,
+        )
+        records.append(record)
+        prev = record.digest()
+    ingest(store, batch(records[:3]))  # the unsynced ones arrive first: nothing to go by yet
+    assert all(c is None for _, c in store.scan_times("st-1").values())
+    ingest(store, batch(records[3:]))
+    times = store.scan_times("st-1")
+    for r in records:
+        wall, corrected = times[r.scan_id]
+        assert wall == r.wall_ms  # what the station's clock said stays on record
+        assert corrected == (None if r.clock_synced else T0 + r.seq * 1000)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from presensi.device.clock import Clock
+from presensi.device.clock import Clock, StationClock, SystemTime
 from presensi.device.config import StationSection
 from presensi.device.decide import Decider
 from presensi.device.journal import Journal
@@ -124,7 +124,7 @@ def latency_figures(scans: int, folder: Path) -> dict[str, Any]:
     station = StationSection(id="st-bench", location="bench")
     decider = Decider(station, KeyRing.of([org.public]), Revocations(), config_version=1)
     indicator = GpioIndicator(17, 27, 22, pin_factory=MockFactory())
-    loop = ScanLoop(journal, decider, indicator, Clock("synced"))
+    loop = ScanLoop(journal, decider, indicator, StationClock(SystemTime(Clock("synced"))))
     try:
         loop.scan_frames(_ListCamera(frames), ZxingDecoder(), threading.Event())
     finally:

@@ -20,12 +20,27 @@ from presensi.protocol.record import Direction, ScanRecord, payload_fingerprint
 
 @dataclass(frozen=True)
 class Moment:
-    """When a scan happened, by every clock the record keeps."""
+    """When a scan happened, by every clock the record keeps, and by the station's trusted
+    time (presensi.device.clock.StationClock), which its decisions use."""
 
     wall_ms: int
     mono_ns: int
     boot_id: str
     clock: ClockState
+    trusted_ms: int | None = None  # None: the wall clock is trusted as it is
+
+    @property
+    def time_ms(self) -> int:
+        return self.wall_ms if self.trusted_ms is None else self.trusted_ms
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The station settings the decider applies, swapped in as one reference."""
+
+    station: StationSection
+    config_version: int
+    zone: zoneinfo.ZoneInfo
 
 
 @dataclass
@@ -43,24 +58,27 @@ class Decider:
     def __init__(
         self, station: StationSection, keys: KeyRing, revoked: Revocations, *, config_version: int
     ) -> None:
-        self._settings = (station, config_version)
+        self.settings = Settings(station, config_version, zoneinfo.ZoneInfo(station.timezone))
         self.keys = keys
         self.revoked = revoked
-        self.zone = zoneinfo.ZoneInfo(station.timezone)
         self._last_accepted: dict[str, _Seen] = {}
 
     @property
     def station(self) -> StationSection:
-        return self._settings[0]
+        return self.settings.station
 
     @property
     def config_version(self) -> int:
-        return self._settings[1]
+        return self.settings.config_version
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return self.settings.zone
 
     def reconfigure(self, station: StationSection, config_version: int) -> None:
-        """Apply new station settings: one reference swap, so a scan sees old or new, whole."""
-        self._settings = (station, config_version)
-        self.zone = zoneinfo.ZoneInfo(station.timezone)
+        """Apply new station settings: the zone is built first, then the whole settings object
+        is swapped in one assignment, so a scan sees the old settings or the new, never a mix."""
+        self.settings = Settings(station, config_version, zoneinfo.ZoneInfo(station.timezone))
 
     def restore(self, records: Iterable[ScanRecord]) -> None:
         """Rebuild the duplicate-window and in/out state from the journal's recent records."""
@@ -74,27 +92,28 @@ class Decider:
                 record.wall_ms,
                 record.mono_ns,
                 record.boot_id,
-                self._day(record.wall_ms),
+                self._day(record.wall_ms, self.settings.zone),
                 record.direction,
             )
 
     def decide(self, text: str, at: Moment) -> ScanRecord:
-        station, config_version = self._settings
+        settings = self.settings  # one read: the whole decision under one set of settings
+        station, config_version = settings.station, settings.config_version
         verdict = badge.verify(
-            text, self.keys, self.revoked, at.wall_ms // 1000, check_not_before=at.clock.synced
+            text, self.keys, self.revoked, at.time_ms // 1000, check_not_before=at.clock.synced
         )
         token = verdict.token
         employee = token.employee if token is not None else None
         outcome = Outcome.ACCEPTED if verdict.ok else Outcome.REJECTED
         reason = verdict.reason
-        direction = self._direction(employee if verdict.ok else None, at, station)
+        direction = self._direction(employee if verdict.ok else None, at, settings)
         if verdict.ok and employee is not None and self._within_window(employee, at, station):
             outcome, reason = Outcome.DUPLICATE, Reason.DUPLICATE_WINDOW
             direction = self._last_accepted[employee].direction  # a repeat of that scan
         return ScanRecord(
             station=station.id,
             seq=0,
-            scan_id=uuid7(at.wall_ms),
+            scan_id=uuid7(at.time_ms),
             employee=employee,
             serial=token.serial if token is not None else None,
             outcome=outcome,
@@ -120,10 +139,10 @@ class Decider:
         window_ms = station.duplicate_window_s * 1000
         if seen.boot_id == at.boot_id:  # same boot: the monotonic clock cannot jump
             return (at.mono_ns - seen.mono_ns) // 1_000_000 < window_ms
-        return 0 <= at.wall_ms - seen.wall_ms < window_ms
+        return 0 <= at.time_ms - seen.wall_ms < window_ms
 
-    def _direction(self, employee: str | None, at: Moment, station: StationSection) -> Direction:
-        mode = station.mode
+    def _direction(self, employee: str | None, at: Moment, settings: Settings) -> Direction:
+        mode = settings.station.mode
         if mode == "event":
             return "event"
         if mode != "auto":
@@ -131,11 +150,20 @@ class Decider:
         if employee is None:
             return "in"
         seen = self._last_accepted.get(employee)
-        # auto: the first accepted scan of the local day is the arrival, later ones departures
-        return "out" if seen is not None and seen.day == self._day(at.wall_ms) else "in"
+        if seen is None:
+            return "in"
+        # auto: the first accepted scan of the local day is the arrival, later ones departures;
+        # within a boot the day comes from the monotonic clock, which no clock step moves
+        if seen.boot_id == at.boot_id:
+            seen_ms = at.time_ms - (at.mono_ns - seen.mono_ns) // 1_000_000
+            seen_day = self._day(seen_ms, settings.zone)
+        else:
+            seen_day = seen.day
+        return "out" if seen_day == self._day(at.time_ms, settings.zone) else "in"
 
-    def _day(self, wall_ms: int) -> dt.date:
-        return dt.datetime.fromtimestamp(wall_ms / 1000, self.zone).date()
+    @staticmethod
+    def _day(wall_ms: int, zone: zoneinfo.ZoneInfo) -> dt.date:
+        return dt.datetime.fromtimestamp(wall_ms / 1000, zone).date()
 
 
 def signal_for(record: ScanRecord) -> Signal:

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from presensi.device.clock import Clock, boot_id
+from presensi.device.clock import StationClock, boot_id
 from presensi.device.decide import Decider, Moment, signal_for
 from presensi.device.errors import JournalError
 from presensi.device.journal import Journal
@@ -69,7 +69,7 @@ class ScanLoop:
         journal: Journal | None,
         decider: Decider,
         indicator: Indicator,
-        clock: Clock,
+        clock: StationClock,
         *,
         debounce_s: float = 1.5,
         on_record: Callable[[ScanRecord], None] | None = None,
@@ -106,9 +106,8 @@ class ScanLoop:
         return stored
 
     def _store(self, text: str) -> ScanRecord | None:
-        at = Moment(
-            time.time_ns() // 1_000_000, time.monotonic_ns(), self.boot_id, self.clock.state()
-        )
+        now = self.clock.now()
+        at = Moment(now.wall_ms, now.mono_ns, self.boot_id, now.clock, now.trusted_ms)
         draft = self.decider.decide(text, at)
         if self.journal is None:
             log.error("scan not stored, showing fault: the journal cannot be opened")

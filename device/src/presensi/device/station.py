@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from presensi.device import systemd
-from presensi.device.clock import Clock
+from presensi.device.clock import Clock, StationClock, SystemTime, TimeSource
 from presensi.device.config import StationConfig, StationSection
 from presensi.device.decide import Decider
 from presensi.device.errors import ConfigError, JournalError, JournalUnavailable
@@ -97,6 +97,7 @@ class Station:
         on_record: Callable[[ScanRecord], None] | None = None,
         exit_when_source_ends: bool = True,
         keys: KeyRing | None = None,
+        time_source: TimeSource | None = None,
     ) -> None:
         self.config = config
         self.parts = parts
@@ -112,12 +113,9 @@ class Station:
             config_version=config.station.config_version,
         )
         self._on_record = on_record
+        source = SystemTime(Clock(config.clock.source)) if time_source is None else time_source
         self.loop = ScanLoop(
-            None,
-            self.decider,
-            parts.indicator,
-            Clock(config.clock.source),
-            on_record=self._recorded,
+            None, self.decider, parts.indicator, StationClock(source), on_record=self._recorded
         )
         aside = self._open_journal()
         self._settings_path = config.path(config.journal.path).with_name("remote-settings.json")
@@ -151,9 +149,13 @@ class Station:
             log.error("%s; retrying every %.0f s", exc, JOURNAL_RETRY_S)
             self.parts.indicator.show(Signal.FAULT)
             return None
-        since = time.time_ns() // 1_000_000 - RESTORE_HOURS * 3_600_000
         with self.loop.lock:
-            self.decider.restore(journal.recent(since))
+            # no scan of this journal happened later than its newest synced one: a clock that
+            # says otherwise after a reboot is wrong, and is not trusted below that
+            floor = journal.newest_wall_ms()
+            self.loop.clock.floor_ms = floor
+            now = max(self.loop.clock.source.wall_ns() // 1_000_000, floor or 0)
+            self.decider.restore(journal.recent(now - RESTORE_HOURS * 3_600_000))
             self.loop.journal = journal
         if getattr(self, "_journal_problem", ""):
             log.warning("the journal can be written again: %s", journal.path)
@@ -326,7 +328,8 @@ class Station:
             return False
         if persist:
             write_atomically(self._settings_path, wire.encode(settings))
-        self.decider.reconfigure(station, settings.version)
+        with self.loop.lock:  # between two scans, never during one
+            self.decider.reconfigure(station, settings.version)
         log.info("remote settings version %d applied: %s", settings.version, changes)
         return True
 
@@ -336,11 +339,12 @@ class Station:
         now = time.monotonic()
         fps = (stats.frames - self._fps_mark[1]) / max(now - self._fps_mark[0], 1e-3)
         self._fps_mark = (now, stats.frames)
-        clock = self.loop.clock.state()
+        clock = self.loop.clock
         return {
             "decode_fps": round(fps, 1),
             "last_scan_ms": stats.last_scan_ms,
-            "clock_synced": clock.synced,
+            "clock_synced": clock.source.state().synced and not clock.stepped,
+            "clock_steps": clock.steps,
             "config_version": self.decider.config_version,
         }
 

@@ -9,6 +9,7 @@ speaks for records the station does not have.
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,9 +37,9 @@ _ADVANCE_CHUNK_MAX = 4096
 
 _INSERT_SCAN = """
 INSERT INTO scans (station, journal, fork, seq, scan_id, employee, serial, outcome, reason,
-                   direction, event, wall_ms, location, clock_synced, prev_hash, hash, body,
-                   received_ms)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   direction, event, wall_ms, location, clock_synced, boot_id, mono_ns,
+                   prev_hash, hash, body, received_ms)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (station, journal, fork, seq) DO NOTHING
 """
 
@@ -58,6 +59,7 @@ class JournalOutcome:
     edited: list[int]  # seqs that arrived edited (same scan id, other content)
     new_branches: int
     last_scan_ms: int | None
+    boots: dict[str, bool]  # boot ids of the records inserted -> any of them not synced
 
 
 class JournalLedger:
@@ -144,6 +146,7 @@ class JournalLedger:
             edited=[p.arrival.record.seq for p in placed if p.kind is Kind.EDITED],
             new_branches=sum(p.new_branch for p in placed),
             last_scan_ms=max((p.arrival.record.wall_ms for p in fresh), default=None),
+            boots=_boots(fresh),
         )
 
     def _load_rows(
@@ -178,6 +181,8 @@ class JournalLedger:
                 r.wall_ms,
                 r.location,
                 r.clock_synced,
+                r.boot_id,
+                r.mono_ns,
                 r.prev_hash,
                 p.arrival.hash,
                 p.arrival.body.decode(),
@@ -375,6 +380,57 @@ class JournalLedger:
         if digest is None:
             return None
         return Committed(station, journal, upto, digest, forked=branch.fork != 0)
+
+
+def _boots(fresh: list[Placed]) -> dict[str, bool]:
+    boots: dict[str, bool] = {}
+    for p in fresh:
+        record = p.arrival.record
+        boots[record.boot_id] = boots.get(record.boot_id, False) or not record.clock_synced
+    return boots
+
+
+def correct_times(db: Database, station: str, boots: dict[str, bool]) -> int:
+    """Give each scan of these boots that an unsynced or stepped clock stamped its time from
+    the monotonic clock and the offset of the nearest synced scan of the same boot (the design's
+    time model: within a boot the monotonic clock does not jump). Returns how many it set."""
+    corrected = 0
+    for boot, unsynced in sorted(boots.items()):
+        if not unsynced:
+            # synced scans only: worth a look if the boot holds uncorrected unsynced ones
+            pending = db.execute(
+                "SELECT 1 FROM scans WHERE station = ? AND boot_id = ? AND NOT clock_synced "
+                "AND corrected_wall_ms IS NULL LIMIT 1",
+                (station, boot),
+            )
+            if not pending:
+                continue
+        rows = db.execute(
+            "SELECT journal, fork, seq, wall_ms, mono_ns, clock_synced, corrected_wall_ms "
+            "FROM scans WHERE station = ? AND boot_id = ? ORDER BY mono_ns",
+            (station, boot),
+        )
+        synced = [(int(r[4]), int(r[3]) - int(r[4]) // 1_000_000) for r in rows if r[5]]
+        if not synced:
+            continue  # nothing of this boot is trusted yet: its times stay flagged
+        monos = [m for m, _ in synced]
+        for journal, fork, seq, _wall, mono, is_synced, old in rows:
+            if is_synced:
+                continue
+            i = bisect.bisect_left(monos, int(mono))
+            near = min(
+                (synced[j] for j in (i - 1, i) if 0 <= j < len(synced)),
+                key=lambda pair: abs(pair[0] - int(mono)),
+            )
+            value = int(mono) // 1_000_000 + near[1]
+            if value != old:
+                db.execute(
+                    "UPDATE scans SET corrected_wall_ms = ? WHERE station = ? AND journal = ? "
+                    "AND fork = ? AND seq = ?",
+                    (value, station, journal, fork, seq),
+                )
+                corrected += 1
+    return corrected
 
 
 def _runs(seqs: Sequence[int]) -> list[tuple[int, int]]:

@@ -175,6 +175,9 @@ MIGRATIONS += (
                 wall_ms      BIGINT NOT NULL,
                 location     TEXT NOT NULL,
                 clock_synced BOOLEAN NOT NULL,
+                boot_id      TEXT,
+                mono_ns      BIGINT,
+                corrected_wall_ms BIGINT,
                 prev_hash    TEXT NOT NULL,
                 hash         TEXT NOT NULL,
                 body         TEXT NOT NULL,
@@ -210,6 +213,9 @@ MIGRATIONS += (
             "CREATE INDEX scans_employee_wall ON scans (employee, wall_ms)",
             "CREATE INDEX scans_wall ON scans (wall_ms)",
             "CREATE INDEX scans_scan_id ON scans (scan_id)",
+            # corrected_wall_ms: for a scan stamped by an unsynced or stepped clock, its time
+            # from the monotonic clock and the offset of a synced scan of the same boot
+            "CREATE INDEX scans_boot ON scans (station, boot_id, mono_ns)",
             # what an operator must look at: one open alert per (station, kind, subject)
             """
             CREATE TABLE alerts (

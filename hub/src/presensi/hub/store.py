@@ -26,7 +26,7 @@ from typing import Any, Protocol, Unpack
 from presensi.hub import migrations
 from presensi.hub.branches import Arrival
 from presensi.hub.errors import StoreError
-from presensi.hub.journals import JournalLedger
+from presensi.hub.journals import JournalLedger, correct_times
 from presensi.hub.model import (
     ALERT_TWO_LIVE,
     CHAIN_BREAK,
@@ -102,6 +102,7 @@ class Store(Protocol):
     ) -> None: ...
     def alerts(self, *, open_only: bool = True, limit: int = 100) -> list[AlertRow]: ...
     def count_scans(self, station: str | None = None) -> int: ...
+    def scan_times(self, station: str) -> dict[str, tuple[int, int | None]]: ...
     def scans(
         self, station: str, first: int = 1, last: int | None = None, *, journal: str | None = None
     ) -> list[ScanRecord]: ...
@@ -255,6 +256,7 @@ class SqlStore:
             # never wait for each other in a cycle
             for station in sorted({s for s, _ in arrivals}):
                 last_scan: int | None = None
+                boots: dict[str, bool] = {}
                 for journal in sorted(j for s, j in arrivals if s == station):
                     out = self._ledger.ingest(
                         station, journal, arrivals[station, journal], received_ms
@@ -264,8 +266,11 @@ class SqlStore:
                     branches += out.new_branches
                     conflicts.extend((station, journal, seq) for seq in out.edited)
                     last_scan = _latest(last_scan, out.last_scan_ms)
+                    for boot, unsynced in out.boots.items():
+                        boots[boot] = boots.get(boot, False) or unsynced
                     if out.ack is not None:
                         acks.append((self._journal_started(station, journal), out.ack))
+                correct_times(self._db, station, boots)
                 self._touch_station(station, received_ms, last_scan)
                 self._check_live_journals(station, received_ms)
         acks.sort(key=lambda pair: pair[0])  # oldest journal first: the newest is retained last
@@ -535,6 +540,15 @@ class SqlStore:
                     f"stored record {station} seq {seq} does not decode: {exc}"
                 ) from exc
         return records
+
+    def scan_times(self, station: str) -> dict[str, tuple[int, int | None]]:
+        """scan id -> (wall_ms as recorded, corrected_wall_ms or None) of a station's scans."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT scan_id, wall_ms, corrected_wall_ms FROM scans WHERE station = ?",
+                (station,),
+            )
+        return {r[0]: (int(r[1]), _optional_int(r[2])) for r in rows}
 
     # -- fleet status ----------------------------------------------------------------------------
 

@@ -88,6 +88,7 @@ class Telemetry(msgspec.Struct, frozen=True, omit_defaults=True):
     oldest_unacked_ms: UnixMs | None = None
     disk_free_mb: Int64 | None = None
     clock_synced: bool = False
+    clock_steps: Int64 = 0  # unexplained steps of the wall clock since the station started
     clock_offset_ms: Int64 | None = None
     decode_fps: float = 0.0
     last_scan_ms: UnixMs | None = None
