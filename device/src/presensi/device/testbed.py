@@ -66,6 +66,7 @@ def create(
     org_seed: bytes | None = None,
     broker: str = "",
     uplink: Mapping[str, float | int] | None = None,
+    journal_path: Path | None = None,
 ) -> StationFolder:
     folder.mkdir(parents=True, exist_ok=True)
     org = SigningKey.from_seed(org_seed) if org_seed else SigningKey.generate()
@@ -87,8 +88,9 @@ def create(
         f"duplicate_window_s = {window_s}\nconfig_version = 1\n"
         f'[camera]\nbackend = "{camera}"\nsource = "badges.txt"\n{fps_line}retry_s = 0.2\n'
         f'[indicator]\nbackend = "{indicator}"\n'
-        f"[journal]\nmin_free_mb = 1\n"
-        f'[clock]\nsource = "synced"\n'
+        "[journal]\nmin_free_mb = 1\n"
+        + (f'path = "{journal_path}"\n' if journal_path is not None else "")
+        + f'[clock]\nsource = "synced"\n'
         f'[uplink]\nbroker = "{broker}"\n' + "".join(f"{k} = {v}\n" for k, v in settings.items())
     )
     return StationFolder(folder, config, org, tokens)
