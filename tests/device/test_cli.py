@@ -130,3 +130,36 @@ def test_station_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert db.execute("SELECT count(*) FROM records").fetchone()[0] >= 2
     db.close()
+
+
+def test_the_readable_part_of_a_corrupt_journal_can_be_exported(tmp_path: Path) -> None:
+    """A damaged card: the station moves the journal aside and scans on into a new one; what
+    can still be read of the old file is exported, signed, for the hub."""
+    from presensi.device.journal import open_or_recover
+
+    bed = create(tmp_path / "st")
+    journal = Journal(bed.journal_path, "st-test-01", min_free_bytes=1)
+    kept = [journal.append(sample_draft(i, employee="E" * 30)) for i in range(1, 301)]
+    journal._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    journal.close()
+    data = bytearray(bed.journal_path.read_bytes())
+    data[4096 * 20 : 4096 * 20 + 300] = os.urandom(300)  # a damaged page late in the file
+    bed.journal_path.write_bytes(bytes(data))
+    fresh, aside = open_or_recover(bed.journal_path, "st-test-01", min_free_bytes=1)
+    assert aside is not None
+    assert fresh.append(sample_draft(999)).seq == 1  # scanning goes on, in a new journal
+    fresh.close()
+    before = aside.read_bytes()
+    out = tmp_path / "salvaged.jsonl"
+    result = CliRunner().invoke(
+        main,
+        [
+            *("station", "export", "--config", str(bed.config_path)),
+            *("--out", str(out), "--journal-file", str(aside)),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    export = read_export(out.read_bytes(), load_signing_key(bed.folder / "station.key").public)
+    assert 0 < len(export.records) < 300  # the readable part, not the damaged rest
+    assert export.records == kept[export.first_seq - 1 : export.last_seq]
+    assert aside.read_bytes() == before  # read, never written

@@ -1,4 +1,4 @@
-"""Writes presensi/protocol/testvectors/badge-v1.json. Ed25519 is deterministic, so running this
+"""Writes protocol/src/presensi/protocol/testvectors/badge-v1.json. Ed25519 is deterministic, so running this
 again must give the committed file byte for byte (test_badge_vectors checks that).
 
     .venv/bin/python tests/protocol/make_vectors.py
@@ -12,7 +12,7 @@ from pathlib import Path
 from presensi.protocol import badge
 from presensi.protocol.keys import KeyRing, Revocations, SigningKey, raw_public
 
-OUT = Path(__file__).parents[2] / "presensi/protocol/testvectors/badge-v1.json"
+OUT = Path(__file__).parents[2] / "protocol/src/presensi/protocol/testvectors/badge-v1.json"
 ORG_SEED = bytes(range(32))
 OTHER_SEED = bytes(range(32, 64))
 NOW = 1_790_000_000  # 2026-09-21

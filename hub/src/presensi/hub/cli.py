@@ -74,26 +74,35 @@ def run(
     service.run()
 
 
+tz_option = click.option(
+    "--tz", default="Asia/Jakarta", show_default=True, help="Time zone for times shown."
+)
+
+
+def _when(zone: zoneinfo.ZoneInfo) -> Callable[[int | None], str]:
+    def when(ms: int | None) -> str:
+        return dt.datetime.fromtimestamp(ms / 1000, zone).strftime("%d-%m %H:%M:%S") if ms else "-"
+
+    return when
+
+
 @hub.command()
 @store_option
-@click.option("--tz", default="Asia/Jakarta", show_default=True, help="Time zone for times shown.")
+@tz_option
 def stations(store_url: str, tz: str) -> None:
     """Print the fleet's status table."""
     from presensi.hub.store import open_store
 
-    zone = zoneinfo.ZoneInfo(tz)
+    when = _when(zoneinfo.ZoneInfo(tz))
     store = open_store(store_url)
     try:
         rows = store.stations()
     finally:
         store.close()
-
-    def when(ms: int | None) -> str:
-        return dt.datetime.fromtimestamp(ms / 1000, zone).strftime("%d-%m %H:%M:%S") if ms else "-"
-
     click.echo(
         f"{'station':20s} {'location':16s} {'state':8s} {'last seen':15s} {'acked':>8s} "
-        f"{'backlog':>8s} {'clock':6s} {'version':8s}"
+        f"{'backlog':>8s} {'clock':6s} {'journals':>8s} {'unsent':>6s} {'alerts':>6s} "
+        f"{'version':8s}"
     )
     for r in rows:
         clock = "-" if r.clock_synced is None else ("ntp" if r.clock_synced else "NOSYNC")
@@ -101,8 +110,79 @@ def stations(store_url: str, tz: str) -> None:
         backlog = "-" if r.backlog is None else str(r.backlog)
         click.echo(
             f"{r.id:20s} {r.location or '-':16s} {state:8s} {when(r.last_seen_ms):15s} "
-            f"{r.committed_upto:>8d} {backlog:>8s} {clock:6s} {r.version or '-':8s}"
+            f"{r.committed_upto:>8d} {backlog:>8s} {clock:6s} {r.journals:>8d} {r.unsent:>6d} "
+            f"{r.open_alerts:>6d} {r.version or '-':8s}"
         )
+
+
+@hub.command()
+@store_option
+@tz_option
+@click.argument("station", required=False)
+def journals(store_url: str, tz: str, station: str | None) -> None:
+    """Print every journal (and branch) the hub holds of a station, or of all."""
+    from presensi.hub.store import open_store
+
+    when = _when(zoneinfo.ZoneInfo(tz))
+    store = open_store(store_url)
+    try:
+        rows = store.journals(station)
+    finally:
+        store.close()
+    click.echo(
+        f"{'station':20s} {'journal':32s} {'branch':>6s} {'from':>6s} {'committed':>9s} "
+        f"{'reported':>8s} {'unsent':>6s} {'first scan':15s} {'last scan':15s}"
+    )
+    for j in rows:
+        reported = "-" if j.reported_last_seq is None else str(j.reported_last_seq)
+        click.echo(
+            f"{j.station:20s} {j.journal:32s} {j.fork:>6d} {j.fork_seq:>6d} "
+            f"{j.committed_upto:>9d} {reported:>8s} {j.unsent:>6d} {when(j.first_wall_ms):15s} "
+            f"{when(j.last_wall_ms):15s}"
+        )
+
+
+@hub.group(invoke_without_command=True)
+@store_option
+@tz_option
+@click.option("--all", "show_all", is_flag=True, help="Cleared alerts too.")
+@click.pass_context
+def alerts(ctx: click.Context, store_url: str, tz: str, show_all: bool) -> None:
+    """Print the open alerts, newest first (docs/operations.md says what each means)."""
+    ctx.obj = store_url
+    if ctx.invoked_subcommand is not None:
+        return
+    from presensi.hub.store import open_store
+
+    when = _when(zoneinfo.ZoneInfo(tz))
+    store = open_store(store_url)
+    try:
+        rows = store.alerts(open_only=not show_all, limit=1000)
+    finally:
+        store.close()
+    for a in rows:
+        cleared = f" (cleared {when(a.cleared_ms)})" if a.cleared_ms else ""
+        click.echo(f"#{a.id} {when(a.raised_ms)} {a.station} {a.kind}{cleared}: {a.detail}")
+    if not rows:
+        click.echo("no open alerts" if not show_all else "no alerts")
+
+
+@alerts.command("clear")
+@click.argument("alert_id", type=int)
+@click.pass_obj
+def clear_alert(store_url: str, alert_id: int) -> None:
+    """Mark an alert as handled."""
+    import time
+
+    from presensi.hub.store import open_store
+
+    store = open_store(store_url)
+    try:
+        if not store.clear_alert(alert_id, time.time_ns() // 1_000_000):
+            _fail(f"no open alert #{alert_id}")
+    finally:
+        store.close()
+    click.echo(f"alert #{alert_id} cleared")
 
 
 @hub.command("import")

@@ -1,0 +1,51 @@
+"""`presensi hub stations | journals | alerts` through the real command line, on a store that
+holds a station whose card was replaced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from presensi.device.testbed import T0_MS, sample_chain
+from presensi.hub.store import open_store
+from presensi.protocol.cli import main
+from presensi.protocol.wire import JournalState, batch_of
+
+NEW = "2" * 32
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_the_fleet_journals_and_alerts_of_a_replaced_card(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    store = open_store(url)
+    store.migrate()
+    old = list(sample_chain("st-halte-balaikota-01", 8))
+    store.ingest([batch_of(old[0].station, old[0].journal, old)], T0_MS)
+    store.report_journals(old[0].station, {old[0].journal: JournalState(10, 8)}, T0_MS)
+    new = list(sample_chain("st-halte-balaikota-01", 3, journal=NEW))
+    store.ingest([batch_of(new[0].station, NEW, new)], T0_MS + 3_600_000)
+    store.close()
+
+    fleet = run("hub", "stations", "--store", url)
+    assert fleet.exit_code == 0, fleet.output
+    header, row = fleet.output.splitlines()
+    assert header.split()[7:11] == ["clock", "journals", "unsent", "alerts"]
+    assert row.split()[0] == "st-halte-balaikota-01"
+    assert row.split()[5] == "3" and row.split()[8:11] == ["2", "2", "1"]  # acked, journals, unsent, alerts
+    journals = run("hub", "journals", "--store", url, "st-halte-balaikota-01")
+    lines = journals.output.splitlines()[1:]
+    assert [line.split()[1] for line in lines] == [old[0].journal, NEW]
+    assert lines[0].split()[4:7] == ["8", "10", "2"]  # committed, reported, unsent
+    alerts = run("hub", "alerts", "--store", url)
+    assert alerts.exit_code == 0 and "journal_new" in alerts.output
+    alert_id = alerts.output.split()[0].lstrip("#")
+    cleared = run("hub", "alerts", "--store", url, "clear", alert_id)
+    assert cleared.exit_code == 0, cleared.output
+    assert run("hub", "alerts", "--store", url).output.strip() == "no open alerts"
+    again = run("hub", "alerts", "--store", url, "clear", alert_id)
+    assert again.exit_code == 2 and f"no open alert #{alert_id}" in again.output
+    assert "journal_new" in run("hub", "alerts", "--store", url, "--all").output
