@@ -35,7 +35,8 @@ def test_the_fleet_journals_and_alerts_of_a_replaced_card(tmp_path: Path) -> Non
     header, row = fleet.output.splitlines()
     assert header.split()[7:11] == ["clock", "journals", "unsent", "alerts"]
     assert row.split()[0] == "st-halte-balaikota-01"
-    assert row.split()[5] == "3" and row.split()[8:11] == ["2", "2", "1"]  # acked, journals, unsent, alerts
+    # acked (of the newest journal), then journals, unsent, alerts
+    assert row.split()[5] == "3" and row.split()[8:11] == ["2", "2", "1"]
     journals = run("hub", "journals", "--store", url, "st-halte-balaikota-01")
     lines = journals.output.splitlines()[1:]
     assert [line.split()[1] for line in lines] == [old[0].journal, NEW]

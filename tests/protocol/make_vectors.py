@@ -1,5 +1,6 @@
-"""Writes protocol/src/presensi/protocol/testvectors/badge-v1.json. Ed25519 is deterministic, so running this
-again must give the committed file byte for byte (test_badge_vectors checks that).
+"""Writes protocol/src/presensi/protocol/testvectors/badge-v1.json. Ed25519 is deterministic,
+so running this again must give the committed file byte for byte (test_badge_vectors checks
+that).
 
     .venv/bin/python tests/protocol/make_vectors.py
 """
