@@ -50,7 +50,7 @@ def test_a_poison_batch_is_rejected_and_the_rest_stored() -> None:
     store = PickyStore({"st-bad"})
     ingest = Ingest(store, "mqtt://127.0.0.1:1")  # type: ignore[arg-type]
     batches = [batch("st-a"), batch("st-bad"), batch("st-b")]
-    result = ingest._store_batches(batches, [_Message("t", b"", 0)])
+    result = ingest._store_batches(batches, [_Message("t", b"", 0, 0)])
     assert store.stored == ["st-a", "st-b"]
     assert result.committed == {"st-a": 1, "st-b": 1}
     assert store.rejected == [("st-bad", "store refused the batch: invalid byte sequence")]

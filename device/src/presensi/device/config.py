@@ -25,10 +25,10 @@ class StationSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     id: Ident
     location: Ident
     mode: Literal["in", "out", "auto", "event"] = "auto"
-    event: str | None = None
+    event: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
     timezone: str = "Asia/Jakarta"
     duplicate_window_s: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 120
-    config_version: Annotated[int, msgspec.Meta(ge=0)] = 0
+    config_version: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = 0
 
 
 class CameraSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

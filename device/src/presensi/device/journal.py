@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import hashlib
 import logging
 import os
 import sqlite3
@@ -27,6 +28,7 @@ from typing import Any
 import msgspec
 
 from presensi.device.errors import JournalCorrupt, JournalError, JournalUnavailable
+from presensi.protocol.errors import ProtocolError
 from presensi.protocol.ids import new_journal_id
 from presensi.protocol.record import GENESIS, LEGACY_JOURNAL, ScanRecord, decode_record
 
@@ -276,16 +278,12 @@ class Journal:
                     seq=self.last_seq + 1,
                     prev_hash=self.last_hash,
                 )
-                digest = record.digest()
+                body = record.canonical()
+                _readable(body)  # never store a record that neither the station nor the hub reads
+                digest = hashlib.sha256(body).hexdigest()
                 self._db.execute(
                     "INSERT INTO records (jid, seq, wall_ms, hash, body) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        self.jid,
-                        record.seq,
-                        record.wall_ms,
-                        bytes.fromhex(digest),
-                        record.canonical(),
-                    ),
+                    (self.jid, record.seq, record.wall_ms, bytes.fromhex(digest), body),
                 )
         except sqlite3.Error as exc:
             self._forget_tail()
@@ -526,6 +524,13 @@ class Journal:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _readable(body: bytes) -> None:
+    try:
+        decode_record(body)
+    except ProtocolError as exc:
+        raise JournalError(f"refusing to store a record that cannot be read back: {exc}") from exc
 
 
 def _classify(path: Path, exc: sqlite3.Error) -> JournalError:

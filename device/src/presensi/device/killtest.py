@@ -75,9 +75,7 @@ def run_kills(
     return report
 
 
-def _run_and_kill(
-    config: Path, delay_s: float, power: PowerCut | None = None
-) -> tuple[int, bool]:
+def _run_and_kill(config: Path, delay_s: float, power: PowerCut | None = None) -> tuple[int, bool]:
     """Start the station, kill -9 it `delay_s` after it is ready; return the scans it signalled
     and whether it got ready."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

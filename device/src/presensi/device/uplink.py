@@ -270,17 +270,25 @@ class Uplink:
         self._back_off()
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        """Whatever arrives on a subscribed topic is checked and applied, or logged and dropped:
+        nothing raised here may leave paho's callback (the uplink would die, and the broker
+        would redeliver the same poison on the next session, forever)."""
         try:
-            if message.topic == self._topic("ack"):
-                self._acks.append(wire.decode(message.payload, wire.Ack))
-            elif message.topic == self._topic("config") and self.on_config is not None:
-                self.on_config(wire.decode(message.payload, wire.StationSettings))
-            elif message.topic == topics.FLEET_REVOCATIONS:
-                self._apply_fleet("revocations", message.payload)
-            elif message.topic == topics.FLEET_KEYS:
-                self._apply_fleet("keys", message.payload)
+            self._receive(message.topic, bytes(message.payload))
         except ProtocolError as exc:
             log.warning("ignoring a bad message on %s: %s", message.topic, exc)
+        except Exception:  # a message that got past the checks: a bug, but never fatal
+            log.exception("ignoring a message on %s that could not be applied", message.topic)
+
+    def _receive(self, topic: str, payload: bytes) -> None:
+        if topic == self._topic("ack"):
+            self._acks.append(wire.decode(payload, wire.Ack))
+        elif topic == self._topic("config") and self.on_config is not None:
+            self.on_config(wire.decode(payload, wire.StationSettings))
+        elif topic == topics.FLEET_REVOCATIONS:
+            self._apply_fleet("revocations", payload)
+        elif topic == topics.FLEET_KEYS:
+            self._apply_fleet("keys", payload)
 
     # -- delivery ------------------------------------------------------------------------------
 

@@ -240,7 +240,7 @@ def _with_broker(f: F) -> F:
 @click.option(
     "--version",
     "version",
-    type=click.IntRange(1),
+    type=click.IntRange(1, 2**63 - 1),
     required=True,
     help="Must be higher than the station's current config version.",
 )
@@ -274,10 +274,12 @@ def publish_settings(
             duplicate_window_s=window,
             location=location,
         )
+        payload = wire.encode(settings)
+        wire.decode(payload, wire.StationSettings)  # what the station will check, checked here
         topic = topics.station_topic(station, "config")
         publish_retained(
             broker,
-            [(topic, wire.encode(settings))],
+            [(topic, payload)],
             username=username,
             password=read_secret(password_file),
         )

@@ -9,8 +9,8 @@ with its reason, and the sending station's good batches keep flowing.
 
 from __future__ import annotations
 
+import collections
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -20,11 +20,15 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from presensi.hub.errors import HubError, StoreError
-from presensi.hub.store import IngestResult, Store
+from presensi.hub.store import REJECT_PAYLOAD_MAX, IngestResult, Store
 from presensi.protocol import topics, wire
 from presensi.protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
+
+REJECT_RETENTION_MS = 30 * 86_400_000  # rejects older than this are deleted
+REJECTS_KEPT = 100_000  # and at most this many are kept
+PURGE_EVERY_S = 3600.0
 
 
 @dataclass
@@ -34,6 +38,7 @@ class IngestStats:
     records_inserted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    rejects_dropped: int = 0  # rejects counted but not kept (RejectGate)
     commits: int = 0
     acks: int = 0
 
@@ -41,8 +46,74 @@ class IngestStats:
 @dataclass(frozen=True)
 class _Message:
     topic: str
-    payload: bytes
+    payload: bytes  # cut to REJECT_PAYLOAD_MAX when the message was over its limit
     received_ms: int
+    size: int  # as it arrived
+
+
+# what the hub takes per message topic kind, at most (larger: one reject, never parsed)
+KIND_LIMITS = {
+    "scans": wire.MAX_BATCH_BYTES,
+    "status": wire.MAX_STATUS_BYTES,
+    "telemetry": wire.MAX_TELEMETRY_BYTES,
+}
+INBOX_BYTES = 64 * 1024 * 1024  # messages waiting for the worker; beyond, paho waits (backpressure)
+
+
+class Inbox:
+    """The queue between paho's network thread and the ingest worker, bounded in bytes: a
+    flood makes the network thread wait (and the broker hold its messages), never the hub's
+    memory grow without end."""
+
+    def __init__(self, max_bytes: int = INBOX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._items: collections.deque[_Message] = collections.deque()
+        self._bytes = 0
+        self._cond = threading.Condition()
+
+    def put(self, message: _Message, stop: threading.Event) -> None:
+        with self._cond:
+            while self._bytes > self.max_bytes and not stop.is_set():
+                self._cond.wait(0.5)
+            self._items.append(message)
+            self._bytes += len(message.payload)
+            self._cond.notify_all()
+
+    def get(self, timeout: float) -> _Message | None:
+        with self._cond:
+            if not self._items and not self._cond.wait_for(lambda: bool(self._items), timeout):
+                return None
+            message = self._items.popleft()
+            self._bytes -= len(message.payload)
+            self._cond.notify_all()
+            return message
+
+
+class RejectGate:
+    """At most `per_window` reject rows per station per `window_s`; the rest are counted, and
+    one row says how many were not kept (and why) when the window ends."""
+
+    def __init__(self, per_window: int = 20, window_s: float = 60.0) -> None:
+        self.per_window = per_window
+        self.window_s = window_s
+        self._windows: dict[str | None, tuple[float, int, collections.Counter[str]]] = {}
+
+    def admit(self, station: str | None, reason: str, now: float) -> tuple[bool, str | None]:
+        """(keep this reject?, a summary of what the window that just ended dropped)."""
+        start, kept, dropped = self._windows.get(station, (now, 0, collections.Counter()))
+        summary = None
+        if now - start >= self.window_s:
+            if dropped:
+                what = ", ".join(f"{n} x {r[:80]}" for r, n in dropped.most_common(5))
+                count = sum(dropped.values())
+                summary = f"{count} more rejects not kept in {self.window_s:.0f} s: {what}"
+            start, kept, dropped = now, 0, collections.Counter()
+        if kept < self.per_window:
+            self._windows[station] = (start, kept + 1, dropped)
+            return True, summary
+        dropped[reason.split(":", 1)[0]] += 1
+        self._windows[station] = (start, kept, dropped)
+        return False, summary
 
 
 class Ingest:
@@ -67,8 +138,15 @@ class Ingest:
         self.max_group = max_group
         self.max_wait_s = max_wait_s
         self.stats = IngestStats()
-        self._queue: queue.SimpleQueue[_Message] = queue.SimpleQueue()
+        self._inbox = Inbox()
         self._stop = threading.Event()
+        self._gate = RejectGate()
+        self.reject_retention_ms = REJECT_RETENTION_MS
+        self.rejects_kept = REJECTS_KEPT
+        self._next_purge = 0.0
+        self.store_ok = True  # the last store call worked (health checks, the watchdog)
+        self.last_store_ok = time.monotonic()
+        self._failures = 0
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._keys_loaded = 0.0
         self.connected = threading.Event()
@@ -129,8 +207,13 @@ class Ingest:
             log.warning("hub disconnected from the broker: %s", reason)
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        self._queue.put(
-            _Message(message.topic, bytes(message.payload), time.time_ns() // 1_000_000)
+        payload = bytes(message.payload)
+        size = len(payload)
+        limit = KIND_LIMITS.get(message.topic.rsplit("/", 1)[-1], wire.MAX_STATUS_BYTES)
+        if size > limit:
+            payload = payload[:REJECT_PAYLOAD_MAX]  # never held whole: it is rejected anyway
+        self._inbox.put(
+            _Message(message.topic, payload, time.time_ns() // 1_000_000, size), self._stop
         )
 
     # -- worker --------------------------------------------------------------------------------
@@ -138,25 +221,57 @@ class Ingest:
     def _work(self) -> None:
         while not self._stop.is_set():
             group = self._collect()
-            if group:
-                try:
+            try:
+                if group:
                     self._handle(group)
-                except Exception:
-                    # a store failure: nothing was acked, so the stations will resend
-                    log.exception("ingest of %d messages failed; stations will resend", len(group))
-                    time.sleep(1)
+                self._housekeeping()
+            except StoreError as exc:
+                # the store failed: nothing of the group was acked, so the stations resend;
+                # the store reconnects on its next call, after a growing pause
+                self._store_failed(exc, len(group))
+                continue
+            self._store_worked()
+
+    def _store_failed(self, exc: StoreError, messages: int) -> None:
+        self._failures += 1
+        self.store_ok = False
+        pause = min(30.0, 0.5 * 2 ** min(self._failures - 1, 6))
+        log.error(
+            "the store failed (%s); %d messages not stored, stations will resend; "
+            "trying again in %.1f s",
+            exc,
+            messages,
+            pause,
+        )
+        self._stop.wait(pause)
+
+    def _store_worked(self) -> None:
+        if not self.store_ok:
+            log.warning("the store works again after %d failures", self._failures)
+        self._failures = 0
+        self.store_ok = True
+        self.last_store_ok = time.monotonic()
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now < self._next_purge:
+            return
+        self._next_purge = now + PURGE_EVERY_S
+        self.store.purge_rejects(
+            time.time_ns() // 1_000_000 - self.reject_retention_ms, self.rejects_kept
+        )
 
     def _collect(self) -> list[_Message]:
-        try:
-            group = [self._queue.get(timeout=0.2)]
-        except queue.Empty:
+        first = self._inbox.get(timeout=0.2)
+        if first is None:
             return []
+        group = [first]
         deadline = time.monotonic() + self.max_wait_s
         while len(group) < self.max_group:
-            try:
-                group.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
-            except queue.Empty:
+            message = self._inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+            if message is None:
                 break
+            group.append(message)
         return group
 
     def _handle(self, group: list[_Message]) -> None:
@@ -164,18 +279,15 @@ class Ingest:
         batches: list[wire.Batch] = []
         for message in group:
             try:
-                where = topics.parse(message.topic)
-            except ProtocolError as exc:
-                self._reject(message, None, str(exc))
+                batch = self._one(message)
+            except StoreError:
+                raise
+            except Exception as exc:  # one message is one reject, never a stall
+                log.exception("could not handle a message on %s", message.topic)
+                self._reject(message, None, f"the hub could not handle it: {type(exc).__name__}")
                 continue
-            if where.kind == "scans":
-                batch = self._open(message, where.station)
-                if batch is not None:
-                    batches.append(batch)
-            elif where.kind == "status":
-                self._status(message, where.station)
-            elif where.kind == "telemetry":
-                self._telemetry(message, where.station)
+            if batch is not None:
+                batches.append(batch)
         if not batches:
             return
         result = self._store_batches(batches, group)
@@ -235,6 +347,27 @@ class Ingest:
             )
             self.stats.acks += 1
 
+    def _one(self, message: _Message) -> wire.Batch | None:
+        """Check and apply one message on its own; a batch is returned for the group's commit."""
+        try:
+            where = topics.parse(message.topic)
+        except ProtocolError as exc:
+            self._reject(message, None, str(exc))
+            return None
+        limit = KIND_LIMITS.get(where.kind, wire.MAX_STATUS_BYTES)
+        if message.size > limit:
+            self._reject(
+                message, where.station, f"message too large ({message.size} bytes, at most {limit})"
+            )
+            return None
+        if where.kind == "scans":
+            return self._open(message, where.station)
+        if where.kind == "status":
+            self._status(message, where.station)
+        elif where.kind == "telemetry":
+            self._telemetry(message, where.station)
+        return None
+
     def _open(self, message: _Message, station: str) -> wire.Batch | None:
         keys = self._station_keys(station)
         try:
@@ -266,6 +399,7 @@ class Ingest:
                 online=status.state == "online",
                 last_seen_ms=message.received_ms,
                 version=status.version or None,
+                boot_id=status.boot_id or None,
             )
 
     def _telemetry(self, message: _Message, station: str) -> None:
@@ -286,13 +420,22 @@ class Ingest:
                 clock_offset_ms=message.received_ms - t.ts_ms,
                 version=t.version or None,
                 last_scan_ms=t.last_scan_ms,
-                telemetry_json=message.payload.decode(),
+                # what the schema knows of it, re-encoded: never an unknown blob
+                telemetry_json=wire.encode(t).decode(),
             )
 
     def _reject(self, message: _Message, station: str | None, reason: str) -> None:
         self.stats.rejected += 1
+        keep, summary = self._gate.admit(station, reason, time.monotonic())
+        if summary is not None:
+            self.store.reject(message.received_ms, message.topic, station, summary, b"")
+        if not keep:
+            self.stats.rejects_dropped += 1
+            return
         log.warning("rejected a message on %s: %s", message.topic, reason)
-        self.store.reject(message.received_ms, message.topic, station, reason, message.payload)
+        self.store.reject(
+            message.received_ms, message.topic, station, reason, message.payload, size=message.size
+        )
 
 
 def publish_retained(

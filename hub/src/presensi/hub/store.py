@@ -94,8 +94,10 @@ class Store(Protocol):
         *,
         seq: int | None = None,
         detail: str | None = None,
+        size: int | None = None,
     ) -> None: ...
     def rejects(self, limit: int = 100) -> list[RejectRow]: ...
+    def purge_rejects(self, before_ms: int, keep: int) -> int: ...
     def journals(self, station: str | None = None) -> list[JournalRow]: ...
     def report_journals(
         self, station: str, journals: dict[str, JournalState], received_ms: int
@@ -450,10 +452,33 @@ class SqlStore:
         *,
         seq: int | None = None,
         detail: str | None = None,
+        size: int | None = None,
     ) -> None:
-        """Keep a message the hub refused (payload cut to REJECT_PAYLOAD_MAX bytes)."""
+        """Keep a message the hub refused (payload cut to REJECT_PAYLOAD_MAX bytes; `size`: its
+        length as it arrived, when the payload given is already cut)."""
         with self._lock, self._db.transaction():
-            self._write_reject(received_ms, topic, station, reason, payload, seq=seq, detail=detail)
+            self._write_reject(
+                received_ms, topic, station, reason, payload, seq=seq, detail=detail, size=size
+            )
+
+    def purge_rejects(self, before_ms: int, keep: int) -> int:
+        """Delete rejects received before `before_ms`, and all but the newest `keep`."""
+        with self._lock, self._db.transaction():
+            old = self._db.execute(
+                "SELECT COUNT(*) FROM rejects WHERE received_ms < ?", (before_ms,)
+            )
+            self._db.execute("DELETE FROM rejects WHERE received_ms < ?", (before_ms,))
+            over = self._db.execute(
+                "SELECT id FROM rejects ORDER BY id DESC LIMIT 1 OFFSET ?", (keep,)
+            )
+            extra = 0
+            if over:
+                counted = self._db.execute(
+                    "SELECT COUNT(*) FROM rejects WHERE id <= ?", (over[0][0],)
+                )
+                extra = int(counted[0][0])
+                self._db.execute("DELETE FROM rejects WHERE id <= ?", (over[0][0],))
+        return int(old[0][0]) + extra
 
     def _write_reject(
         self,
@@ -465,6 +490,7 @@ class SqlStore:
         *,
         seq: int | None,
         detail: str | None,
+        size: int | None = None,
     ) -> None:
         self._db.execute(
             _INSERT_REJECT,
@@ -476,7 +502,7 @@ class SqlStore:
                 _printable(reason),
                 None if detail is None else _printable(detail),
                 bytes(payload[:REJECT_PAYLOAD_MAX]),
-                len(payload),
+                len(payload) if size is None else size,
             ),
         )
 

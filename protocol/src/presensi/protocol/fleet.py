@@ -32,13 +32,20 @@ def sign_document(doc: dict[str, Any], key: SigningKey) -> bytes:
     )
 
 
+MAX_DOCUMENT_BYTES = 1024 * 1024  # = wire.MAX_FLEET_BYTES
+
+
 def open_document(payload: bytes, trusted: KeyRing, kind: str) -> dict[str, Any]:
+    if len(payload) > MAX_DOCUMENT_BYTES:
+        raise ProtocolError(f"fleet document too large ({len(payload)} bytes)")
     try:
         outer = json.loads(payload)
         doc, key_id, sig = outer["doc"], bytes.fromhex(outer["key_id"]), outer["sig"]
         signature = base64.b64decode(sig, validate=True)
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise ProtocolError(f"not a signed fleet document: {exc}") from exc
+    except RecursionError:
+        raise ProtocolError("not a signed fleet document: nested too deeply") from None
     key = trusted.get(key_id)
     if key is None:
         raise ProtocolError(f"fleet document signed by unknown key {key_id.hex()}")

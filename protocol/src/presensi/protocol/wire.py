@@ -34,11 +34,22 @@ BATCH_DOMAIN = b"presensi/batch/v1\x00"
 MAX_BATCH_BYTES = 256 * 1024
 MAX_BATCH_RECORDS = 1000
 BATCH_VERSION = 2
+# the most any message of a kind may be, checked before it is parsed (the broker's own limit,
+# message_size_limit, is MAX_MESSAGE_BYTES: the largest, a fleet document)
+MAX_STATUS_BYTES = 4096
+MAX_TELEMETRY_BYTES = 16 * 1024
+MAX_ACK_BYTES = 1024
+MAX_SETTINGS_BYTES = 4096
+MAX_FLEET_BYTES = 1024 * 1024  # a revocation list of ~100,000 serials
+MAX_MESSAGE_BYTES = MAX_FLEET_BYTES
+MAX_JOURNALS_REPORTED = 64
 
 # A time in Unix milliseconds (2**53 ms is far beyond any clock), so that the hub can subtract
-# one from its own clock; text without NUL, which PostgreSQL text columns cannot hold.
+# one from its own clock; text without NUL, which PostgreSQL text columns cannot hold, and of a
+# bounded length.
 UnixMs = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
-Text = Annotated[str, msgspec.Meta(pattern=r"^[^\x00]*$")]
+Text = Annotated[str, msgspec.Meta(pattern=r"^[^\x00]*$", max_length=128)]
+Ident = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 
 
 class Batch(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -60,7 +71,7 @@ class Ack(msgspec.Struct, frozen=True, omit_defaults=True):
 
     upto: Int64
     journal: JournalId = LEGACY_JOURNAL
-    hash: Text = ""
+    hash: Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{64})?$")] = ""
     forked: bool = False
 
 
@@ -84,13 +95,16 @@ class Telemetry(msgspec.Struct, frozen=True, omit_defaults=True):
     acked_upto: Int64  # of the current journal
     backlog: Int64  # unacked records in all journals
     journal: JournalId = LEGACY_JOURNAL  # the current journal
-    journals: dict[JournalId, JournalState] = {}  # every journal with unacked records, and current
+    # every journal with unacked records, and the current one
+    journals: Annotated[
+        dict[JournalId, JournalState], msgspec.Meta(max_length=MAX_JOURNALS_REPORTED)
+    ] = {}
     oldest_unacked_ms: UnixMs | None = None
     disk_free_mb: Int64 | None = None
     clock_synced: bool = False
     clock_steps: Int64 = 0  # unexplained steps of the wall clock since the station started
     clock_offset_ms: Int64 | None = None
-    decode_fps: float = 0.0
+    decode_fps: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 0.0
     last_scan_ms: UnixMs | None = None
     version: Text = ""
     keys_version: Int64 = 0
@@ -102,11 +116,11 @@ class StationSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, o
     """Retained on a station's config topic: settings the hub may change remotely. Fields left
     out keep the station's value; identity, keys and hardware stay with provisioning."""
 
-    version: int
-    location: str | None = None
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+    location: Ident | None = None
     mode: Literal["in", "out", "auto", "event"] | None = None
-    event: str | None = None
-    duplicate_window_s: int | None = None
+    event: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    duplicate_window_s: Annotated[int, msgspec.Meta(ge=0, le=86_400)] | None = None
 
 
 _ENC = msgspec.json.Encoder(order="sorted")
@@ -117,11 +131,36 @@ def encode(value: msgspec.Struct) -> bytes:
     return _ENC.encode(value)
 
 
-def decode(data: bytes, kind: type[T]) -> T:
+_LIMITS: dict[str, int] = {
+    "Status": MAX_STATUS_BYTES,
+    "Telemetry": MAX_TELEMETRY_BYTES,
+    "Ack": MAX_ACK_BYTES,
+    "StationSettings": MAX_SETTINGS_BYTES,
+}
+
+
+def decode(data: bytes, kind: type[T], *, max_bytes: int | None = None) -> T:
+    """Parse a message of `kind`, or raise ProtocolError: larger than its kind may be, not
+    UTF-8 anywhere (unknown fields included), nested too deeply, or not of the schema."""
+    name = kind.__name__.lower()
+    limit = _LIMITS.get(kind.__name__, MAX_MESSAGE_BYTES) if max_bytes is None else max_bytes
+    if len(data) > limit:
+        raise ProtocolError(f"{name} message too large ({len(data)} bytes, at most {limit})")
+    check_text(data, name)
     try:
         return msgspec.json.decode(data, type=kind)
     except msgspec.DecodeError as exc:
-        raise ProtocolError(f"bad {kind.__name__.lower()} message: {exc}") from exc
+        raise ProtocolError(f"bad {name} message: {exc}") from exc
+    except RecursionError:
+        raise ProtocolError(f"bad {name} message: nested too deeply") from None
+
+
+def check_text(data: bytes, what: str) -> None:
+    """UTF-8 throughout: a parser that skips an unknown field never looks inside it."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"bad {what} message: not UTF-8 (byte {exc.start})") from None
 
 
 def sign_batch(batch: Batch, key: SigningKey) -> bytes:
@@ -147,10 +186,13 @@ def open_batch(payload: bytes, key_of: dict[str, Ed25519PublicKey], topic_statio
         key.verify(base64.b64decode(sig_b64, validate=True), BATCH_DOMAIN + body)
     except (binascii.Error, ValueError, InvalidSignature):
         raise ProtocolError(f"batch signature is not station {topic_station!r}'s") from None
+    check_text(body, "batch")
     try:
         batch = _BATCH.decode(body)
     except msgspec.DecodeError as exc:
         raise ProtocolError(f"bad batch: {exc}") from exc
+    except RecursionError:
+        raise ProtocolError("bad batch: nested too deeply") from None
     _check_batch(batch, topic_station)
     return batch
 
