@@ -81,18 +81,28 @@ class Postgres:
                 *("-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8"),
                 "--no-sync",
             )
-            options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.base}"
+            self._options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.base}"
             if not durable:
-                options += f" {_FAST}"
-            self._run(
-                self._pg_ctl,
-                *("-D", str(self.data), "-l", str(self.base / "postgresql.log")),
-                *("-o", options, "-w", "-t", "60", "start"),
-            )
-            self._started = True
+                self._options += f" {_FAST}"
+            self.start()
         except PostgresError:
             self.close()
             raise
+
+    def start(self) -> None:
+        """Start the server (again, after stop()), on the same port and data."""
+        self._run(
+            self._pg_ctl,
+            *("-D", str(self.data), "-l", str(self.base / "postgresql.log")),
+            *("-o", self._options, "-w", "-t", "60", "start"),
+        )
+        self._started = True
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server, keeping its data (mode: smart, fast or immediate, as pg_ctl)."""
+        if self._started:
+            self._run(self._pg_ctl, "-D", str(self.data), "-m", mode, "-w", "stop")
+            self._started = False
 
     @property
     def conninfo(self) -> str:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from presensi.device import systemd
 from presensi.device.clock import Clock, StationClock, SystemTime, TimeSource
 from presensi.device.config import StationConfig, StationSection
 from presensi.device.decide import Decider
@@ -28,7 +27,7 @@ from presensi.hardware.decoder import Decoder
 from presensi.hardware.errors import HardwareError
 from presensi.hardware.indicator import Indicator, Signal
 from presensi.hardware.scanner import CodeScanner
-from presensi.protocol import wire
+from presensi.protocol import systemd, wire
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.keys import KeyRing, Revocations, load_signing_key
 from presensi.protocol.record import ScanRecord

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 REJECT_RETENTION_MS = 30 * 86_400_000  # rejects older than this are deleted
 REJECTS_KEPT = 100_000  # and at most this many are kept
 PURGE_EVERY_S = 3600.0
+PING_EVERY_S = 5.0
 
 
 @dataclass
@@ -144,6 +145,7 @@ class Ingest:
         self.reject_retention_ms = REJECT_RETENTION_MS
         self.rejects_kept = REJECTS_KEPT
         self._next_purge = 0.0
+        self._next_ping = 0.0
         self.store_ok = True  # the last store call worked (health checks, the watchdog)
         self.last_store_ok = time.monotonic()
         self._failures = 0
@@ -174,6 +176,11 @@ class Ingest:
         self._worker.start()
         self._client.connect_async(self._host, self._port, keepalive=30)
         self._client.loop_start()
+
+    def healthy(self) -> bool:
+        """The worker runs and the store answered lately: what the watchdog and a health
+        check ask. A broker that is away is not a fault of the hub (it reconnects by itself)."""
+        return self._worker.is_alive() and self.store_ok
 
     def stop(self) -> None:
         self._stop.set()
@@ -254,6 +261,9 @@ class Ingest:
 
     def _housekeeping(self) -> None:
         now = time.monotonic()
+        if now >= self._next_ping:  # with no traffic, still find out that the store is gone
+            self._next_ping = now + PING_EVERY_S
+            self.store.ping()
         if now < self._next_purge:
             return
         self._next_purge = now + PURGE_EVERY_S

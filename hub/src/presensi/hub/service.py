@@ -8,7 +8,7 @@ from pathlib import Path
 
 from presensi.hub.ingest import Ingest
 from presensi.hub.store import Store, open_store
-from presensi.protocol import topics
+from presensi.protocol import systemd, topics
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,27 @@ class Hub:
         if revocations is not None:
             self.ingest.publish(topics.FLEET_REVOCATIONS, revocations, retain=True)
 
+    def healthy(self) -> bool:
+        return self.ingest.healthy()
+
     def run(self) -> None:
+        """Ingest until stop(); under systemd (Type=notify) say READY, and feed the watchdog
+        only while the hub can commit (a hub that cannot reach its database gets restarted,
+        and is seen as down by whoever watches it)."""
         self.start()
+        systemd.notify("READY=1")
+        interval = systemd.watchdog_interval()
+        was_healthy = True
         try:
-            self.stop_event.wait()
+            while not self.stop_event.wait(min(interval or 1.0, 1.0)):
+                healthy = self.healthy()
+                if healthy and interval:
+                    systemd.notify("WATCHDOG=1")
+                if healthy != was_healthy:
+                    systemd.notify("STATUS=" + ("ingesting" if healthy else "store unreachable"))
+                    was_healthy = healthy
         finally:
+            systemd.notify("STOPPING=1")
             self.close()
 
     def stop(self) -> None:

@@ -80,6 +80,7 @@ LIVE_OVERLAP_MS = 2_000
 class Store(Protocol):
     def migrate(self) -> None: ...
     def schema_version(self) -> int: ...
+    def ping(self) -> None: ...
     def register_station(self, info: StationInfo) -> None: ...
     def station_keys(self) -> dict[str, bytes]: ...
     def ingest(self, batches: Sequence[Batch], received_ms: int) -> IngestResult: ...
@@ -212,6 +213,11 @@ class SqlStore:
     def schema_version(self) -> int:
         with self._lock:
             return migrations.current_version(self._db)
+
+    def ping(self) -> None:
+        """A round trip to the database (StoreError if it cannot be reached)."""
+        with self._lock:
+            self._db.execute("SELECT 1")
 
     # -- registry --------------------------------------------------------------------------------
 

@@ -2,8 +2,10 @@
 
 psycopg is imported only when a PostgreSQL store is opened (`pip install 'presensi[postgres]'`).
 The connection runs in autocommit mode; `transaction()` opens an explicit transaction and the
-store locks each station row it advances (SELECT ... FOR UPDATE). psycopg prepares statements
-used repeatedly on its own and sends executemany() rows in one pipeline.
+store locks each journal's rows it advances (SELECT ... FOR UPDATE). psycopg prepares statements
+used repeatedly on its own and sends executemany() rows in one pipeline. A connection the server
+closed (a restart, pg_terminate_backend, a network cut) is made again at the next call, never
+in the middle of a transaction: that transaction fails whole, and the stations resend.
 """
 
 from __future__ import annotations
@@ -31,13 +33,31 @@ class PostgresDatabase:
                 "a PostgreSQL store needs psycopg: pip install 'presensi[postgres]'"
             ) from exc
         self._error: type[Exception] = psycopg.Error
+        self._psycopg = psycopg
+        self._conninfo = conninfo
         self._queries: dict[str, str] = {}
+        self.reconnects = 0
+        self._in_transaction = False
+        self._conn: psycopg.Connection[tuple[Any, ...]] = self._connect()
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
         try:
-            self._conn: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(
-                conninfo, autocommit=True
+            conn: psycopg.Connection[tuple[Any, ...]] = self._psycopg.connect(
+                self._conninfo, autocommit=True, connect_timeout=10
             )
-        except psycopg.Error as exc:
+        except self._psycopg.Error as exc:
             raise StoreError(f"cannot connect to the PostgreSQL store: {exc}") from exc
+        return conn
+
+    def _live(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """The connection, made again if the server closed it (a restart, a terminated
+        backend, a network cut): the next call after a failure tries again."""
+        if self._conn.closed or self._conn.broken:
+            with contextlib.suppress(self._error):
+                self._conn.close()
+            self._conn = self._connect()
+            self.reconnects += 1
+        return self._conn
 
     def _query(self, sql: str) -> str:
         query = self._queries.get(sql)
@@ -47,15 +67,17 @@ class PostgresDatabase:
         return query
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        conn = self._conn if self._in_transaction else self._live()
         try:
-            cursor = self._conn.execute(self._query(sql), params)
+            cursor = conn.execute(self._query(sql), params)
             return cursor.fetchall() if cursor.description is not None else []
         except self._error as exc:
             raise StoreError(f"PostgreSQL store: {exc}") from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> int:
+        conn = self._conn if self._in_transaction else self._live()
         try:
-            with self._conn.cursor() as cursor:
+            with conn.cursor() as cursor:
                 cursor.executemany(self._query(sql), rows)
                 return cursor.rowcount
         except self._error as exc:
@@ -63,11 +85,15 @@ class PostgresDatabase:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
+        conn = self._live()
+        self._in_transaction = True  # never reconnect half-way: the transaction would split
         try:
-            with self._conn.transaction():
+            with conn.transaction():
                 yield
         except self._error as exc:
             raise StoreError(f"PostgreSQL store: {exc}") from exc
+        finally:
+            self._in_transaction = False
 
     def close(self) -> None:
         self._conn.close()

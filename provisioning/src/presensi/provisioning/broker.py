@@ -29,6 +29,7 @@ from pathlib import Path
 
 from presensi.device.files import write_atomically
 from presensi.protocol.topics import ROOT, STATION_ID, STATIONS, Kind
+from presensi.protocol.wire import MAX_MESSAGE_BYTES
 from presensi.provisioning.errors import ProvisioningError
 
 PBKDF2_SHA512 = 7  # Mosquitto's hash type id: "$7$" = PBKDF2-HMAC-SHA512
@@ -223,6 +224,10 @@ def mosquitto_conf(
         f"max_queued_messages {max_queued_messages}",
         f"max_queued_bytes {max_queued_bytes}",
         f"max_inflight_messages {max_inflight_messages}",
+        "",
+        "# no message larger than the largest Presensi message (a signed revocation list);",
+        "# the hub checks each kind's own, smaller limit again",
+        f"message_size_limit {MAX_MESSAGE_BYTES}",
         "",
         "# every client authenticates; the ACL confines each station to its own topics",
         "allow_anonymous false",

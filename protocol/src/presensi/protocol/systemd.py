@@ -1,4 +1,5 @@
-"""systemd's notify protocol (Type=notify, WatchdogSec=): a datagram to $NOTIFY_SOCKET."""
+"""systemd's notify protocol (Type=notify, WatchdogSec=): a datagram to $NOTIFY_SOCKET. Shared by
+the station and the hub services (both run under systemd)."""
 
 from __future__ import annotations
 
