@@ -29,6 +29,56 @@ store_option = click.option(
 )
 
 
+tls_options = [
+    click.option(
+        "--ca-file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        default=None,
+        envvar="PRESENSI_BROKER_CA",
+        help="mqtts://: the CA of the broker's certificate (default: the system's CAs).",
+    ),
+    click.option(
+        "--cert-file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        default=None,
+        envvar="PRESENSI_BROKER_CERT",
+        help="mqtts://: the hub's client certificate (with --key-file).",
+    ),
+    click.option(
+        "--key-file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        default=None,
+        envvar="PRESENSI_BROKER_KEY",
+        help="mqtts://: the key of --cert-file.",
+    ),
+]
+
+broker_options = [
+    click.option(
+        "--broker",
+        default="mqtt://127.0.0.1:1883",
+        show_default=True,
+        envvar="PRESENSI_BROKER",
+        help="mqtt://HOST[:PORT], or mqtts://HOST[:PORT] for TLS (port 8883).",
+    ),
+    click.option("--username", default="", envvar="PRESENSI_BROKER_USER"),
+    click.option("--password-file", type=click.Path(dir_okay=False), default=None),
+    *tls_options,
+]
+
+
+def _tls(ca_file: Path | None, cert_file: Path | None, key_file: Path | None) -> Any:
+    from presensi.hub.broker import TlsFiles
+
+    return TlsFiles(ca_file, cert_file, key_file)
+
+
+def _with_broker(f: F) -> F:
+    for option in reversed(broker_options):
+        f = option(f)
+    return f
+
+
 @click.group()
 def hub() -> None:
     """Run the hub and inspect what it holds."""
@@ -36,11 +86,7 @@ def hub() -> None:
 
 @hub.command()
 @store_option
-@click.option(
-    "--broker", default="mqtt://127.0.0.1:1883", show_default=True, envvar="PRESENSI_BROKER"
-)
-@click.option("--username", default="", envvar="PRESENSI_BROKER_USER")
-@click.option("--password-file", type=click.Path(dir_okay=False), default=None)
+@_with_broker
 @click.option("--client-id", default="presensi-hub", show_default=True)
 @click.option("--share-group", default=None, help="Split the load with other hub workers.")
 def run(
@@ -48,6 +94,9 @@ def run(
     broker: str,
     username: str,
     password_file: str | None,
+    ca_file: Path | None,
+    cert_file: Path | None,
+    key_file: Path | None,
     client_id: str,
     share_group: str | None,
 ) -> None:
@@ -62,6 +111,7 @@ def run(
             username=username,
             password=read_secret(password_file),
             share_group=share_group,
+            tls=_tls(ca_file, cert_file, key_file),
         )
     except (HubError, OSError) as exc:
         _fail(exc)
@@ -220,21 +270,6 @@ def import_(store_url: str, files: tuple[Path, ...]) -> None:
     sys.exit(1 if failed else 0)
 
 
-broker_options = [
-    click.option(
-        "--broker", default="mqtt://127.0.0.1:1883", show_default=True, envvar="PRESENSI_BROKER"
-    ),
-    click.option("--username", default="", envvar="PRESENSI_BROKER_USER"),
-    click.option("--password-file", type=click.Path(dir_okay=False), default=None),
-]
-
-
-def _with_broker(f: F) -> F:
-    for option in reversed(broker_options):
-        f = option(f)
-    return f
-
-
 @hub.command("publish-settings")
 @click.argument("station")
 @click.option(
@@ -259,9 +294,12 @@ def publish_settings(
     broker: str,
     username: str,
     password_file: str | None,
+    ca_file: Path | None,
+    cert_file: Path | None,
+    key_file: Path | None,
 ) -> None:
     """Send a station new settings (retained: it gets them whenever it connects)."""
-    from presensi.hub.ingest import publish_retained
+    from presensi.hub.broker import publish_retained
     from presensi.hub.service import read_secret
     from presensi.protocol import topics, wire
     from presensi.protocol.errors import ProtocolError
@@ -282,6 +320,7 @@ def publish_settings(
             [(topic, payload)],
             username=username,
             password=read_secret(password_file),
+            tls=_tls(ca_file, cert_file, key_file),
         )
     except (ProtocolError, HubError, OSError) as exc:
         _fail(exc)
@@ -308,9 +347,12 @@ def publish_fleet(
     broker: str,
     username: str,
     password_file: str | None,
+    ca_file: Path | None,
+    cert_file: Path | None,
+    key_file: Path | None,
 ) -> None:
     """Publish signed fleet documents, retained, to every station."""
-    from presensi.hub.ingest import publish_retained
+    from presensi.hub.broker import publish_retained
     from presensi.hub.service import read_secret
     from presensi.protocol import topics
 
@@ -322,7 +364,13 @@ def publish_fleet(
     if not messages:
         _fail(HubError("nothing to publish: give --revocations and/or --keys"))
     try:
-        publish_retained(broker, messages, username=username, password=read_secret(password_file))
+        publish_retained(
+            broker,
+            messages,
+            username=username,
+            password=read_secret(password_file),
+            tls=_tls(ca_file, cert_file, key_file),
+        )
     except (HubError, OSError) as exc:
         _fail(exc)
     click.echo(f"published {len(messages)} fleet document(s)")

@@ -15,11 +15,11 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from presensi.hub.errors import HubError, StoreError
+from presensi.hub.broker import TlsFiles, make_client
+from presensi.hub.errors import StoreError
 from presensi.hub.store import REJECT_PAYLOAD_MAX, IngestResult, Store
 from presensi.protocol import topics, wire
 from presensi.protocol.errors import ProtocolError
@@ -130,10 +130,8 @@ class Ingest:
         max_group: int = 500,
         max_wait_s: float = 0.02,
         clean_session: bool = False,
+        tls: TlsFiles | None = None,
     ) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
         self.store = store
         self.share_group = share_group
         self.max_group = max_group
@@ -152,16 +150,15 @@ class Ingest:
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._keys_loaded = 0.0
         self.connected = threading.Event()
-        url = urlsplit(broker)
-        self._host, self._port = url.hostname or "127.0.0.1", url.port or 1883
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
+        client, address = make_client(
+            broker,
             client_id=client_id,
             clean_session=clean_session,
-            protocol=mqtt.MQTTv311,
+            username=username,
+            password=password,
+            tls=tls,
         )
-        if username:
-            client.username_pw_set(username, password)
+        self._host, self._port = address.host, address.port
         client.max_inflight_messages_set(100)
         client.reconnect_delay_set(1, 30)
         client.on_connect = self._on_connect
@@ -446,39 +443,3 @@ class Ingest:
         self.store.reject(
             message.received_ms, message.topic, station, reason, message.payload, size=message.size
         )
-
-
-def publish_retained(
-    broker: str,
-    messages: list[tuple[str, bytes]],
-    *,
-    username: str = "",
-    password: str = "",
-    timeout: float = 10.0,
-) -> None:
-    """Publish retained QoS 1 messages once (admin commands) and wait for the broker to take
-    them. Raises HubError if the broker cannot be reached in `timeout` seconds."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    url = urlsplit(broker)
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-    if username:
-        client.username_pw_set(username, password)
-    try:
-        client.connect(url.hostname or "127.0.0.1", url.port or 1883, keepalive=30)
-    except OSError as exc:
-        raise HubError(f"cannot reach the broker at {broker}: {exc}") from exc
-    client.loop_start()
-    try:
-        infos = [client.publish(topic, payload, qos=1, retain=True) for topic, payload in messages]
-        deadline = time.monotonic() + timeout
-        for info in infos:
-            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
-            if not info.is_published():
-                raise HubError(
-                    f"the broker at {broker} did not take the message in {timeout:.0f} s"
-                )
-    finally:
-        client.disconnect()
-        client.loop_stop()

@@ -6,6 +6,7 @@ import logging
 import threading
 from pathlib import Path
 
+from presensi.hub.broker import TlsFiles
 from presensi.hub.ingest import Ingest
 from presensi.hub.store import Store, open_store
 from presensi.protocol import systemd, topics
@@ -23,6 +24,7 @@ class Hub:
         username: str = "",
         password: str = "",
         share_group: str | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.store: Store = open_store(store_url)
         self.store.migrate()
@@ -33,6 +35,7 @@ class Hub:
             username=username,
             password=password,
             share_group=share_group,
+            tls=tls,
         )
         self.stop_event = threading.Event()
 
