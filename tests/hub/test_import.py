@@ -268,3 +268,32 @@ def test_one_refused_file_does_not_stop_the_others(
     assert f"{good}: 7 new, 0 already known; st-011 committed up to 7" in result.output
     assert store.scans(other.id) == other.records
     assert store.count_scans() == 7
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # nested past any parser's depth
+        b'{"station": "st-011"}\n' + b"[" * 100_000 + b"\n" + b'{"signature": "AA=="}\n',
+        b"\xff\xfe\x00not text at all",
+        b"",
+    ],
+    ids=["nested header", "nested body", "binary", "empty"],
+)
+def test_a_hostile_file_is_one_line_and_the_good_one_still_lands(
+    tmp_path: Path, store: Store, store_url: str, content: bytes
+) -> None:
+    other = make_station(tmp_path, "st-011", 7)
+    register(store, other)
+    hostile = tmp_path / "nested.jsonl"
+    hostile.write_bytes(content)
+    good = export(other, tmp_path / "st-011.jsonl")
+    result = CliRunner().invoke(
+        main, ["hub", "import", str(hostile), str(good), "--store", store_url]
+    )
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)  # exit 1, not a crash
+    assert f"{hostile}: refused:" in result.output
+    assert f"{good}: 7 new" in result.output
+    assert store.scans(other.id) == other.records

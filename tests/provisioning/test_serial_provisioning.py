@@ -442,6 +442,20 @@ def test_a_damaged_bundle_is_caught_on_the_laptop(
     assert not rig.target.exists()
 
 
+def test_a_bundle_file_that_is_a_link_is_never_sent(rig: Rig, tmp_path: Path) -> None:
+    """A bundle whose station.key is a link to a secret of the admin's machine (with a manifest
+    to match): the flasher refuses it instead of sending the secret to the station."""
+    secret = tmp_path / "admin-secret.key"
+    secret.write_text("the organisation's badge-signing key\n")
+    bundle = make_bundle(rig.org, "st-1")
+    (bundle / "station.key").unlink()
+    (bundle / "station.key").symlink_to(secret)
+    write_manifest(bundle)  # the manifest even vouches for it
+    with pytest.raises(BundleError, match="is a link or lies outside the bundle"):
+        flash(rig.laptop_port, bundle, "st-1", **FAST)
+    assert not rig.target.exists()
+
+
 def test_a_bundle_for_another_station_is_caught_on_the_laptop(rig: Rig) -> None:
     bundle = make_bundle(rig.org, "st-1")
     with pytest.raises(BundleError, match="for station 'st-1', not 'st-2'"):

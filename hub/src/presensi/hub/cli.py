@@ -253,7 +253,7 @@ def import_(store_url: str, files: tuple[Path, ...]) -> None:
         for path in files:
             try:
                 result = import_export(store, path.read_bytes())
-            except ProtocolError as exc:
+            except (ProtocolError, OSError) as exc:  # each file on its own: the next goes on
                 click.echo(f"{path}: refused: {exc}", err=True)
                 failed += 1
                 continue

@@ -19,8 +19,8 @@ CHUNK = 1000
 def import_export(store: Store, data: bytes) -> IngestResult:
     try:
         station = str(json.loads(data.split(b"\n", 1)[0])["station"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ProtocolError(f"not an export file: {exc}") from exc
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise ProtocolError(f"not an export file: {str(exc)[:200]}") from exc
     raw = store.station_keys().get(station)
     if raw is None:
         raise ProtocolError(f"unknown station {station!r}: enroll it before importing its journal")

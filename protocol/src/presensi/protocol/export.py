@@ -75,7 +75,7 @@ def read_export(data: bytes, station_key: Ed25519PublicKey) -> Export:
     try:
         signature = base64.b64decode(json.loads(last_line)["signature"], validate=True)
         station_key.verify(signature, DOMAIN + body)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ProtocolError(f"not an export file: no valid signature line ({exc})") from exc
     except InvalidSignature:
         raise ProtocolError("export signature does not match the station's key") from None
@@ -87,7 +87,7 @@ def read_export(data: bytes, station_key: Ed25519PublicKey) -> Export:
         station, prev_hash = str(header["station"]), str(header["prev_hash"])
         journal = str(header["journal"]) if header["version"] == 2 else LEGACY_JOURNAL
         first, last = int(header["first_seq"]), int(header["last_seq"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ProtocolError(f"bad export header: {exc}") from exc
     if header.get("key_id") != key_id_of(station_key).hex():
         raise ProtocolError("export was signed by another key than the station's")

@@ -78,6 +78,8 @@ def decode_record(data: bytes) -> ScanRecord:
         record = _DECODER.decode(data)
     except msgspec.DecodeError as exc:
         raise ProtocolError(f"not a scan record: {exc}") from exc
+    except RecursionError:
+        raise ProtocolError("not a scan record: nested too deeply") from None
     check_schema(record)
     return record
 

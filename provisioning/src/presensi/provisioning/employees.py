@@ -30,6 +30,7 @@ from presensi.provisioning.locations import (
     decode_csv,
     has_control_characters,
     read_csv_records,
+    text_cell,
 )
 from presensi.provisioning.org import PRIVATE, Org
 
@@ -108,7 +109,7 @@ def employees_csv(employees: Sequence[Employee]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for e in employees:
-        writer.writerow([e.number, e.name, e.unit, e.shift_group])
+        writer.writerow([text_cell(v) for v in (e.number, e.name, e.unit, e.shift_group)])
     return out.getvalue()
 
 

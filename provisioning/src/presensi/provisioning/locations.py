@@ -48,6 +48,20 @@ class Location:
 
 # -- reading CSV (shared with employees.py) --------------------------------------------------
 
+# A cell that starts with one of these is a formula to a spreadsheet (=cmd|..., @SUM(...),
+# =HYPERLINK(...)): written out with a leading ' so it stays text, and read back without it.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(value: str) -> str:
+    """A text value for a CSV cell a spreadsheet will open: never a formula."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def cell_text(cell: str) -> str:
+    """What text_cell() wrote, as it was (a ' that guarded a formula comes off)."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_START) else cell
+
 
 def decode_csv(data: str | bytes, source: str) -> str:
     """The text of a CSV file: UTF-8, with or without a byte order mark."""
@@ -111,7 +125,8 @@ def read_csv_records(
                     f"({expected}). Fix: put text containing '{delimiter}' in double quotes"
                 )
                 continue
-            rows.append((start, {h: f.strip() for h, f in zip(header, fields, strict=True)}))
+            cells = {h: cell_text(f.strip()) for h, f in zip(header, fields, strict=True)}
+            rows.append((start, cells))
     except csv.Error as exc:
         problems.append(
             f"{source} line {reader.line_num}: not valid CSV ({exc}). Fix: check the quotes"
@@ -250,7 +265,14 @@ def locations_csv(locations: Sequence[Location]) -> str:
     writer.writerow(COLUMNS)
     for loc in locations:
         writer.writerow(
-            [loc.id, loc.name, loc.kind, repr(loc.latitude), repr(loc.longitude), loc.timezone]
+            [
+                text_cell(loc.id),
+                text_cell(loc.name),
+                loc.kind,
+                repr(loc.latitude),
+                repr(loc.longitude),
+                loc.timezone,
+            ]
         )
     return out.getvalue()
 

@@ -24,7 +24,9 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import secrets
+import stat
 import time
 import tomllib
 from collections.abc import Callable, Collection
@@ -126,7 +128,7 @@ def read_bundle(folder: Path, station_id: str | None = None) -> Bundle:
     for name, sha256 in sorted(listed.items()):
         path = folder / name
         try:
-            data = path.read_bytes()
+            data = _read_inside(folder, path)
         except OSError as exc:
             raise BundleError(f"{path}: listed in {MANIFEST} but cannot be read ({exc})") from exc
         if len(data) > MAX_FILE_SIZE:
@@ -150,6 +152,21 @@ def read_bundle(folder: Path, station_id: str | None = None) -> Bundle:
             f"the bundle in {folder} is for station {bundle_id!r}, not {station_id!r}"
         )
     return Bundle(folder, bundle_id, tuple(files), files[-1].sha256)
+
+
+def _read_inside(folder: Path, path: Path) -> bytes:
+    """A bundle file's bytes: a regular file right in the bundle folder, never a link (a link
+    could send whatever it points at, a private key of the admin's machine, to the station)."""
+    if path.is_symlink() or path.resolve().parent != folder.resolve():
+        raise BundleError(
+            f"{path} is a link or lies outside the bundle: bundle files must be regular files "
+            "in the bundle's folder. Fix: enroll the station again"
+        )
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise BundleError(f"{path} is not a regular file. Fix: enroll the station again")
+        return f.read(MAX_FILE_SIZE + 1)
 
 
 def flash(
