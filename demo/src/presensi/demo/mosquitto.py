@@ -94,6 +94,7 @@ class Mosquitto:
         base_config: str | None = None,
         start_timeout: float = 10.0,
         binary: str = MOSQUITTO,
+        prefix: Sequence[str] = (),
     ) -> None:
         if base_config is not None and port is None:
             raise ValueError("base_config needs the port its listener uses")
@@ -115,6 +116,9 @@ class Mosquitto:
         self.base_config = base_config
         self.start_timeout = start_timeout
         self.binary = binary
+        # a command to run mosquitto under, e.g. ["ip", "netns", "exec", NS]: then it is ready
+        # when its log says so (its port may not be reachable from here)
+        self.prefix = tuple(prefix)
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
         self.stderr_path = self.workdir / "stderr.log"
@@ -212,7 +216,7 @@ class Mosquitto:
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.stderr_path.open("ab") as stderr:
             proc = subprocess.Popen(
-                [self.binary, "-c", str(self.config_path)],
+                [*self.prefix, self.binary, "-c", str(self.config_path)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
@@ -229,7 +233,9 @@ class Mosquitto:
                     f"mosquitto exited with code {proc.returncode} while starting on port "
                     f"{self._port}\n{self._diagnostics(log_offset)}"
                 )
-            if self._log_says_running(log_offset) and self._accepts_connections():
+            if self._log_says_running(log_offset) and (
+                self.prefix or self._accepts_connections()
+            ):
                 return
             if time.monotonic() > deadline:
                 self._kill_proc()
