@@ -233,9 +233,7 @@ class Mosquitto:
                     f"mosquitto exited with code {proc.returncode} while starting on port "
                     f"{self._port}\n{self._diagnostics(log_offset)}"
                 )
-            if self._log_says_running(log_offset) and (
-                self.prefix or self._accepts_connections()
-            ):
+            if self._log_says_running(log_offset) and (self.prefix or self._accepts_connections()):
                 return
             if time.monotonic() > deadline:
                 self._kill_proc()
