@@ -148,6 +148,7 @@ class ProvisioningAgent:
         self._ack_timeout = default_ack_timeout(baudrate) if ack_timeout is None else ack_timeout
         self._retries = retries
         self._idle_timeout = idle_timeout
+        self.last_drop_reason = ""  # why the last session was dropped
         self._reopen_s = reopen_s
         self._gid = _group_id(group) if group is not None else None
         self._port: Port | None = None
@@ -249,6 +250,7 @@ class ProvisioningAgent:
         if session is None:
             return
         self.sessions_dropped += 1
+        self.last_drop_reason = reason
         if session.incoming is not None:
             with contextlib.suppress(OSError):
                 session.incoming.handle.close()
