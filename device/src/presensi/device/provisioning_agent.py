@@ -246,15 +246,17 @@ class ProvisioningAgent:
                 self._link.reset()
 
     def _drop_session(self, reason: str) -> None:
-        session, self._session = self._session, None
+        session = self._session
         if session is None:
             return
-        self.sessions_dropped += 1
-        self.last_drop_reason = reason
         if session.incoming is not None:
             with contextlib.suppress(OSError):
                 session.incoming.handle.close()
         shutil.rmtree(session.staging, ignore_errors=True)
+        # only now is the session gone: whoever sees no session sees no staging folder either
+        self.last_drop_reason = reason
+        self.sessions_dropped += 1
+        self._session = None
         logger.warning(
             "provisioning of %s abandoned: %s; the previous config is unchanged",
             session.station_id,
