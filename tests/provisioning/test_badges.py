@@ -175,7 +175,7 @@ def test_reissue_revokes_the_old_badge_and_points_to_the_new(org: Org) -> None:
     assert new.serial == 5 and new.employee == "EMP-00002"
     assert result.replaced == [2]
     assert result.list is not None
-    assert result.list.revocations == Revocations(1, frozenset({2}))
+    assert result.list.revocations == Revocations(2, frozenset({2}))
     record = {r.serial: r for r in rows(org)}
     assert record[2].revoke_reason == badges.REISSUED == "reissued"
     assert record[2].replaced_by == 5
@@ -186,7 +186,7 @@ def test_reissue_revokes_the_old_badge_and_points_to_the_new(org: Org) -> None:
     # a second reissue replaces the replacement
     again = badges.reissue(org, STAFF[1], "damaged")
     assert again.replaced == [5]
-    assert again.list is not None and again.list.revocations.version == 2
+    assert again.list is not None and again.list.revocations.version == 3
     assert again.list.revocations.serials == frozenset({2, 5})
 
 
@@ -201,8 +201,8 @@ def test_revoke_by_serial_and_by_employee_bumps_the_list_version(org: Org) -> No
     assert r2.serials == [4, renewed.serial]  # every unrevoked badge of theirs
     versions.append(r2.list.revocations.version)
     versions.append(badges.rewrite_revocations(org).revocations.version)
-    assert versions == [1, 2, 3]
-    assert org.revocations() == Revocations(3, frozenset({1, 4, renewed.serial}))
+    assert versions == [2, 3, 4]  # init made version 1, empty
+    assert org.revocations() == Revocations(4, frozenset({1, 4, renewed.serial}))
     assert check(org, issued[0].token) is Reason.REVOKED
     assert check(org, issued[3].token) is Reason.REVOKED
     assert check(org, issued[1].token) is Reason.OK
@@ -234,7 +234,7 @@ def test_the_signed_list_verifies_with_the_org_key_ring_and_matches_the_plain_on
     doc = signed_list(org)
     plain = json.loads(org.revocations_path.read_text())
     assert doc == {"kind": "revocations", **plain}
-    assert plain == {"version": 2, "serials": [2, 3]}
+    assert plain == {"version": 3, "serials": [2, 3]}
     # the signature covers the content: an edited list is refused
     edited = org.revocations_signed_path.read_bytes().replace(b"[2,3]", b"[3]")
     with pytest.raises(ProtocolError, match="does not verify"):
@@ -244,7 +244,7 @@ def test_the_signed_list_verifies_with_the_org_key_ring_and_matches_the_plain_on
     listed = badges.rewrite_revocations(org)
     outer = json.loads(listed.signed_path.read_text())
     assert outer["key_id"] == org.signing_key().key_id.hex()
-    assert signed_list(org)["version"] == 3
+    assert signed_list(org)["version"] == 4
 
 
 def test_the_list_version_stays_above_a_newer_file(org: Org) -> None:
@@ -376,19 +376,20 @@ def test_reissue_and_revoke_commands_print_the_list_version_and_next_step(
     )
     assert result.exit_code == 0, result.output
     assert "issued badge 5 to EMP-00002 (Muhammad Rizky Pratama)" in result.output
-    assert "revoked 2 (reissued); revocation list version 1" in result.output
+    assert "revoked 2 (reissued); revocation list version 2" in result.output
     signed = org.revocations_signed_path
-    assert f"next: presensi hub publish-fleet --revocations {signed}" in result.output
+    assert f"next: presensi hub publish-fleet --revocations {signed} --broker" in result.output
+    assert "--username hub --password-file" in result.output
     assert check(org, issued_token(org, 5, out)) is Reason.OK
 
     result = cli("revoke", "--org", str(org.path), "--serial", "1", "--reason", "left")
     assert result.exit_code == 0, result.output
     assert "revoked 1 (EMP-00001): left" in result.output
-    assert f"revocation list version 2 (2 serials): {signed}" in result.output
+    assert f"revocation list version 3 (2 serials): {signed}" in result.output
     assert f"next: presensi hub publish-fleet --revocations {signed}" in result.output
     result = cli("revoke", "--org", str(org.path), "--employee", "EMP-00004")
     assert result.exit_code == 0, result.output
-    assert "revocation list version 3 (3 serials)" in result.output
+    assert "revocation list version 4 (3 serials)" in result.output
     assert signed_list(org)["serials"] == [1, 2, 4]
 
     assert cli("revoke", "--org", str(org.path), "--serial", "1").exit_code == 2

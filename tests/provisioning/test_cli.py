@@ -105,13 +105,17 @@ def test_writes_every_file_and_says_so(out: Path) -> None:
     assert mode(out / "passwd") == 0o640
     assert "user hub" in (out / "acl").read_text()
     conf = (out / "mosquitto.conf").read_text().splitlines()
-    assert f"password_file {out.resolve() / 'passwd'}" in conf
-    assert f"acl_file {out.resolve() / 'acl'}" in conf
+    # by default the files are named where broker-install puts them on the broker host
+    assert "password_file /etc/mosquitto/presensi/passwd" in conf
+    assert "acl_file /etc/mosquitto/presensi/acl" in conf
     assert "allow_anonymous false" in conf
-    for name in ("passwd", "acl", "mosquitto.conf"):
+    snippet = (out / "presensi.conf").read_text().splitlines()
+    assert "password_file /etc/mosquitto/presensi/passwd" in snippet
+    assert not [line for line in snippet if line.startswith("persistence")]  # the main conf's
+    for name in ("passwd", "acl", "mosquitto.conf", "presensi.conf"):
         assert f"wrote {out / name}" in result.output
+    assert f"presensi provision broker-install --from {out}" in result.output
     assert "systemctl reload mosquitto" in result.output
-    assert "kill -HUP" in result.output
 
 
 def test_stations_file_and_install_dir(out: Path, tmp_path: Path) -> None:
@@ -144,7 +148,6 @@ def test_stations_file_and_install_dir(out: Path, tmp_path: Path) -> None:
         (["--station", "ST A", "--hub-user", "hub"], "not a valid station id"),
         (["--station", "st-a", "--hub-user", "st-a"], "hub users named like stations"),
         (["--station", "st-a", "--hub-user", "hub:x"], "unsafe broker username"),
-        (["--hub-user", "hub"], "give stations with --stations-file or --station"),
         (["--station", "st-a"], "Missing option '--hub-user'"),
     ],
 )
@@ -153,6 +156,15 @@ def test_refuses_bad_input_and_writes_nothing(out: Path, args: list[str], messag
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not out.exists()
+
+
+def test_the_first_day_needs_only_the_hub_user(out: Path) -> None:
+    """Before any station exists: the hub's user alone; stations come with enrollment."""
+    result = provisioned(out, "--hub-user", "hub")
+    assert sorted(password_lines(out)) == ["hub"]
+    assert "user hub" in (out / "acl").read_text()
+    assert "%u" in (out / "acl").read_text()  # the station rules cover every station to come
+    assert f"wrote {out / 'presensi.conf'}" in result.output
 
 
 def test_refuses_a_password_file_it_cannot_read_and_leaves_it(out: Path) -> None:
@@ -247,6 +259,8 @@ def test_the_generated_mosquitto_conf_runs(
         "127.0.0.1",
         "--persistence-location",
         str(tmp_path / "data"),
+        "--install-dir",
+        str(out.resolve()),
     )
     broker = mosquitto_factory(port=port, base_config=(out / "mosquitto.conf").read_text())
     hub = connect(probes, broker, "hub", password_of(out, "hub"))
@@ -255,3 +269,35 @@ def test_the_generated_mosquitto_conf_runs(
     a.publish(station_topic("st-a", "scans"), b"record")
     assert hub.expect().payload == b"record"
     assert refused(broker, "st-a", "guess")
+
+
+def test_broker_install_puts_the_files_where_a_stock_mosquitto_reads_them(
+    out: Path, tmp_path: Path
+) -> None:
+    import grp
+
+    provisioned(out, "--hub-user", "hub")
+    etc = tmp_path / "etc-mosquitto"
+    etc.mkdir()
+    (etc / "mosquitto.conf").write_text(
+        "persistence true\ninclude_dir " + str(etc / "conf.d") + "\n"
+    )
+    result = CliRunner().invoke(
+        main,
+        ["provision", "broker-install", "--from", str(out), "--etc", str(etc), "--no-reload"],
+    )
+    assert result.exit_code == 0, result.output
+    mosquitto_gid = grp.getgrnam("mosquitto").gr_gid
+    for name in ("presensi/passwd", "presensi/acl"):
+        path = etc / name
+        assert (mode(path), path.stat().st_gid) == (0o640, mosquitto_gid)
+        assert path.read_bytes() == (out / name.split("/")[1]).read_bytes()
+    assert (etc / "conf.d" / "presensi.conf").read_bytes() == (out / "presensi.conf").read_bytes()
+    assert mode(etc / "presensi") == 0o750
+    # a main config that does not include conf.d/ is named, with the line to add
+    (etc / "mosquitto.conf").write_text("persistence true\n")
+    again = CliRunner().invoke(
+        main,
+        ["provision", "broker-install", "--from", str(out), "--etc", str(etc), "--no-reload"],
+    )
+    assert again.exit_code == 2 and f"include_dir {etc / 'conf.d'}" in again.output

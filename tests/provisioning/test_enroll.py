@@ -87,7 +87,7 @@ def test_the_bundle_loads_and_matches_the_hub_and_the_broker(org: Org, tmp_path:
     assert config.path(config.keys.station_key) == bundle / "station.key"
     assert config.path(config.keys.org_keys).read_bytes() == org.org_keys_path.read_bytes()
     assert json.loads(config.path(config.keys.revocations).read_text()) == {
-        "version": 0,
+        "version": 1,
         "serials": [],
     }
 
@@ -235,7 +235,7 @@ def test_an_org_without_locations_is_explained(tmp_path: Path) -> None:
 def test_a_station_from_the_bundle_accepts_the_orgs_badges(org: Org, tmp_path: Path) -> None:
     key = org.signing_key()
     revoked_badge = token(key, "EMP-00099", 99)
-    org.publish_revocations(Revocations(1, frozenset({99})))
+    org.publish_revocations(Revocations(2, frozenset({99})))
     bundle = enroll_station(org, None, "term-sisemut", broker_url=BROKER)
 
     config = station_config.load(bundle / "station.toml")

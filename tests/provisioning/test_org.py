@@ -72,6 +72,8 @@ def test_init_writes_the_folder_contract_with_private_modes(tmp_path: Path) -> N
         "org-keys.json",
         "org-keys.signed.json",
         "org.toml",
+        "revocations.json",  # an empty signed list from the start (version 1)
+        "revocations.signed.json",
     ]
     meta = tomllib.loads((folder / "org.toml").read_text())
     assert (meta["name"], meta["timezone"]) == ("PT BLU UPTD Trans Semarang", "Asia/Makassar")
@@ -205,13 +207,15 @@ def test_retire_refuses_the_last_key_an_unknown_key_and_a_retired_one(org: Org) 
 
 
 def test_published_revocations_are_signed_and_must_grow(org: Org) -> None:
-    assert org.revocations() == Revocations()
-    org.publish_revocations(Revocations(1, frozenset({7, 9})))
-    assert org.revocations() == Revocations(1, frozenset({7, 9}))
+    assert org.revocations() == Revocations(1, frozenset())  # made by init, empty
+    first = open_document(org.revocations_signed_path.read_bytes(), org.key_ring(), "revocations")
+    assert (first["version"], first["serials"]) == (1, [])
+    org.publish_revocations(Revocations(2, frozenset({7, 9})))
+    assert org.revocations() == Revocations(2, frozenset({7, 9}))
     doc = open_document(org.revocations_signed_path.read_bytes(), org.key_ring(), "revocations")
-    assert (doc["version"], doc["serials"]) == (1, [7, 9])
-    with pytest.raises(ProvisioningError, match="not above the current 1"):
-        org.publish_revocations(Revocations(1, frozenset({7})))
+    assert (doc["version"], doc["serials"]) == (2, [7, 9])
+    with pytest.raises(ProvisioningError, match="not above the current 2"):
+        org.publish_revocations(Revocations(2, frozenset({7})))
 
 
 # -- the command line ------------------------------------------------------------------------

@@ -147,7 +147,10 @@ def _serial_ranges(serials: Sequence[int]) -> str:
 
 
 def _next_step(signed: Path) -> str:
-    return f"next: presensi hub publish-fleet --revocations {signed}"
+    return (
+        f"next: presensi hub publish-fleet --revocations {signed} --broker mqtts://BROKER:8883 "
+        "--username hub --password-file HUB.password (or --cert-file/--key-file/--ca-file)"
+    )
 
 
 @badge.command()

@@ -195,11 +195,14 @@ def mosquitto_conf(
     max_inflight_messages: int = 20,
     persistent_client_expiration: str | None = "30d",
     tls: TlsFiles | None = None,
+    include: bool = False,
 ) -> str:
-    """A mosquitto.conf snippet for the production broker (docs/operations.md explains it).
+    """The production broker's config (docs/operations.md explains it).
 
     The port defaults to 8883 with TLS and 1883 without; without `tls` the TLS lines are
-    rendered commented out, as a reminder."""
+    rendered commented out, as a reminder. `include`: the snippet for a stock Debian
+    Mosquitto's conf.d/ instead, without what its mosquitto.conf sets already (persistence and
+    its folder: Mosquitto refuses a setting given twice)."""
     if port is None:
         port = 8883 if tls else 1883
     location = os.fspath(persistence_location)
@@ -215,8 +218,12 @@ def mosquitto_conf(
         "per_listener_settings false",
         "",
         "# QoS 1 messages and persistent sessions survive a broker restart",
-        "persistence true",
-        f"persistence_location {location}",
+    ]
+    if include:
+        lines.append("# (persistence true and its folder come from the main mosquitto.conf)")
+    else:
+        lines += ["persistence true", f"persistence_location {location}"]
+    lines += [
         f"autosave_interval {autosave_interval}",
         f"{expiration}",
         "",

@@ -31,7 +31,11 @@ from presensi.provisioning.errors import ProvisioningError
 PASSWORD_FILE = "passwd"  # noqa: S105 (a file name)
 ACL_FILE = "acl"
 CONF_FILE = "mosquitto.conf"
+SNIPPET_FILE = (
+    "presensi.conf"  # for a stock Mosquitto's conf.d/ (presensi provision broker-install)
+)
 CREDENTIALS_DIR = "credentials"
+INSTALL_DIR = "/etc/mosquitto/presensi"  # where a stock Mosquitto reads passwd and acl
 
 
 @click.group()
@@ -62,9 +66,9 @@ def provision() -> None:
 )
 @click.option(
     "--install-dir",
-    default=None,
-    help="Where passwd and acl will live on the broker host, for mosquitto.conf "
-    "(default: the --out folder).",
+    default=INSTALL_DIR,
+    show_default=True,
+    help="Where passwd and acl will live on the broker host (broker-install puts them there).",
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Listener port.")
 @click.option("--bind-address", default=None, help="Listen on this address only.")
@@ -93,15 +97,15 @@ def broker(
 ) -> None:
     """Write Mosquitto credentials, ACL and config for the fleet into --out.
 
-    Re-running with more stations adds them: users already in the password file keep their
-    password (the file is read first), so deployed stations stay connected. Each new user's
-    password goes to credentials/USER.password (mode 0600), for the installer to copy to the
-    station (uplink.password_file) or the hub (--password-file).
+    Stations are optional: on the first day give only the hub's user; `provision station` adds
+    each station's user when it enrolls it. Re-running with more stations adds them: users
+    already in the password file keep their password (the file is read first), so deployed
+    stations stay connected. Each new user's password goes to credentials/USER.password (mode
+    0600), for the installer to copy to the station (uplink.password_file) or the hub
+    (--password-file). Then `presensi provision broker-install` on the broker host.
     """
     try:
         wanted = _station_ids(stations_file, stations)
-        if not wanted:
-            raise click.UsageError("give stations with --stations-file or --station")
         if group is not None:
             _check_group(group)
         plan = _plan(out_dir, wanted, hub_users)
@@ -111,10 +115,7 @@ def broker(
         _fail(exc)
     for path, what in written:
         click.echo(f"wrote {path}: {what}")
-    click.echo(
-        "Reload the broker to apply the password file and ACL: `systemctl reload mosquitto` "
-        "(or `kill -HUP <mosquitto pid>`); a changed listener needs a restart."
-    )
+    click.echo(INSTALL_HINT.format(folder=out_dir))
 
 
 # -- steps -----------------------------------------------------------------------------------
@@ -205,17 +206,61 @@ def _write(plan: _Plan, settings: _Conf, group: str | None) -> list[tuple[Path, 
     written.append((acl, f"ACL for {len(plan.stations)} stations, hub users {plan.hub_users}"))
 
     where = Path(settings.install_dir) if settings.install_dir else plan.out_dir.resolve()
-    conf = plan.out_dir / CONF_FILE
-    text = mosquitto_conf(
-        password_file=where / PASSWORD_FILE,
-        acl_file=where / ACL_FILE,
-        persistence_location=settings.persistence_location,
-        port=settings.port,
-        bind_address=settings.bind_address,
-    )
-    write_atomically(conf, text, mode=0o644)
-    written.append((conf, f"broker config using {where / PASSWORD_FILE} and {where / ACL_FILE}"))
+    for name, include in ((CONF_FILE, False), (SNIPPET_FILE, True)):
+        conf = plan.out_dir / name
+        text = mosquitto_conf(
+            password_file=where / PASSWORD_FILE,
+            acl_file=where / ACL_FILE,
+            persistence_location=settings.persistence_location,
+            port=settings.port,
+            bind_address=settings.bind_address,
+            include=include,
+        )
+        write_atomically(conf, text, mode=0o644)
+        what = "the snippet for conf.d/ of a stock Mosquitto" if include else "a whole config"
+        written.append((conf, f"{what}, using {where / PASSWORD_FILE} and {where / ACL_FILE}"))
     return written
+
+
+INSTALL_HINT = (
+    "Next, on the broker host (as root): `presensi provision broker-install --from {folder}` "
+    "copies passwd and acl to /etc/mosquitto/presensi/ (root:mosquitto 0640) and presensi.conf "
+    "to /etc/mosquitto/conf.d/, and reloads Mosquitto. On another host, copy those three "
+    "files to the same places and run `systemctl reload mosquitto`."
+)
+
+
+@provision.command("broker-install")
+@org_option
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The folder `provision broker` wrote (default: ORG/broker).",
+)
+@click.option(
+    "--etc",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/etc/mosquitto"),
+    show_default=True,
+    help="Mosquitto's configuration folder.",
+)
+@click.option("--group", default="mosquitto", show_default=True, help="The broker's group.")
+@click.option("--no-reload", is_flag=True, help="Copy only; do not signal Mosquitto.")
+def broker_install(
+    org_dir: Path, source: Path | None, etc: Path, group: str, no_reload: bool
+) -> None:
+    """Install the broker files where a stock Mosquitto reads them, and reload it."""
+    from presensi.provisioning.broker_install import install
+
+    folder = org_dir / "broker" if source is None else source
+    try:
+        done = install(folder, etc=etc, group=group, reload=not no_reload)
+    except (BrokerProvisioningError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"installed {done.passwd}, {done.acl} (group {group}, 0640) and {done.conf}")
+    click.echo(f"reload: {done.reloaded}")
 
 
 # -- the organisation folder -----------------------------------------------------------------
@@ -468,11 +513,16 @@ def station(
     if not _has_hub_user(org.broker_dir / ACL_FILE):
         click.echo(
             f"note: {org.broker_dir / ACL_FILE} names no hub user yet: run `presensi provision "
-            f"broker --out {org.broker_dir} --station {sid} --hub-user hub`"
+            f"broker --out {org.broker_dir} --hub-user hub`"
         )
     click.echo(
-        "Reload the broker (`systemctl reload mosquitto`), then copy the bundle to the SD card's "
-        f"boot partition as presensi/ (see {bundle / 'README.txt'})."
+        "The broker must learn the new user: on the broker host (as root), `presensi provision "
+        f"broker-install --from {org.broker_dir}`, or copy {org.broker_dir / PASSWORD_FILE} to "
+        "/etc/mosquitto/presensi/passwd and `systemctl reload mosquitto`."
+    )
+    click.echo(
+        "Then give the bundle to the installer: copy it to the SD card's boot partition as "
+        f"presensi/, or flash it over the serial console (see {bundle / 'README.txt'})."
     )
 
 

@@ -48,7 +48,9 @@ from presensi.provisioning.cli import (
     ACL_FILE,
     CONF_FILE,
     CREDENTIALS_DIR,
+    INSTALL_DIR,
     PASSWORD_FILE,
+    SNIPPET_FILE,
 )
 from presensi.provisioning.errors import ProvisioningError
 from presensi.provisioning.locations import Location, find_location
@@ -301,9 +303,12 @@ def _write_broker(plan: _BrokerPlan, station_id: str) -> None:
     if plan.write_acl:
         write_atomically(folder / ACL_FILE, acl_text([station_id], plan.hub_users), mode=0o640)
     if plan.write_conf:
-        where = folder.resolve()
-        conf = mosquitto_conf(password_file=where / PASSWORD_FILE, acl_file=where / ACL_FILE)
-        write_atomically(folder / CONF_FILE, conf, mode=0o644)
+        where = Path(INSTALL_DIR)  # where broker-install puts passwd and acl
+        for name, include in ((CONF_FILE, False), (SNIPPET_FILE, True)):
+            conf = mosquitto_conf(
+                password_file=where / PASSWORD_FILE, acl_file=where / ACL_FILE, include=include
+            )
+            write_atomically(folder / name, conf, mode=0o644)
 
 
 # -- the bundle ------------------------------------------------------------------------------

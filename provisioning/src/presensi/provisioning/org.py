@@ -269,6 +269,12 @@ class Org:
         key = SigningKey.generate()
         write_new_private(org.key_path(key.key_id.hex()), private_key_pem(key))
         org._publish_keys([KeyEntry.of(key, now_ms())], version=1, signer=key)
+        if force:
+            for stale in (org.revocations_path, org.revocations_signed_path):
+                stale.unlink(missing_ok=True)  # signed by a key that no station trusts now
+        # an empty signed revocation list from the start: `hub publish-fleet --revocations`
+        # works on the first day, before anything was revoked
+        org._write_revocations(Revocations(1, frozenset()), key)
         if with_ca:
             from presensi.provisioning.ca import CertificateAuthority
 
@@ -459,7 +465,10 @@ class Org:
                 f"revocation list version {revoked.version} is not above the current "
                 f"{current}: stations would ignore it"
             )
-        document = revocations_document(revoked, self.signing_key()).decode("utf-8")
+        self._write_revocations(revoked, self.signing_key())
+
+    def _write_revocations(self, revoked: Revocations, key: SigningKey) -> None:
+        document = revocations_document(revoked, key).decode("utf-8")
         write_atomically(self.revocations_signed_path, document, mode=PUBLIC)
         write_atomically(self.revocations_path, json_text(revoked.to_json()), mode=PUBLIC)
 
