@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from presensi.device.testbed import T0_MS, sample_chain
@@ -50,3 +51,32 @@ def test_the_fleet_journals_and_alerts_of_a_replaced_card(tmp_path: Path) -> Non
     again = run("hub", "alerts", "--store", url, "clear", alert_id)
     assert again.exit_code == 2 and f"no open alert #{alert_id}" in again.output
     assert "journal_new" in run("hub", "alerts", "--store", url, "--all").output
+
+
+def test_a_store_that_is_not_there_is_one_line_and_nothing_is_created(tmp_path: Path) -> None:
+    missing = tmp_path / "var" / "lib" / "presensi" / "hub.db"
+    for command in (["stations"], ["journals"], ["alerts"], ["alerts", "clear", "1"]):
+        args = [*command[:1], "--store", f"sqlite:///{missing}", *command[1:]]
+        result = run("hub", *args)
+        assert result.exit_code == 2, (command, result.output)
+        assert result.output.strip().splitlines() == [
+            f"error: no hub store at {missing}. Fix: give the hub's --store (or set "
+            "PRESENSI_HUB_STORE); `presensi hub run` makes a new one"
+        ]
+    assert not missing.exists() and not missing.parent.exists()
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    result = run("hub", "stations", "--store", str(empty))
+    assert result.exit_code == 2 and "holds no hub store" in result.output
+
+
+@pytest.mark.postgres
+def test_a_wrong_database_name_is_one_line(postgres_conninfo: str) -> None:
+    url = f"postgresql://?{postgres_conninfo.replace(' ', '&')}".replace(
+        "dbname=postgres", "dbname=presensi_no_such_db"
+    )
+    result = run("hub", "stations", "--store", url)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot connect to the PostgreSQL store")
+    assert "presensi_no_such_db" in lines[0]

@@ -44,7 +44,13 @@ def export_journal(
                 f"records up to {info.base_seq} were purged; export from {info.base_seq + 1}"
             )
         if first > last:
-            raise StationError(f"nothing to export: no records in {first}..{last}")
+            hint = (
+                f" (everything up to {last} was acked by the hub; to export it all anyway, add "
+                f"--from {info.base_seq + 1})"
+                if last >= 1 and first > last
+                else ""
+            )
+            raise StationError(f"nothing to export: no records in {first}..{last}{hint}")
         prev_hash = (
             info.base_hash
             if first == info.base_seq + 1

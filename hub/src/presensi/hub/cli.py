@@ -129,6 +129,26 @@ tz_option = click.option(
 )
 
 
+T = TypeVar("T")
+
+
+def _read(store_url: str, what: Callable[[Any], T]) -> T:
+    """Run `what` on an existing store; a missing or unreachable one is one line, exit 2."""
+    from presensi.hub.errors import StoreError
+    from presensi.hub.store import open_store
+
+    try:
+        store = open_store(store_url, existing=True)
+    except StoreError as exc:
+        _fail(exc)
+    try:
+        return what(store)
+    except StoreError as exc:
+        _fail(exc)
+    finally:
+        store.close()
+
+
 def _when(zone: zoneinfo.ZoneInfo) -> Callable[[int | None], str]:
     def when(ms: int | None) -> str:
         return dt.datetime.fromtimestamp(ms / 1000, zone).strftime("%d-%m %H:%M:%S") if ms else "-"
@@ -141,14 +161,9 @@ def _when(zone: zoneinfo.ZoneInfo) -> Callable[[int | None], str]:
 @tz_option
 def stations(store_url: str, tz: str) -> None:
     """Print the fleet's status table."""
-    from presensi.hub.store import open_store
 
     when = _when(zoneinfo.ZoneInfo(tz))
-    store = open_store(store_url)
-    try:
-        rows = store.stations()
-    finally:
-        store.close()
+    rows = _read(store_url, lambda store: store.stations())
     click.echo(
         f"{'station':20s} {'location':16s} {'state':8s} {'last seen':15s} {'acked':>8s} "
         f"{'backlog':>8s} {'clock':6s} {'journals':>8s} {'unsent':>6s} {'alerts':>6s} "
@@ -171,14 +186,9 @@ def stations(store_url: str, tz: str) -> None:
 @click.argument("station", required=False)
 def journals(store_url: str, tz: str, station: str | None) -> None:
     """Print every journal (and branch) the hub holds of a station, or of all."""
-    from presensi.hub.store import open_store
 
     when = _when(zoneinfo.ZoneInfo(tz))
-    store = open_store(store_url)
-    try:
-        rows = store.journals(station)
-    finally:
-        store.close()
+    rows = _read(store_url, lambda store: store.journals(station))
     click.echo(
         f"{'station':20s} {'journal':32s} {'branch':>6s} {'from':>6s} {'committed':>9s} "
         f"{'reported':>8s} {'unsent':>6s} {'first scan':15s} {'last scan':15s}"
@@ -202,14 +212,9 @@ def alerts(ctx: click.Context, store_url: str, tz: str, show_all: bool) -> None:
     ctx.obj = store_url
     if ctx.invoked_subcommand is not None:
         return
-    from presensi.hub.store import open_store
 
     when = _when(zoneinfo.ZoneInfo(tz))
-    store = open_store(store_url)
-    try:
-        rows = store.alerts(open_only=not show_all, limit=1000)
-    finally:
-        store.close()
+    rows = _read(store_url, lambda store: store.alerts(open_only=not show_all, limit=1000))
     for a in rows:
         cleared = f" (cleared {when(a.cleared_ms)})" if a.cleared_ms else ""
         click.echo(f"#{a.id} {when(a.raised_ms)} {a.station} {a.kind}{cleared}: {a.detail}")
@@ -224,14 +229,11 @@ def clear_alert(store_url: str, alert_id: int) -> None:
     """Mark an alert as handled."""
     import time
 
-    from presensi.hub.store import open_store
-
-    store = open_store(store_url)
-    try:
-        if not store.clear_alert(alert_id, time.time_ns() // 1_000_000):
-            _fail(f"no open alert #{alert_id}")
-    finally:
-        store.close()
+    cleared = _read(
+        store_url, lambda store: store.clear_alert(alert_id, time.time_ns() // 1_000_000)
+    )
+    if not cleared:
+        _fail(f"no open alert #{alert_id}")
     click.echo(f"alert #{alert_id} cleared")
 
 
@@ -242,14 +244,17 @@ def clear_alert(store_url: str, alert_id: int) -> None:
 )
 def import_(store_url: str, files: tuple[Path, ...]) -> None:
     """Import journal files exported by `presensi station export` (idempotent)."""
+    from presensi.hub.errors import StoreError
     from presensi.hub.importer import import_export
     from presensi.hub.store import open_store
     from presensi.protocol.errors import ProtocolError
 
-    store = open_store(store_url)
+    try:
+        store = open_store(store_url, existing=True)  # a hub's store: enrolled stations in it
+    except StoreError as exc:
+        _fail(exc)
     failed = 0
     try:
-        store.migrate()
         for path in files:
             try:
                 result = import_export(store, path.read_bytes())

@@ -134,8 +134,10 @@ STORE_URL_HELP = (
 )
 
 
-def open_store(url: str) -> Store:
-    """Open the store at `url`; call `migrate()` before first use.
+def open_store(url: str, *, existing: bool = False) -> Store:
+    """Open the store at `url`; call `migrate()` before first use. With `existing` (for the
+    commands that only read), a store that is not there, or not a hub's, is a StoreError and
+    nothing is created.
 
     "postgresql://..." (or "postgres://...") is a libpq connection URI. SQLite URLs follow the
     common (SQLAlchemy) convention: what follows "sqlite:///" is the file's path, so
@@ -144,13 +146,26 @@ def open_store(url: str) -> Store:
     alone (or "sqlite:///:memory:") is an in-memory database. Anything without a scheme is a
     path to an SQLite file.
     """
+    store: SqlStore
     if url.startswith(("postgresql://", "postgres://")):
         from presensi.hub.store_postgres import PostgresDatabase
 
-        return SqlStore(PostgresDatabase(url))
-    from presensi.hub.store_sqlite import SqliteDatabase
+        store = SqlStore(PostgresDatabase(url))
+    else:
+        from presensi.hub.store_sqlite import SqliteDatabase
 
-    return SqlStore(SqliteDatabase(sqlite_path(url)))
+        store = SqlStore(SqliteDatabase(sqlite_path(url), create=not existing))
+    if existing:
+        version = store.schema_version()
+        if version == 0:
+            store.close()
+            raise StoreError(
+                f"{url} holds no hub store (no schema). Fix: give the hub's --store; "
+                "`presensi hub run` makes a new one"
+            )
+        if version < migrations.LATEST:
+            store.migrate()  # an older hub's store: brought up to date, as the hub would
+    return store
 
 
 def sqlite_path(url: str) -> str:

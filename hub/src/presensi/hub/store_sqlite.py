@@ -22,10 +22,15 @@ class SqliteDatabase:
     dialect: Dialect = "sqlite"
     for_update = ""  # BEGIN IMMEDIATE already holds the whole database
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = str(path)
+        if not create and self.path != ":memory:" and not Path(self.path).is_file():
+            raise StoreError(
+                f"no hub store at {self.path}. Fix: give the hub's --store (or set "
+                "PRESENSI_HUB_STORE); `presensi hub run` makes a new one"
+            )
         try:
-            if self.path != ":memory:":
+            if self.path != ":memory:" and create:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
                 self.path,
