@@ -33,7 +33,7 @@ from presensi.provisioning.locations import import_locations, sample_csv_text
 from presensi.provisioning.org import Org
 from tests.conftest import MosquittoFactory
 
-BROKER = "mqtts://hub.transportasi.example:8883"
+BROKER = "mqtts://hub.transsemarang.example:8883"
 DAY = 86_400
 BUNDLE_FILES = {
     "README.txt",
@@ -331,3 +331,40 @@ def test_enrolled_station_delivers_through_mosquitto_to_the_hub(
         station.stop()
         thread.join(10)
         hub.close()
+
+
+def test_a_second_hub_store_registers_the_enrolled_stations_from_the_org(
+    org: Org, tmp_path: Path
+) -> None:
+    first = f"sqlite:///{tmp_path / 'hub-a.db'}"
+    a = enroll_station(org, None, "pool-mangkang", broker_url=BROKER, hub_store_url=first)
+    b = enroll_station(org, None, "halte-balaikota", broker_url=BROKER, hub_store_url=first)
+    second = f"sqlite:///{tmp_path / 'hub-b.db'}"  # a fallback hub, or a new one after a fire
+    result = CliRunner().invoke(
+        main, ["provision", "register", "--org", str(org.path), "--hub-store", second]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"registered {a.name} (pool-mangkang)" in result.output
+    assert "2 stations registered" in result.output
+    stores = [open_store(url) for url in (first, second)]
+    try:
+        assert stores[0].station_keys() == stores[1].station_keys()
+        assert {r.id: r.location for r in stores[1].stations()} == {
+            a.name: "pool-mangkang",
+            b.name: "halte-balaikota",
+        }
+    finally:
+        for store in stores:
+            store.close()
+    again = CliRunner().invoke(
+        main, ["provision", "register", "--org", str(org.path), "--hub-store", second]
+    )
+    assert again.exit_code == 0  # idempotent
+
+
+def test_register_with_nothing_enrolled_says_so(org: Org, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["provision", "register", "--org", str(org.path), "--hub-store", str(tmp_path / "x.db")],
+    )
+    assert result.exit_code == 2 and "no enrolled stations" in result.output

@@ -526,6 +526,29 @@ def station(
     )
 
 
+@provision.command()
+@org_option
+@click.option(
+    "--hub-store",
+    "hub_store_url",
+    required=True,
+    help="The hub store to register the stations at: sqlite:///relative/hub.db, "
+    "sqlite:////absolute/hub.db, a file path, or postgresql://...",
+)
+def register(org_dir: Path, hub_store_url: str) -> None:
+    """Register every enrolled station at a (second, or new) hub store, so that it trusts them."""
+    from presensi.provisioning.enroll import register_enrolled
+    from presensi.provisioning.org import Org
+
+    try:
+        done = register_enrolled(Org.open(org_dir), hub_store_url)
+    except (ProvisioningError, OSError) as exc:
+        _fail(exc)
+    for station_id, location in done:
+        click.echo(f"registered {station_id} ({location})")
+    click.echo(f"{len(done)} stations registered at {hub_store_url}")
+
+
 def _has_hub_user(acl: Path) -> bool:
     try:
         return any(line.startswith("user ") for line in acl.read_text().splitlines())

@@ -503,3 +503,42 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# -- another hub ------------------------------------------------------------------------------
+
+
+def register_enrolled(org: Org, hub_store_url: str) -> list[tuple[str, str]]:
+    """Register every station enrolled in the org folder at a hub store, with the public key
+    and location its bundle holds: for a second hub (a fallback, or a fresh one after a
+    disaster), so that it trusts the same stations. Idempotent: a station already there gets
+    the bundle's key and location again. Returns (station id, location) of each."""
+    from presensi.hub.store import StationInfo, open_store
+
+    found: list[tuple[str, SigningKey, str]] = []
+    if org.stations_dir.is_dir():
+        for bundle in sorted(p for p in org.stations_dir.iterdir() if p.is_dir()):
+            if bundle.name.startswith("."):
+                continue  # a staging folder of an enrollment that did not finish
+            try:
+                config = station_config.load(bundle / STATION_TOML)
+                key = load_signing_key(bundle / STATION_KEY)
+            except (ConfigError, OSError, ValueError) as exc:
+                raise ProvisioningError(
+                    f"{bundle}: not a readable enrollment bundle ({exc}). Fix: remove it or "
+                    "enroll that station again"
+                ) from exc
+            found.append((config.station.id, key, config.station.location))
+    if not found:
+        raise ProvisioningError(f"no enrolled stations in {org.stations_dir}: nothing to register")
+    try:
+        store = open_store(hub_store_url)
+        try:
+            store.migrate()
+            for station_id, key, location in found:
+                store.register_station(StationInfo(station_id, raw_public(key.public), location))
+        finally:
+            store.close()
+    except StoreError as exc:
+        raise ProvisioningError(f"hub store {hub_store_url}: {exc}") from exc
+    return [(station_id, location) for station_id, _, location in found]
