@@ -368,3 +368,61 @@ def test_register_with_nothing_enrolled_says_so(org: Org, tmp_path: Path) -> Non
         ["provision", "register", "--org", str(org.path), "--hub-store", str(tmp_path / "x.db")],
     )
     assert result.exit_code == 2 and "no enrolled stations" in result.output
+
+
+def test_every_kind_of_station_can_be_enrolled_and_changed_later(org: Org) -> None:
+    from presensi.provisioning.serial_flash import read_bundle
+
+    halte = CliRunner().invoke(
+        main,
+        [
+            *("provision", "station", "--org", str(org.path), "--location", "halte-balaikota"),
+            *("--broker", BROKER, "--camera", "none", "--scanner-port", "/dev/serial0"),
+            *("--scanner-baud", "115200", "--mode", "in"),
+        ],
+    )
+    assert halte.exit_code == 0, halte.output
+    bundle = org.stations_dir / "st-halte-balaikota-01"
+    config = station_config.load(bundle / "station.toml")
+    assert (config.camera.backend, config.scanner.port, config.scanner.baudrate) == (
+        "none",
+        "/dev/serial0",
+        115200,
+    )
+    assert (config.indicator.backend, config.station.mode) == ("gpio", "in")
+    verify_bundle(bundle)
+    key_before = (bundle / "station.key").read_bytes()
+    # the halte gets a USB camera after all: the bundle is changed, not enrolled again
+    changed = CliRunner().invoke(
+        main,
+        [
+            *("provision", "station-hardware", "--org", str(org.path), bundle.name),
+            *("--camera", "opencv", "--camera-source", "/dev/video0", "--indicator", "console"),
+        ],
+    )
+    assert changed.exit_code == 0, changed.output
+    config = station_config.load(bundle / "station.toml")
+    assert (config.camera.backend, config.camera.source, config.indicator.backend) == (
+        "opencv",
+        "/dev/video0",
+        "console",
+    )
+    assert config.station.id == bundle.name and (bundle / "station.key").read_bytes() == key_before
+    verify_bundle(bundle)
+    assert read_bundle(bundle, bundle.name).station_id == bundle.name  # the flasher takes it
+    refused = CliRunner().invoke(
+        main,
+        [
+            "provision",
+            "station",
+            "--org",
+            str(org.path),
+            "--location",
+            "pool-mangkang",
+            "--broker",
+            BROKER,
+            "--camera",
+            "none",
+        ],
+    )
+    assert refused.exit_code == 2 and "needs a serial scanner" in refused.output

@@ -11,6 +11,7 @@ import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -26,6 +27,8 @@ from presensi.provisioning.broker import (
 )
 from presensi.provisioning.cli_options import org_option
 from presensi.provisioning.errors import ProvisioningError
+
+F = TypeVar("F", bound=Any)
 
 # what `provision broker` writes into its output folder
 PASSWORD_FILE = "passwd"  # noqa: S105 (a file name)
@@ -466,6 +469,52 @@ def employees_sample(file: Path, count: int, seed: int) -> None:
     click.echo(f"wrote {count} sample employees to {file}", err=True)
 
 
+def _hardware_options(f: F) -> F:
+    """What the station is built of: its config follows, its self-test checks it."""
+    options = [
+        click.option(
+            "--camera",
+            type=click.Choice(["picamera2", "opencv", "none"]),
+            default="picamera2",
+            show_default=True,
+            help="The camera: a Pi camera module, a USB camera (OpenCV), or none (a serial "
+            "scanner only).",
+        ),
+        click.option(
+            "--camera-source", default="", help="opencv: a device index (0) or /dev/videoN."
+        ),
+        click.option(
+            "--scanner-port",
+            default="",
+            help="A serial QR scanner module: /dev/serial0 (UART) or /dev/ttyACM0 (USB-COM).",
+        ),
+        click.option(
+            "--scanner-baud",
+            type=click.IntRange(1200, 921_600),
+            default=9600,
+            show_default=True,
+            help="The scanner module's baud rate.",
+        ),
+        click.option(
+            "--indicator",
+            type=click.Choice(["gpio", "console", "none"]),
+            default="gpio",
+            show_default=True,
+            help="LEDs and buzzer on GPIO (hardware/README.md), the console, or none.",
+        ),
+        click.option(
+            "--mode",
+            type=click.Choice(["auto", "in", "out"]),
+            default="auto",
+            show_default=True,
+            help="auto: first scan of the day in, later ones out; or only in, or only out.",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 @provision.command()
 @org_option
 @click.option("--location", "location_id", required=True, help="The attendance point's id.")
@@ -483,21 +532,28 @@ def employees_sample(file: Path, count: int, seed: int) -> None:
     help="Register the station at this hub store: sqlite:///relative/hub.db, "
     "sqlite:////absolute/hub.db, a file path, or postgresql://...",
 )
+@_hardware_options
 def station(
     org_dir: Path,
     location_id: str,
     station_id: str | None,
     broker_url: str,
     hub_store_url: str | None,
+    **hardware: Any,
 ) -> None:
     """Enroll a new station: key, broker user, hub registration and an SD-card bundle."""
-    from presensi.provisioning.enroll import enroll_station
+    from presensi.provisioning.enroll import Hardware, enroll_station
     from presensi.provisioning.org import Org
 
     try:
         org = Org.open(org_dir)
         bundle = enroll_station(
-            org, station_id, location_id, broker_url=broker_url, hub_store_url=hub_store_url
+            org,
+            station_id,
+            location_id,
+            broker_url=broker_url,
+            hub_store_url=hub_store_url,
+            hardware=Hardware(**hardware),
         )
     except (ProvisioningError, OSError) as exc:
         _fail(exc)
@@ -547,6 +603,23 @@ def register(org_dir: Path, hub_store_url: str) -> None:
     for station_id, location in done:
         click.echo(f"registered {station_id} ({location})")
     click.echo(f"{len(done)} stations registered at {hub_store_url}")
+
+
+@provision.command("station-hardware")
+@org_option
+@click.argument("station_id")
+@_hardware_options
+def station_hardware(org_dir: Path, station_id: str, **hardware: Any) -> None:
+    """Change what an enrolled station is built of: its bundle's config and manifest are
+    written again (same identity, keys and broker login), ready to flash or copy."""
+    from presensi.provisioning.enroll import Hardware, set_hardware
+    from presensi.provisioning.org import Org
+
+    try:
+        folder = set_hardware(Org.open(org_dir), station_id, Hardware(**hardware))
+    except (ProvisioningError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"{folder / 'station.toml'}: hardware changed; manifest.json written again")
 
 
 def _has_hub_user(acl: Path) -> bool:

@@ -135,9 +135,12 @@ def enroll_station(
     broker_url: str,
     hub_store_url: str | None = None,
     broker_dir: Path | None = None,
+    hardware: Hardware | None = None,
 ) -> Path:
     """Enroll a new station at `location_id`; return its bundle folder org/stations/<id>/.
     Raises ProvisioningError (nothing of the bundle written) on any user error."""
+    hardware = Hardware() if hardware is None else hardware
+    hardware.check()
     location = find_location(org, location_id)
     if not BROKER_URL.fullmatch(broker_url):
         raise ProvisioningError(
@@ -165,7 +168,7 @@ def enroll_station(
     staging = Path(tempfile.mkdtemp(prefix=f".{station_id}.", dir=org.stations_dir))
     try:
         key = SigningKey.generate()
-        _write_bundle(org, staging, station_id, location, broker_url, key, plan.password)
+        _write_bundle(org, staging, station_id, location, broker_url, key, plan.password, hardware)
         _write_broker(plan, station_id)
         if hub_store_url is not None:
             _register(hub_store_url, station_id, key, location.id)
@@ -314,6 +317,37 @@ def _write_broker(plan: _BrokerPlan, station_id: str) -> None:
 # -- the bundle ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Hardware:
+    """What a station is built of, as the admin says at enrollment (or later, with
+    `presensi provision station-hardware`): the bundle's config follows it, and the installer's
+    self-test checks exactly that."""
+
+    camera: str = "picamera2"  # picamera2 | opencv | none (a serial scanner only)
+    camera_source: str = ""  # opencv: a device index ("0") or a path (/dev/video0)
+    scanner_port: str = ""  # a serial QR module: /dev/serial0, /dev/ttyACM0 ...
+    scanner_baud: int = 9600
+    indicator: str = "gpio"  # gpio | console | none
+    mode: str = "auto"  # auto | in | out
+
+    def check(self) -> None:
+        if self.camera not in ("picamera2", "opencv", "none"):
+            raise ProvisioningError(f"camera {self.camera!r}: use picamera2, opencv or none")
+        if self.camera == "none" and not self.scanner_port:
+            raise ProvisioningError(
+                "a station without a camera needs a serial scanner: give --scanner-port"
+            )
+        if self.indicator not in ("gpio", "console", "none"):
+            raise ProvisioningError(f"indicator {self.indicator!r}: use gpio, console or none")
+        if self.mode not in ("auto", "in", "out"):
+            raise ProvisioningError(
+                f"mode {self.mode!r}: use auto, in or out (event mode comes from the hub's "
+                "settings, for the event)"
+            )
+        if not 1200 <= self.scanner_baud <= 921_600:
+            raise ProvisioningError(f"baud rate {self.scanner_baud}: use 1200..921600")
+
+
 def station_toml(
     station_id: str,
     location: Location,
@@ -321,8 +355,10 @@ def station_toml(
     *,
     ca_file: str = "",
     client_cert: bool = False,
+    hardware: Hardware | None = None,
 ) -> str:
     """The station's config for the bundle (deploy/station.example.toml documents each field)."""
+    hw = Hardware() if hardware is None else hardware
 
     def q(value: str) -> str:
         return json.dumps(value, ensure_ascii=False)
@@ -334,21 +370,26 @@ def station_toml(
 [station]
 id = {q(station_id)}
 location = {q(location.id)}          # {location.name}
-mode = "auto"
+mode = {q(hw.mode)}
 timezone = {q(location.timezone)}
 duplicate_window_s = 120
 config_version = 1
 
 [camera]
-backend = "picamera2"
+backend = {q(hw.camera)}
+source = {q(hw.camera_source)}
 width = 640
 height = 480
+
+[scanner]
+port = {q(hw.scanner_port)}
+baudrate = {hw.scanner_baud}
 
 [decoder]
 backend = "zxing"
 
 [indicator]
-backend = "gpio"
+backend = {q(hw.indicator)}
 green_pin = 17
 red_pin = 27
 buzzer_pin = 22
@@ -385,6 +426,7 @@ def _write_bundle(
     broker_url: str,
     key: SigningKey,
     password: str,
+    hardware: Hardware,
 ) -> None:
     folder.chmod(FOLDER)
     tls = org.has_ca
@@ -394,7 +436,12 @@ def _write_bundle(
     files: dict[str, tuple[str, int]] = {
         STATION_TOML: (
             station_toml(
-                station_id, location, broker_url, ca_file=ca_file, client_cert=bool(ca_file)
+                station_id,
+                location,
+                broker_url,
+                ca_file=ca_file,
+                client_cert=bool(ca_file),
+                hardware=hardware,
             ),
             PUBLIC,
         ),
@@ -433,6 +480,36 @@ def _write_bundle(
         "files": [_file_entry(folder, name) for name in sorted(files)],
     }
     write_atomically(folder / MANIFEST, json_text(manifest), mode=PUBLIC)
+
+
+def set_hardware(org: Org, station_id: str, hardware: Hardware) -> Path:
+    """Give an enrolled station's bundle another hardware (its config follows, its identity,
+    keys and broker login stay), and rewrite the manifest so that the flasher and the station
+    accept the changed config. Returns the bundle folder."""
+    hardware.check()
+    folder = org.stations_dir / station_id
+    manifest_path = folder / MANIFEST
+    try:
+        verify_bundle(folder)  # an untouched bundle, or we would vouch for a changed one
+        config = station_config.load(folder / STATION_TOML)
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (ConfigError, OSError, ValueError) as exc:
+        raise ProvisioningError(f"{folder}: not a bundle to change ({exc})") from exc
+    location = find_location(org, config.station.location)
+    text = station_toml(
+        station_id,
+        location,
+        config.uplink.broker,
+        ca_file=config.uplink.ca_file,
+        client_cert=bool(config.uplink.cert_file),
+        hardware=hardware,
+    )
+    write_atomically(folder / STATION_TOML, text, mode=PUBLIC)
+    key = load_signing_key(folder / STATION_KEY)
+    _check_bundle(folder, station_id, location, config.uplink.broker, key)
+    manifest["files"] = [_file_entry(folder, entry["path"]) for entry in manifest["files"]]
+    write_atomically(manifest_path, json_text(manifest), mode=PUBLIC)
+    return folder
 
 
 def _file_entry(folder: Path, name: str) -> dict[str, object]:
