@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from presensi.device.testbed import T0_MS, sample_chain
-from presensi.hub.store import open_store
+from presensi.hub.store import StationInfo, open_store
 from presensi.protocol.cli import main
 from presensi.protocol.wire import JournalState, batch_of
 
@@ -80,3 +80,28 @@ def test_a_wrong_database_name_is_one_line(postgres_conninfo: str) -> None:
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot connect to the PostgreSQL store")
     assert "presensi_no_such_db" in lines[0]
+
+
+def test_the_fleet_table_says_never_seen_hub_disconnected_and_no_stale_backlog(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    store = open_store(url)
+    store.migrate()
+    store.register_station(StationInfo("st-pool-mangkang-01", bytes(32), "pool-mangkang"))
+    records = list(sample_chain("st-halte-balaikota-01", 10))
+    journal = records[0].journal
+    # its last telemetry said 10 unacked; the hub has committed all 10 since
+    store.update_station_status(
+        "st-halte-balaikota-01", online=True, last_seen_ms=T0_MS, backlog=10
+    )
+    store.report_journals("st-halte-balaikota-01", {journal: JournalState(10, 0)}, T0_MS)
+    store.ingest([batch_of("st-halte-balaikota-01", journal, records)], T0_MS + 1)
+    store.set_hub_worker("presensi-hub", False, T0_MS, "127.0.0.1:1883")
+    store.close()
+    lines = run("hub", "stations", "--store", url).output.splitlines()
+    assert lines[0].startswith("hub presensi-hub: NOT connected to the broker 127.0.0.1:1883")
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert "never seen" in rows["st-pool-mangkang-01"]
+    halte = rows["st-halte-balaikota-01"].split()
+    assert halte[2] == "online" and halte[6] == "0"  # backlog: delivered since it said 10

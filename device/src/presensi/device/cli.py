@@ -20,6 +20,15 @@ from presensi.protocol.cli import fail as _fail
 from presensi.protocol.errors import ProtocolError
 
 DEFAULT_CONFIG = "/etc/presensi/station.toml"
+
+
+def service_logging() -> None:
+    """A service logs what an operator reading journalctl needs (INFO), unless -v said more."""
+    root = logging.getLogger()
+    if root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+
+
 config_option = click.option(
     "--config",
     "config_path",
@@ -52,6 +61,8 @@ def check_config(config_path: Path) -> None:
 def run(config_path: Path) -> None:
     """Scan until stopped (SIGTERM or Ctrl-C). Meant to run under systemd (Type=notify)."""
     from presensi.device.parts import build_parts
+
+    service_logging()
     from presensi.device.station import Station, load_keys
 
     try:

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 # what the station reports in its birth message and telemetry
 SOFTWARE_VERSION = part_version("presensi-device")
 CONNACK_WAIT_S = 10.0
+UNREACHABLE_LOG_S = 300.0
 
 
 @dataclass
@@ -112,6 +113,8 @@ class Uplink:
         self._delay = settings.reconnect_min_s
         self._next_attempt = 0.0
         self._acks: deque[wire.Ack] = deque()
+        self._failed_tries = 0
+        self._last_unreachable_log = 0.0
         url = urlsplit(settings.broker)
         self._host, self._port = (
             url.hostname or "127.0.0.1",
@@ -223,9 +226,25 @@ class Uplink:
         try:
             self._client.connect(self._host, self._port, keepalive=self.settings.keepalive_s)
         except OSError as exc:
-            log.debug("broker %s:%s unreachable: %s", self._host, self._port, exc)
+            self._unreachable(str(exc))
             return False
         return True
+
+    def _unreachable(self, why: str) -> None:
+        """Say that the broker cannot be reached: at once, then every 5 minutes while it lasts
+        (an operator reading journalctl sees it; the log does not fill up)."""
+        self._failed_tries += 1
+        now = time.monotonic()
+        if self._failed_tries == 1 or now - self._last_unreachable_log >= UNREACHABLE_LOG_S:
+            log.warning(
+                "broker %s:%s unreachable (%s); trying again with backoff (%d tries); "
+                "scans are kept in the journal",
+                self._host,
+                self._port,
+                why,
+                self._failed_tries,
+            )
+            self._last_unreachable_log = now
 
     def _shutdown(self) -> None:
         """Say "offline" (best effort: the last will covers a connection already gone)."""
@@ -246,7 +265,7 @@ class Uplink:
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
-            log.warning("broker refused the connection: %s", reason)
+            self._unreachable(f"the broker refused the login: {reason}")
             return
         self.state.connected = True
         self.state.connects += 1
@@ -259,7 +278,16 @@ class Uplink:
         subs += [(topics.FLEET_KEYS, 1), (topics.FLEET_REVOCATIONS, 1)]
         client.subscribe(subs)
         client.publish(self._topic("status"), self._status("online"), qos=1, retain=True)
-        log.info("connected to %s:%s", self._host, self._port)
+        if self._failed_tries:
+            log.warning(
+                "connected to %s:%s after %d failed tries",
+                self._host,
+                self._port,
+                self._failed_tries,
+            )
+        else:
+            log.info("connected to %s:%s", self._host, self._port)
+        self._failed_tries = 0
 
     def _on_disconnect(
         self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any

@@ -101,8 +101,12 @@ def run(
     share_group: str | None,
 ) -> None:
     """Ingest scans from every station until stopped (SIGTERM or Ctrl-C)."""
+    import logging
+
     from presensi.hub.service import Hub, read_secret
 
+    if logging.getLogger().level > logging.INFO:  # a service: what journalctl readers need
+        logging.getLogger().setLevel(logging.INFO)
     try:
         service = Hub(
             store_url,
@@ -163,18 +167,26 @@ def stations(store_url: str, tz: str) -> None:
     """Print the fleet's status table."""
 
     when = _when(zoneinfo.ZoneInfo(tz))
-    rows = _read(store_url, lambda store: store.stations())
+    rows, workers = _read(store_url, lambda store: (store.stations(), store.hub_workers()))
+    for w in workers:
+        if w.connected:
+            click.echo(f"hub {w.client_id}: connected to {w.broker} since {when(w.since_ms)}")
+        else:
+            click.echo(
+                f"hub {w.client_id}: NOT connected to the broker {w.broker} since "
+                f"{when(w.since_ms)}: the states below are as last seen"
+            )
     click.echo(
-        f"{'station':20s} {'location':16s} {'state':8s} {'last seen':15s} {'acked':>8s} "
+        f"{'station':20s} {'location':16s} {'state':10s} {'last seen':15s} {'acked':>8s} "
         f"{'backlog':>8s} {'clock':6s} {'journals':>8s} {'unsent':>6s} {'alerts':>6s} "
         f"{'version':8s}"
     )
     for r in rows:
         clock = "-" if r.clock_synced is None else ("ntp" if r.clock_synced else "NOSYNC")
-        state = "online" if r.online else "offline"
+        state = "never seen" if r.last_seen_ms is None else "online" if r.online else "offline"
         backlog = "-" if r.backlog is None else str(r.backlog)
         click.echo(
-            f"{r.id:20s} {r.location or '-':16s} {state:8s} {when(r.last_seen_ms):15s} "
+            f"{r.id:20s} {r.location or '-':16s} {state:10s} {when(r.last_seen_ms):15s} "
             f"{r.committed_upto:>8d} {backlog:>8s} {clock:6s} {r.journals:>8d} {r.unsent:>6d} "
             f"{r.open_alerts:>6d} {r.version or '-':8s}"
         )

@@ -133,6 +133,7 @@ class Ingest:
         tls: TlsFiles | None = None,
     ) -> None:
         self.store = store
+        self.client_id = client_id
         self.share_group = share_group
         self.max_group = max_group
         self.max_wait_s = max_wait_s
@@ -180,6 +181,8 @@ class Ingest:
         return self._worker.is_alive() and self.store_ok
 
     def stop(self) -> None:
+        if self.connected.is_set():
+            self._say_connected(False)  # a stopped hub is not connected either
         self._stop.set()
         self._worker.join(10)
         self._client.disconnect()
@@ -201,14 +204,26 @@ class Ingest:
             ]
         )
         self.connected.set()
-        log.info("hub connected to %s:%s", self._host, self._port)
+        self._say_connected(True)
+        log.warning("hub connected to the broker at %s:%s", self._host, self._port)
 
     def _on_disconnect(
         self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
+        was = self.connected.is_set()
         self.connected.clear()
-        if not self._stop.is_set():
-            log.warning("hub disconnected from the broker: %s", reason)
+        if not self._stop.is_set() and was:
+            self._say_connected(False)
+            log.warning("hub disconnected from the broker (%s); reconnecting", reason)
+
+    def _say_connected(self, connected: bool) -> None:
+        """Tell the store (for the fleet table); never let that stop paho's thread."""
+        try:
+            self.store.set_hub_worker(
+                self.client_id, connected, time.time_ns() // 1_000_000, f"{self._host}:{self._port}"
+            )
+        except StoreError as exc:
+            log.error("could not record the hub's broker connection: %s", exc)
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         payload = bytes(message.payload)

@@ -234,6 +234,25 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        4,
+        "hub workers and their broker connection",
+        (
+            # each hub worker says whether it is connected to the broker: while it is not,
+            # the stations' states in the fleet table are as they were last seen
+            """
+            CREATE TABLE hub_workers (
+                client_id  TEXT PRIMARY KEY,
+                connected  BOOLEAN NOT NULL,
+                since_ms   BIGINT NOT NULL,
+                broker     TEXT NOT NULL
+            )
+            """,
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _CREATE_TABLE = """

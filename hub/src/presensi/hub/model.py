@@ -150,3 +150,11 @@ class StationStatus(TypedDict, total=False):
 
 
 STATUS_FIELDS = StationStatus.__optional_keys__ | StationStatus.__required_keys__
+
+
+@dataclass(frozen=True)
+class HubWorkerRow:
+    client_id: str
+    connected: bool
+    since_ms: int
+    broker: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from presensi.hub.broker import TlsFiles
 from presensi.hub.ingest import Ingest
@@ -26,6 +27,7 @@ class Hub:
         share_group: str | None = None,
         tls: TlsFiles | None = None,
     ) -> None:
+        self.broker, self.store_url = broker, store_url
         self.store: Store = open_store(store_url)
         self.store.migrate()
         self.ingest = Ingest(
@@ -57,6 +59,12 @@ class Hub:
         only while the hub can commit (a hub that cannot reach its database gets restarted,
         and is seen as down by whoever watches it)."""
         self.start()
+        log.info(
+            "hub %s ingesting from %s into %s",
+            self.ingest.client_id,
+            self.broker,
+            redacted(self.store_url),
+        )
         systemd.notify("READY=1")
         interval = systemd.watchdog_interval()
         was_healthy = True
@@ -78,6 +86,17 @@ class Hub:
     def close(self) -> None:
         self.ingest.stop()
         self.store.close()
+
+
+def redacted(url: str) -> str:
+    """A store URL fit for a log: no password, no query (a libpq URI's may hold one)."""
+    bare = url.split("?", 1)[0]
+    parts = urlsplit(bare)
+    if parts.password is None:
+        return bare
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def read_secret(path: str | None) -> str:

@@ -35,6 +35,7 @@ from presensi.hub.model import (
     STATUS_FIELDS,
     AlertRow,
     Committed,
+    HubWorkerRow,
     IngestResult,
     JournalRow,
     RejectRow,
@@ -112,6 +113,10 @@ class Store(Protocol):
     ) -> list[ScanRecord]: ...
     def update_station_status(self, station: str, **fields: Unpack[StationStatus]) -> None: ...
     def stations(self) -> list[StationRow]: ...
+    def set_hub_worker(
+        self, client_id: str, connected: bool, since_ms: int, broker: str
+    ) -> None: ...
+    def hub_workers(self) -> list[HubWorkerRow]: ...
     def close(self) -> None: ...
 
 
@@ -638,6 +643,24 @@ class SqlStore:
             for row in rows
         ]
 
+    def set_hub_worker(self, client_id: str, connected: bool, since_ms: int, broker: str) -> None:
+        """A hub worker's connection to the broker, as it changes."""
+        with self._lock, self._db.transaction():
+            self._db.execute(
+                "INSERT INTO hub_workers (client_id, connected, since_ms, broker) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET "
+                "connected = excluded.connected, since_ms = excluded.since_ms, "
+                "broker = excluded.broker",
+                (client_id, connected, since_ms, broker),
+            )
+
+    def hub_workers(self) -> list[HubWorkerRow]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT client_id, connected, since_ms, broker FROM hub_workers ORDER BY client_id"
+            )
+        return [HubWorkerRow(r[0], bool(r[1]), int(r[2]), r[3]) for r in rows]
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -704,6 +727,17 @@ def _journal_row(r: tuple[Any, ...]) -> JournalRow:
     )
 
 
+def _backlog(reported: int | None, journals: list[JournalRow]) -> int | None:
+    """What the station last said it holds unacked, less what the hub committed since: the
+    table does not show a backlog that was delivered after the station's last telemetry."""
+    if reported is None:
+        return None
+    known = [j for j in journals if j.reported_last_seq is not None]
+    if not known:
+        return reported
+    return min(reported, sum(j.unsent for j in known))
+
+
 def _station_row(row: tuple[Any, ...], journals: list[JournalRow], alerts: int) -> StationRow:
     mains = [j for j in journals if j.fork == 0]
     newest = mains[-1] if mains else None
@@ -714,7 +748,7 @@ def _station_row(row: tuple[Any, ...], journals: list[JournalRow], alerts: int) 
         online=bool(row[3]),
         last_seen_ms=_optional_int(row[4]),
         committed_upto=newest.committed_upto if newest else 0,
-        backlog=_optional_int(row[5]),
+        backlog=_backlog(_optional_int(row[5]), mains),
         clock_synced=_optional_bool(row[6]),
         clock_offset_ms=_optional_int(row[7]),
         version=row[8],
