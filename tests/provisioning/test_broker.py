@@ -16,8 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from presensi.demo.mosquitto import Mosquitto, free_port
+from presensi.protocol.cli import main
+from presensi.protocol.fleet import revocations_document
+from presensi.protocol.keys import Revocations, SigningKey
 from presensi.protocol.topics import FLEET_KEYS, Kind, station_topic, subscription
 from presensi.provisioning.broker import (
     BrokerProvisioningError,
@@ -424,6 +428,24 @@ def test_refused(fleet: Fleet, who: str) -> None:
     probe.close()
     assert rc.is_failure and rc.value == NOT_AUTHORIZED, rc
     assert fleet.connect("st-a", "st-a-real").client.is_connected()  # the right one still works
+
+
+def test_admin_commands_say_a_refused_login_is_not_authorized(fleet: Fleet, tmp_path: Path) -> None:
+    doc = tmp_path / "revocations.signed.json"
+    doc.write_bytes(revocations_document(Revocations(1, frozenset()), SigningKey.generate()))
+    wrong = tmp_path / "wrong.password"
+    wrong.write_text("not-the-password\n")
+    right = tmp_path / "hub.password"
+    right.write_text(fleet.passwords["hub"] + "\n")
+    base = ["hub", "publish-fleet", "--revocations", str(doc), "--broker", fleet.broker.url]
+    runner = CliRunner()
+    refused = runner.invoke(main, [*base, "--username", "hub", "--password-file", str(wrong)])
+    assert refused.exit_code == 2, refused.output
+    assert "refused the login" in refused.output
+    assert "not authori" in refused.output.lower()
+    assert "did not take the message" not in refused.output
+    ok = runner.invoke(main, [*base, "--username", "hub", "--password-file", str(right)])
+    assert ok.exit_code == 0, ok.output
 
 
 def test_broker_accepts_hashes_of_every_kind(
