@@ -144,7 +144,10 @@ def station_config_for_this_machine(bundle: Path, frames: Path, state: Path) -> 
     and the journal in a temp folder: the rest (keys, broker user, ids) as enrolled."""
     config = bundle / "station.toml"
     text = config.read_text(encoding="utf-8")
-    text = text.replace('backend = "picamera2"', f'backend = "folder"\nsource = "{frames}"')
+    text = text.replace(
+        'backend = "picamera2"\nsource = ""', f'backend = "folder"\nsource = "{frames}"'
+    )
+    assert f'source = "{frames}"' in text, "the enrolled camera section changed shape"
     text = text.replace('backend = "gpio"', 'backend = "console"')
     text = re.sub(r'(?m)^path = ".*"$', f'path = "{state / "journal.db"}"', text)
     config.write_text(text, encoding="utf-8")

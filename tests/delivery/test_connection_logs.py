@@ -29,11 +29,19 @@ def wait_for(check: Callable[[], bool], timeout: float = 20) -> bool:
     return False
 
 
-def messages(caplog: pytest.LogCaptureFixture, logger: str, text: str) -> list[str]:
+def messages(
+    caplog: pytest.LogCaptureFixture, logger: str, text: str, port: int | None = None
+) -> list[str]:
+    """Warnings of `logger` containing `text`; with `port`, only those about this test's broker
+    (caplog sees every thread of the worker, and another test's station may still be winding
+    down)."""
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == logger and r.levelno >= logging.WARNING and text in r.getMessage()
+        if r.name == logger
+        and r.levelno >= logging.WARNING
+        and text in r.getMessage()
+        and (port is None or f":{port}" in r.getMessage())
     ]
 
 
@@ -60,7 +68,7 @@ def test_a_station_says_once_that_the_broker_is_unreachable_and_when_it_is_back(
     uplink = station.station.uplink
     assert uplink is not None
     assert wait_for(lambda: uplink._failed_tries >= 5), "the uplink did not keep trying"
-    unreachable = messages(caplog, UPLINK, "unreachable")
+    unreachable = messages(caplog, UPLINK, "unreachable", port)
     assert len(unreachable) == 1, unreachable  # five tries or more, one line
     assert f"127.0.0.1:{port}" in unreachable[0]
     assert "scans are kept in the journal" in unreachable[0]
@@ -68,7 +76,7 @@ def test_a_station_says_once_that_the_broker_is_unreachable_and_when_it_is_back(
 
     mosquitto_factory(port=port, allow_anonymous=True, persistence=True, max_queued_messages=0)
     assert wait_for(lambda: uplink.state.connected)
-    (back,) = messages(caplog, UPLINK, "connected to")
+    (back,) = messages(caplog, UPLINK, "connected to", port)
     assert "failed tries" in back
     tries = int(back.split(" after ")[1].split()[0])
     assert tries >= 5
@@ -76,7 +84,7 @@ def test_a_station_says_once_that_the_broker_is_unreachable_and_when_it_is_back(
 
 @pytest.mark.mosquitto
 def test_a_long_outage_is_said_again_every_few_minutes_not_at_every_try(
-    fleet: Fleet, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    fleet: Fleet, port: int, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(uplink_module, "UNREACHABLE_LOG_S", 0.5)
     caplog.set_level(logging.INFO)
@@ -87,7 +95,7 @@ def test_a_long_outage_is_said_again_every_few_minutes_not_at_every_try(
     assert uplink is not None
     time.sleep(1.7)
     tries = uplink._failed_tries
-    said = messages(caplog, UPLINK, "unreachable")
+    said = messages(caplog, UPLINK, "unreachable", port)
     assert 2 <= len(said) <= 5, said  # about every 0.5 s over 1.7 s
     assert tries > 2 * len(said), (tries, said)  # fewer lines than tries
 

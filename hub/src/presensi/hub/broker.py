@@ -10,6 +10,7 @@ username and password. `mqtt://host[:port]` (1883) is for a closed network or a 
 from __future__ import annotations
 
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,22 +99,46 @@ def publish_retained(
     them. Raises HubError if the broker cannot be reached, or refuses, in `timeout` seconds."""
     client, address = make_client(url, username=username, password=password, tls=tls)
     refused: list[str] = []
+    answered = threading.Event()
 
     def on_connect(
         c: object, userdata: object, flags: object, reason: object, props: object
     ) -> None:
         if getattr(reason, "is_failure", False):
             refused.append(str(reason))
+        answered.set()
+
+    def on_disconnect(
+        c: object, userdata: object, flags: object, reason: object, p: object
+    ) -> None:
+        answered.set()  # closed before (or instead of) an answer: a TLS port, or a refusal
 
     client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
     try:
         client.connect(address.host, address.port, keepalive=30)
     except (OSError, ssl.SSLError) as exc:
         raise HubError(f"cannot reach the broker at {url}: {exc}") from exc
     client.loop_start()
     try:
+        # Wait for the broker's answer to the login first: publishing before it races a
+        # refusal, which paho reports as "not currently connected".
+        if not answered.wait(timeout):
+            raise HubError(
+                f"the broker at {url} did not answer the login in {timeout:.0f} s;"
+                " a TLS port needs mqtts://"
+            )
+        if refused:
+            raise HubError(f"the broker at {url} refused the login: {refused[0]}")
+        if not client.is_connected():
+            raise HubError(
+                f"the broker at {url} closed the connection before answering the login;"
+                " a TLS port needs mqtts://"
+            )
         _publish_all(client, url, messages, refused, timeout)
     except (RuntimeError, ValueError) as exc:  # paho: the connection went away under it
+        if refused:
+            raise HubError(f"the broker at {url} refused the login: {refused[0]}") from exc
         raise HubError(
             f"the broker at {url} closed the connection ({exc}); a TLS port needs mqtts://"
         ) from exc

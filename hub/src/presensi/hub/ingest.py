@@ -203,9 +203,9 @@ class Ingest:
                 for kind in ("scans", "status", "telemetry")
             ]
         )
-        self.connected.set()
         self._say_connected(True)
         log.warning("hub connected to the broker at %s:%s", self._host, self._port)
+        self.connected.set()  # last: whoever waits on it sees the store and the log up to date
 
     def _on_disconnect(
         self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
