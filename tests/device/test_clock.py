@@ -22,8 +22,11 @@ from presensi.protocol.record import ScanRecord
 
 HOUR = 3_600_000
 WIB = dt.timezone(dt.timedelta(hours=7))
-# 2026-12-03 08:00 WIB (01:00 UTC), in ms
-MORNING = int(dt.datetime(2026, 12, 3, 8, 0, tzinfo=WIB).timestamp() * 1000)
+# 08:00 WIB of today, in ms: the testbed's badges are valid from a day before the real now,
+# so a fixed date would make every scan "not yet valid" once that date is a day old
+MORNING = int(
+    dt.datetime.combine(dt.datetime.now(WIB).date(), dt.time(8, 0), tzinfo=WIB).timestamp() * 1000
+)
 
 
 @dataclass

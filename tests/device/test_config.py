@@ -45,6 +45,8 @@ def test_minimal_config_gets_defaults_and_resolves_paths(tmp_path: Path) -> None
         (MINIMAL + 'timezone = "Mars/Olympus"\n', "station.timezone", "Asia/Jakarta"),
         (MINIMAL + 'mode = "event"\n', "station.event", "event id"),
         (MINIMAL + '[camera]\nbackend = "none"\n', "camera.backend", "scanner.port"),
+        (MINIMAL + "[camera]\nwatch = true\n", "camera.watch", "folder camera only"),
+        (MINIMAL + '[camera]\nbackend = "folder"\n', "camera.source", "folder of images"),
         ("[station\n", "", "not valid TOML"),
     ],
 )

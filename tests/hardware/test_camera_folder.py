@@ -11,6 +11,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
+from presensi.hardware.camera import IDLE
 from presensi.hardware.camera_folder import FolderCamera
 from presensi.hardware.camera_sim import Condition, render_badge_frame, sample_badge_text
 from presensi.hardware.errors import CameraError
@@ -139,3 +140,91 @@ def test_fps_paces_reads(folder: Path) -> None:
             camera.read()
         elapsed = time.monotonic() - start
     assert 8 / 50 * 0.85 <= elapsed <= 8 / 50 + 1.0
+
+
+# -- watch: a folder another program feeds -------------------------------------------------
+
+
+def watching(folder: Path) -> FolderCamera:
+    return FolderCamera(folder, watch=True, poll_s=0.01, idle_s=0.05)
+
+
+def test_watch_reads_what_is_there_then_new_images_as_they_come(folder: Path) -> None:
+    with watching(folder) as camera:
+        first = [camera.read() for _ in range(4)]
+        assert [round(float(f.mean())) for f in first] == [200, 20, 90, 140]  # type: ignore[union-attr]
+        assert camera.read() is IDLE  # nothing new: not the end of the stream
+        save_rgb(folder / "f.png", 60)
+        frame = camera.read()
+        assert frame is not IDLE and frame is not None
+        assert round(float(frame.mean())) == 60
+        assert camera.read() is IDLE
+
+
+def test_watch_reads_an_image_again_when_it_is_written_again(tmp_path: Path) -> None:
+    path = tmp_path / "latest.png"
+    save_rgb(path, 30)
+    with watching(tmp_path) as camera:
+        assert round(float(camera.read().mean())) == 30  # type: ignore[union-attr]
+        assert camera.read() is IDLE
+        Image.fromarray(gray(170, size=(50, 30))).save(path)  # another size: surely changed
+        assert round(float(camera.read().mean())) == 170  # type: ignore[union-attr]
+        path.unlink()
+        assert camera.read() is IDLE
+        save_rgb(path, 30)  # removed, then back under the same name: a new image
+        assert round(float(camera.read().mean())) == 30  # type: ignore[union-attr]
+
+
+def test_an_empty_watched_folder_is_no_fault(tmp_path: Path) -> None:
+    camera = FolderCamera(tmp_path, watch=True, poll_s=0.01, idle_s=0.2)
+    with camera:
+        started = time.monotonic()
+        assert camera.read() is IDLE
+        waited = time.monotonic() - started
+    assert 0.15 <= waited < 2  # it waits a little for a frame, then lets the station beat
+
+
+def test_watch_skips_hidden_files_and_rereads_a_half_written_image_once_complete(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    whole = tmp_path / "staging.png"
+    save_rgb(whole, 120)
+    data = whole.read_bytes()
+    whole.unlink()
+    (tmp_path / ".tmp-001.png").write_bytes(data)  # a writer's temporary name: not yet
+    half = tmp_path / "001.png"
+    half.write_bytes(data[: len(data) // 2])
+    with caplog.at_level(logging.WARNING), watching(tmp_path) as camera:
+        assert camera.read() is IDLE
+        assert "001.png" in caplog.text  # the half file was tried, skipped with a warning
+        half.write_bytes(data)
+        assert round(float(camera.read().mean())) == 120  # type: ignore[union-attr]
+        assert camera.read() is IDLE  # and the hidden file never
+
+
+def test_a_reopened_watch_does_not_show_the_same_images_again(folder: Path) -> None:
+    camera = watching(folder)
+    with camera:
+        while camera.read() is not IDLE:
+            pass
+    save_rgb(folder / "z.png", 10)
+    with camera:
+        assert round(float(camera.read().mean())) == 10  # type: ignore[union-attr]
+        assert camera.read() is IDLE
+
+
+def test_a_watched_folder_that_goes_away_is_a_camera_fault(tmp_path: Path) -> None:
+    watched = tmp_path / "frames"
+    with pytest.raises(CameraError, match="does not exist"):
+        FolderCamera(watched, watch=True).open()
+    watched.mkdir()
+    with watching(watched) as camera:
+        assert camera.read() is IDLE
+        watched.rmdir()
+        with pytest.raises(CameraError, match="cannot be read"):
+            camera.read()
+
+
+def test_a_folder_camera_cannot_both_loop_and_watch(tmp_path: Path) -> None:
+    with pytest.raises(CameraError, match="either loops"):
+        FolderCamera(tmp_path, loop=True, watch=True)

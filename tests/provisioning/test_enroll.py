@@ -426,3 +426,21 @@ def test_every_kind_of_station_can_be_enrolled_and_changed_later(org: Org) -> No
         ],
     )
     assert refused.exit_code == 2 and "needs a serial scanner" in refused.output
+
+
+def test_a_kiosk_station_watches_a_folder_that_another_program_feeds(org: Org) -> None:
+    args = ["provision", "station", "--org", str(org.path), "--location", "kantor-blu"]
+    args += ["--broker", BROKER, "--camera", "folder", "--indicator", "console"]
+    relative = CliRunner().invoke(main, [*args, "--camera-source", "frames"])
+    assert relative.exit_code == 2 and "absolute path" in relative.output
+    assert not list(org.stations_dir.glob("*"))  # nothing enrolled by the refused command
+    done = CliRunner().invoke(main, [*args, "--camera-source", "/var/lib/presensi/frames"])
+    assert done.exit_code == 0, done.output
+    (bundle,) = org.stations_dir.iterdir()
+    config = station_config.load(bundle / "station.toml")
+    assert (config.camera.backend, config.camera.source, config.camera.watch) == (
+        "folder",
+        "/var/lib/presensi/frames",
+        True,
+    )
+    verify_bundle(bundle)

@@ -69,7 +69,7 @@ def run(config_path: Path) -> None:
         config = station_config.load(config_path)
         keys = load_keys(config)  # before any hardware is touched
         parts = build_parts(config)
-        finite = config.camera.backend in {"folder", "sim"}
+        finite = config.camera.backend in {"folder", "sim"} and not config.camera.watch
         service = Station(config, parts, keys=keys, exit_when_source_ends=finite)
     except (StationError, HardwareError, ProtocolError, OSError) as exc:
         _fail(exc)

@@ -38,6 +38,9 @@ class CameraSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_
     height: Annotated[int, msgspec.Meta(ge=120, le=4096)] = 480
     fps: Annotated[float, msgspec.Meta(gt=0, le=120)] | None = None
     retry_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
+    # folder: keep reading images that appear in the folder later (a kiosk fed by another
+    # program) instead of replaying it once
+    watch: bool = False
 
 
 class ScannerSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -182,6 +185,16 @@ def _check_semantics(path: Path, config: StationConfig) -> None:
         raise ConfigError(
             f"{path}: camera.backend is 'none' and no scanner.port is set, so "
             "nothing can scan. Fix: choose a camera backend or set scanner.port"
+        )
+    if config.camera.watch and config.camera.backend != "folder":
+        raise ConfigError(
+            f"{path}: camera.watch is for the folder camera only (backend is "
+            f'{config.camera.backend!r}). Fix: remove camera.watch, or set backend = "folder"'
+        )
+    if config.camera.backend == "folder" and not config.camera.source:
+        raise ConfigError(
+            f"{path}: camera.backend is 'folder' but camera.source names no folder. "
+            "Fix: set camera.source to the folder of images"
         )
     pins = [config.indicator.green_pin, config.indicator.red_pin, config.indicator.buzzer_pin]
     if config.indicator.backend == "gpio" and len(set(pins)) != len(pins):

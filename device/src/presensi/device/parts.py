@@ -58,7 +58,7 @@ def build_camera(config: StationConfig) -> Camera | None:
             "opencv", source=source, width=cam.width, height=cam.height, fps=cam.fps
         )
     if cam.backend == "folder":
-        return CAMERAS.make("folder", path=config.path(cam.source), fps=cam.fps)
+        return CAMERAS.make("folder", path=config.path(cam.source), watch=cam.watch, fps=cam.fps)
     # sim: camera.source names a text file of badge tokens, one per line, presented in turn
     texts = config.path(cam.source).read_text().split()
     return CAMERAS.make("sim", script=texts, fps=cam.fps)

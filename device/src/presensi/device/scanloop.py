@@ -17,7 +17,7 @@ from presensi.device.clock import StationClock, boot_id
 from presensi.device.decide import Decider, Moment, signal_for
 from presensi.device.errors import JournalError
 from presensi.device.journal import Journal
-from presensi.hardware.camera import Camera
+from presensi.hardware.camera import IDLE, Camera
 from presensi.hardware.decoder import Decoder
 from presensi.hardware.indicator import Indicator, Signal
 from presensi.protocol.record import ScanRecord
@@ -138,6 +138,8 @@ class ScanLoop:
             beat()
             if frame is None:
                 return
+            if frame is IDLE:  # a watched folder with nothing new: read again
+                continue
             self.stats.frames += 1
             try:
                 texts = decoder.decode(frame)

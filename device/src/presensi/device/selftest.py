@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from presensi.hardware.camera import IDLE
 from presensi.protocol.parts import part_version
 
 if TYPE_CHECKING:
@@ -141,6 +142,11 @@ def _check_camera(config: StationConfig, camera: Camera | None, decoder: Decoder
         camera.close()
     if frame is None:
         return False, f"the {camera.name} camera opened but gave no frame"
+    if frame is IDLE:  # a watched folder that is empty: it works, nothing to decode yet
+        return True, (
+            f"{camera.name} camera watches {config.path(config.camera.source)}: no image yet "
+            "(put one in to test decoding)"
+        )
     height, width = frame.shape[:2]
     texts = decoder.decode(frame)
     where = f"{camera.name} camera: {width}x{height} frame, decoded with {decoder.name}"

@@ -123,6 +123,7 @@ class Station:
         keys_path = fleet_file(config, config.keys.org_keys)
         self._keys_seen = (keys_path, _mtime(keys_path))
         self.heartbeat = time.monotonic()
+        self.source_ended = False  # a finite camera source (a replayed folder) has been read
         self._failures: dict[str, str] = {}
         self._fps_mark = (time.monotonic(), 0)
         if aside is not None:
@@ -202,8 +203,9 @@ class Station:
     def healthy(self) -> bool:
         """Feed the watchdog only while every part works: the readers make progress and the
         uplink's thread lives (a part that died gets the service restarted by systemd)."""
-        if time.monotonic() - self.heartbeat >= WATCHDOG_STALL_S:
-            return False
+        stalled = time.monotonic() - self.heartbeat >= WATCHDOG_STALL_S
+        if stalled and not (self.source_ended and self.parts.scanner is None):
+            return False  # a reader is stuck (a finished replay is not)
         return self.uplink is None or self.uplink.alive()
 
     def stop(self) -> None:
@@ -251,6 +253,10 @@ class Station:
                 finally:
                     camera.close()
                 if self.exit_when_source_ends:
+                    self.source_ended = True
+                    log.info(
+                        "camera source %s has ended; the station keeps delivering", camera.name
+                    )
                     return
             except HardwareError as exc:
                 self._failed("camera", exc)

@@ -6,6 +6,7 @@ needs (picamera2's low-resolution YUV stream gives it without conversion).
 
 from __future__ import annotations
 
+import enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self
 
@@ -16,8 +17,20 @@ if TYPE_CHECKING:
     Frame = npt.NDArray[np.uint8]
 
 
+class Idle(enum.Enum):
+    """What a source that waits for frames from outside (a watched folder) returns from
+    ``read`` when none came within its short wait: not an end, not a fault. The station's loop
+    beats its watchdog and reads again."""
+
+    IDLE = "idle"
+
+
+IDLE = Idle.IDLE
+
+
 class Camera(Protocol):
-    """Open, read frames, close. ``read`` returns None when a finite source (a file) has ended.
+    """Open, read frames, close. ``read`` returns None when a finite source (a file) has ended,
+    and `IDLE` when a watching source has nothing new yet (it returns within about a second).
 
     ``read`` raises CameraError when the device fails or disappears; the station then shows the
     fault signal, closes the camera and opens it again later.
@@ -27,7 +40,7 @@ class Camera(Protocol):
 
     def open(self) -> None: ...
 
-    def read(self) -> Frame | None: ...
+    def read(self) -> Frame | Idle | None: ...
 
     def close(self) -> None: ...
 

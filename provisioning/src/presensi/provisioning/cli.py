@@ -474,14 +474,16 @@ def _hardware_options(f: F) -> F:
     options = [
         click.option(
             "--camera",
-            type=click.Choice(["picamera2", "opencv", "none"]),
+            type=click.Choice(["picamera2", "opencv", "folder", "none"]),
             default="picamera2",
             show_default=True,
-            help="The camera: a Pi camera module, a USB camera (OpenCV), or none (a serial "
-            "scanner only).",
+            help="The camera: a Pi camera module, a USB camera (OpenCV), a folder that another "
+            "program puts images in (watched for new ones), or none (a serial scanner only).",
         ),
         click.option(
-            "--camera-source", default="", help="opencv: a device index (0) or /dev/videoN."
+            "--camera-source",
+            default="",
+            help="opencv: a device index (0) or /dev/videoN; folder: its absolute path.",
         ),
         click.option(
             "--scanner-port",

@@ -323,16 +323,24 @@ class Hardware:
     `presensi provision station-hardware`): the bundle's config follows it, and the installer's
     self-test checks exactly that."""
 
-    camera: str = "picamera2"  # picamera2 | opencv | none (a serial scanner only)
-    camera_source: str = ""  # opencv: a device index ("0") or a path (/dev/video0)
+    camera: str = "picamera2"  # picamera2 | opencv | folder | none (a serial scanner only)
+    # opencv: a device index ("0") or a path (/dev/video0); folder: the watched folder
+    camera_source: str = ""
     scanner_port: str = ""  # a serial QR module: /dev/serial0, /dev/ttyACM0 ...
     scanner_baud: int = 9600
     indicator: str = "gpio"  # gpio | console | none
     mode: str = "auto"  # auto | in | out
 
     def check(self) -> None:
-        if self.camera not in ("picamera2", "opencv", "none"):
-            raise ProvisioningError(f"camera {self.camera!r}: use picamera2, opencv or none")
+        if self.camera not in ("picamera2", "opencv", "folder", "none"):
+            raise ProvisioningError(
+                f"camera {self.camera!r}: use picamera2, opencv, folder or none"
+            )
+        if self.camera == "folder" and not self.camera_source.startswith("/"):
+            raise ProvisioningError(
+                "a folder camera watches a folder on the station: give its absolute path with "
+                "--camera-source (e.g. /var/lib/presensi/frames)"
+            )
         if self.camera == "none" and not self.scanner_port:
             raise ProvisioningError(
                 "a station without a camera needs a serial scanner: give --scanner-port"
@@ -363,6 +371,8 @@ def station_toml(
     def q(value: str) -> str:
         return json.dumps(value, ensure_ascii=False)
 
+    # a folder camera on a station is fed by another program: it watches for new images
+    watch = "\nwatch = true" if hw.camera == "folder" else ""
     return f"""\
 # Presensi station {station_id}, made by `presensi provision station`.
 # Relative paths are relative to this file's folder (deploy/station.example.toml explains all).
@@ -379,7 +389,7 @@ config_version = 1
 backend = {q(hw.camera)}
 source = {q(hw.camera_source)}
 width = 640
-height = 480
+height = 480{watch}
 
 [scanner]
 port = {q(hw.scanner_port)}
