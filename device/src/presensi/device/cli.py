@@ -233,3 +233,62 @@ def provision_agent(
         report = None
     if once and report is not None:
         click.echo(format_report(report, unicode=can_encode("✔✘")))
+
+
+@station.command("install-bundle")
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The bundle folder (default: /boot/firmware/presensi, else /boot/presensi).",
+)
+@click.option(
+    "--config-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/etc/presensi"),
+    show_default=True,
+    help="The station's config folder, replaced as a whole by the bundle.",
+)
+@click.option(
+    "--group",
+    default=None,
+    help="Group given the installed files (default: that of the current config folder, "
+    "else 'presensi').",
+)
+@click.option("--replace", is_flag=True, help="Install a bundle for another station id.")
+@click.option("--no-self-test", is_flag=True, help="Do not run the self-test afterwards.")
+def install_bundle(
+    source: Path | None, config_dir: Path, group: str | None, replace: bool, no_self_test: bool
+) -> None:
+    """Install a station bundle copied to the SD card's boot partition (the first-boot unit).
+
+    Checks every file against manifest.json, installs the folder atomically as the config
+    folder, then deletes the bundle from the card (it holds the station's key) and leaves
+    presensi-installed.txt there. A refused bundle stays on the card; nothing changes.
+    """
+    from presensi.device.boot_bundle import BundleRefused, find_boot_bundle, install_boot_bundle
+    from presensi.device.provisioning_agent import default_group, group_id, log_report
+    from presensi.device.selftest import can_encode, format_report, run_self_test
+
+    service_logging()
+    found = source if source is not None else find_boot_bundle()
+    if found is None:
+        click.echo("no station bundle on the boot partition: nothing to install")
+        return
+    target = config_dir.absolute()
+    try:
+        gid = group_id(group) if group is not None else default_group(target)
+        done = install_boot_bundle(found, target, gid=gid, replace=replace)
+    except (BundleRefused, ValueError, OSError) as exc:
+        _fail(f"{exc}; nothing was installed")
+    click.echo(f"installed station {done.station_id} from {found} into {target}")
+    if done.ignored:
+        click.echo(f"ignored files that manifest.json does not list: {', '.join(done.ignored)}")
+    if not done.source_removed:
+        click.echo(f"warning: delete {found} by hand: it holds the station's key", err=True)
+    if no_self_test:
+        return
+    report = run_self_test(target / "station.toml")
+    log_report(report)
+    click.echo(format_report(report, unicode=can_encode("✔✘")))

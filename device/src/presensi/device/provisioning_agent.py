@@ -150,7 +150,7 @@ class ProvisioningAgent:
         self._idle_timeout = idle_timeout
         self.last_drop_reason = ""  # why the last session was dropped
         self._reopen_s = reopen_s
-        self._gid = _group_id(group) if group is not None else None
+        self._gid = group_id(group) if group is not None else None
         self._port: Port | None = None
         self._link: Link | None = None
         self._session: _Session | None = None
@@ -356,12 +356,7 @@ class ProvisioningAgent:
                 hardware_serial=hardware_serial(),
             )
         try:
-            self.target_dir.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(
-                tempfile.mkdtemp(
-                    prefix=_staging_prefix(self.target_dir), dir=self.target_dir.parent
-                )
-            )
+            staging = staging_dir(self.target_dir)
         except OSError as exc:
             raise SessionError(
                 "io", f"cannot create a staging folder next to {self.target_dir}: {exc}"
@@ -551,21 +546,8 @@ class ProvisioningAgent:
             )
 
     def _install(self, session: _Session) -> None:
-        staging = session.staging
-        gid = self._gid if self._gid is not None else _default_group(self.target_dir)
-        modes = manifest_modes((staging / MANIFEST).read_bytes())
-        # the station service (User=presensi) reads its key and password through the group
-        group_read, group_enter = (0o040, 0o050) if gid is not None else (0, 0)
-        for name in session.files:
-            _own(staging / name, modes.get(name, _FILE_MODE) | group_read, gid)
-        mode = _DIR_MODE | group_enter
-        with contextlib.suppress(OSError):
-            if self.target_dir.is_dir():
-                mode = self.target_dir.stat().st_mode & 0o7777
-        _own(staging, mode, gid)
-        _carry_over(self.target_dir, staging, set(session.files))
-        _fsync_dir(staging)
-        install_config_dir(staging, self.target_dir)
+        gid = self._gid if self._gid is not None else default_group(self.target_dir)
+        install_staged_bundle(session.staging, self.target_dir, set(session.files), gid)
 
     def _run_self_test(self) -> dict[str, Any]:
         try:
@@ -617,6 +599,32 @@ def current_station_id(target_dir: Path) -> str | None:
 
 
 # -- installing a folder atomically ----------------------------------------------------------------
+
+
+def install_staged_bundle(staging: Path, target: Path, names: set[str], gid: int | None) -> None:
+    """Give the verified bundle files `names` in `staging` their manifest's modes and group
+    `gid`, carry the station's own files of `target` over, and make `staging` the folder
+    `target` in one step (:func:`install_config_dir`). OSError leaves `target` as it was."""
+    modes = manifest_modes((staging / MANIFEST).read_bytes())
+    # the station service (User=presensi) reads its key and password through the group
+    group_read, group_enter = (0o040, 0o050) if gid is not None else (0, 0)
+    for name in names:
+        _own(staging / name, modes.get(name, _FILE_MODE) | group_read, gid)
+    mode = _DIR_MODE | group_enter
+    with contextlib.suppress(OSError):
+        if target.is_dir():
+            mode = target.stat().st_mode & 0o7777
+    _own(staging, mode, gid)
+    _carry_over(target, staging, names)
+    _fsync_dir(staging)
+    install_config_dir(staging, target)
+
+
+def staging_dir(target: Path) -> Path:
+    """A new empty staging folder next to `target` (removed by :func:`recover_config_dir` if
+    an install is abandoned)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent))
 
 
 def _staging_prefix(target: Path) -> str:
@@ -752,7 +760,7 @@ def _link_or_copy(src: str | Path, dst: str | Path) -> None:
         shutil.copy2(src, dst)
 
 
-def _group_id(group: str | int) -> int:
+def group_id(group: str | int) -> int:
     if isinstance(group, int):
         return group
     try:
@@ -761,7 +769,7 @@ def _group_id(group: str | int) -> int:
         raise ValueError(f"no such group {group!r}") from None
 
 
-def _default_group(target: Path) -> int | None:
+def default_group(target: Path) -> int | None:
     with contextlib.suppress(OSError):
         if target.is_dir():
             return target.stat().st_gid

@@ -96,10 +96,13 @@ What is here
 
 Where it goes on the Raspberry Pi
   Copy this whole folder to the SD card's boot partition as /boot/firmware/presensi/
-  (on older images /boot/presensi/). At first boot the installer checks manifest.json and
-  copies the folder to /etc/presensi/ (owner root, folder 0700, station.key and
-  broker.password 0600: the FAT boot partition cannot keep file modes), then deletes the copy
-  on the boot partition. The service runs
+  (on older images /boot/presensi/). At boot, presensi-firstboot.service
+  (`presensi station install-bundle`) checks every file against manifest.json and installs
+  the folder as /etc/presensi/ (owner root, group presensi, folder 0750, station.key and
+  broker.password 0640: the FAT boot partition cannot keep file modes), then deletes the
+  copy on the boot partition and leaves presensi-installed.txt there. A damaged or edited
+  file refuses the whole bundle (the journal says which), and the copy stays on the card.
+  The service then runs
       presensi station run --config /etc/presensi/station.toml
   To install by hand instead: copy the files to /etc/presensi/, set those modes, and check
       presensi station check-config --config /etc/presensi/station.toml
