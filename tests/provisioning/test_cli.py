@@ -276,12 +276,23 @@ def test_broker_install_puts_the_files_where_a_stock_mosquitto_reads_them(
 ) -> None:
     import grp
 
-    provisioned(out, "--hub-user", "hub")
     etc = tmp_path / "etc-mosquitto"
     etc.mkdir()
     (etc / "mosquitto.conf").write_text(
         "persistence true\ninclude_dir " + str(etc / "conf.d") + "\n"
     )
+    # files generated for the default /etc/mosquitto/presensi are not installed elsewhere: the
+    # broker would read other files than those copied
+    provisioned(out, "--hub-user", "hub")
+    elsewhere = CliRunner().invoke(
+        main,
+        ["provision", "broker-install", "--from", str(out), "--etc", str(etc), "--no-reload"],
+    )
+    assert elsewhere.exit_code == 2
+    assert "names password_file '/etc/mosquitto/presensi/passwd'" in elsewhere.output
+    assert f"--install-dir {etc / 'presensi'}" in elsewhere.output
+    assert not (etc / "presensi").exists()
+    provisioned(out, "--hub-user", "hub", "--install-dir", str(etc / "presensi"))
     result = CliRunner().invoke(
         main,
         ["provision", "broker-install", "--from", str(out), "--etc", str(etc), "--no-reload"],

@@ -68,6 +68,7 @@ def install(
         )
     passwd, acl = installed_paths(etc)
     conf = etc / "conf.d" / SNIPPET
+    _check_snippet_names(files[SNIPPET], passwd, acl)
     for path in (passwd.parent, conf.parent):
         path.mkdir(parents=True, exist_ok=True)
     passwd.parent.chmod(0o750)
@@ -83,6 +84,23 @@ def install(
         )
     how = _reload(pid_file or Path("/run/mosquitto/mosquitto.pid")) if reload else "not asked"
     return Installed(passwd, acl, conf, how)
+
+
+def _check_snippet_names(snippet: Path, passwd: Path, acl: Path) -> None:
+    """The snippet must name the files where they are installed, or the broker would read
+    other (or no) files: `provision broker --install-dir` and `--etc` have to agree."""
+    named = {}
+    for line in snippet.read_text(encoding="utf-8", errors="replace").splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key in ("password_file", "acl_file"):
+            named[key] = value.strip()
+    for key, path in (("password_file", passwd), ("acl_file", acl)):
+        if named.get(key) != str(path):
+            raise BrokerProvisioningError(
+                f"{snippet} names {key} {named.get(key)!r}, but it would be installed as {path}. "
+                f"Fix: run `presensi provision broker` again with --install-dir {path.parent}, "
+                "or give broker-install the --etc that matches"
+            )
 
 
 def _reload(pid_file: Path) -> str:

@@ -251,15 +251,22 @@ INSTALL_HINT = (
 )
 @click.option("--group", default="mosquitto", show_default=True, help="The broker's group.")
 @click.option("--no-reload", is_flag=True, help="Copy only; do not signal Mosquitto.")
+@click.option(
+    "--pid-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("/run/mosquitto/mosquitto.pid"),
+    show_default=True,
+    help="The running broker's pid file (its mosquitto.conf pid_file): it gets SIGHUP.",
+)
 def broker_install(
-    org_dir: Path, source: Path | None, etc: Path, group: str, no_reload: bool
+    org_dir: Path, source: Path | None, etc: Path, group: str, no_reload: bool, pid_file: Path
 ) -> None:
     """Install the broker files where a stock Mosquitto reads them, and reload it."""
     from presensi.provisioning.broker_install import install
 
     folder = org_dir / "broker" if source is None else source
     try:
-        done = install(folder, etc=etc, group=group, reload=not no_reload)
+        done = install(folder, etc=etc, group=group, reload=not no_reload, pid_file=pid_file)
     except (BrokerProvisioningError, OSError) as exc:
         _fail(exc)
     click.echo(f"installed {done.passwd}, {done.acl} (group {group}, 0640) and {done.conf}")
