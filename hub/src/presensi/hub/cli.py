@@ -21,7 +21,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 store_option = click.option(
     "--store",
     "store_url",
-    default="sqlite:////var/lib/presensi/hub.db",
+    default="sqlite:////var/lib/presensi-hub/hub.db",
     show_default=True,
     envvar="PRESENSI_HUB_STORE",
     help="sqlite:///data/hub.db (relative to the working folder), sqlite:////var/lib/x/hub.db "

@@ -134,8 +134,8 @@ class Database(Protocol):
 
 
 STORE_URL_HELP = (
-    "sqlite:///data/hub.db (relative to the working folder), sqlite:////var/lib/presensi/hub.db "
-    "(absolute), a plain file path, or postgresql://user@host/db"
+    "sqlite:///data/hub.db (relative to the working folder), "
+    "sqlite:////var/lib/presensi-hub/hub.db (absolute), a plain file path, or postgresql://user@host/db"
 )
 
 
@@ -147,7 +147,7 @@ def open_store(url: str, *, existing: bool = False) -> Store:
     "postgresql://..." (or "postgres://...") is a libpq connection URI. SQLite URLs follow the
     common (SQLAlchemy) convention: what follows "sqlite:///" is the file's path, so
     "sqlite:///data/hub.db" is data/hub.db under the working folder and
-    "sqlite:////var/lib/presensi/hub.db" is the absolute /var/lib/presensi/hub.db; "sqlite://"
+    "sqlite:////var/lib/presensi-hub/hub.db" is the absolute /var/lib/presensi-hub/hub.db; "sqlite://"
     alone (or "sqlite:///:memory:") is an in-memory database. Anything without a scheme is a
     path to an SQLite file.
     """
