@@ -391,3 +391,13 @@ def publish_fleet(
     except (HubError, OSError) as exc:
         _fail(exc)
     click.echo(f"published {len(messages)} fleet document(s)")
+
+
+def _add_console_commands() -> None:
+    from presensi.hub.console.cli import user, web
+
+    hub.add_command(web)
+    hub.add_command(user)
+
+
+_add_console_commands()

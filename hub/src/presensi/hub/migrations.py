@@ -253,6 +253,43 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        5,
+        "console users, audit trail, scans by arrival",
+        (
+            # the console's people: a role (admin, operator, viewer), an argon2 hash, and an
+            # epoch that ends every session of the user when it changes (a new password)
+            """
+            CREATE TABLE console_users (
+                name          TEXT PRIMARY KEY,
+                role          TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                units         TEXT NOT NULL DEFAULT '',
+                session_epoch BIGINT NOT NULL DEFAULT 0,
+                created_ms    BIGINT NOT NULL,
+                disabled      BOOLEAN NOT NULL DEFAULT FALSE
+            )
+            """,
+            # who did what in the console (and at the CLI's user commands), never updated
+            """
+            CREATE TABLE audit (
+                id       {id},
+                at_ms    BIGINT NOT NULL,
+                actor    TEXT NOT NULL,
+                action   TEXT NOT NULL,
+                subject  TEXT NOT NULL DEFAULT '',
+                detail   TEXT NOT NULL DEFAULT '',
+                address  TEXT NOT NULL DEFAULT ''
+            )
+            """,
+            "CREATE INDEX audit_at ON audit (at_ms)",
+            # the live page follows commits by their arrival time
+            "CREATE INDEX scans_received ON scans (received_ms)",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _CREATE_TABLE = """

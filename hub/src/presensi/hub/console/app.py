@@ -1,0 +1,92 @@
+"""The console: a Starlette app of server-rendered pages (Jinja2) over the hub's store.
+
+`presensi hub web` serves it (uvicorn), beside the ingest workers rather than inside them: the
+ingest is the exactly-once path, with its own watchdog and memory budget, and must not share a
+process with page rendering; the console can be restarted, or run on another machine, without
+touching ingest. Both read the same store.
+
+Every page works without JavaScript; the live page adds a small script of ours
+(static/live.js) that follows Server-Sent Events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from presensi.hub.console import pages
+from presensi.hub.console.core import HERE, SESSION_S, Console, ConsoleConfig
+from presensi.hub.console.data import ConsoleData
+from presensi.hub.console.middleware import BodyLimit, SecurityHeaders
+from presensi.hub.store import SqlStore, open_store
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    console: Console = request.app.state.console
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    key = {404: "error.not_found", 413: "error.too_large", 405: "error.not_found"}.get(
+        status, "error.title"
+    )
+    return console.error(request, status, key)
+
+
+def make_app(config: ConsoleConfig) -> Starlette:
+    store = open_store(config.store_url, existing=True)
+    own = open_store(config.store_url, existing=True)  # the console's queries: a connection apart
+    assert isinstance(own, SqlStore)
+    data = ConsoleData(own.database)
+    console = Console(config, data, store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await console.feed.start()
+        try:
+            yield
+        finally:
+            await console.feed.stop()
+            store.close()
+            data.close()
+
+    routes = [
+        Route("/", pages.overview),
+        Route("/masuk", pages.login_form, methods=["GET"]),
+        Route("/masuk", pages.login, methods=["POST"]),
+        Route("/keluar", pages.logout, methods=["POST"]),
+        Route("/bahasa", pages.switch_language),
+        Route("/sehat", pages.health),
+        Route("/stasiun", pages.stations),
+        Route("/stasiun/{station_id}", pages.station),
+        Route("/langsung", pages.live),
+        Route("/langsung/aliran", pages.live_stream),
+        Route("/pengguna", pages.users),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    middleware = [
+        Middleware(BodyLimit),
+        Middleware(SecurityHeaders),
+        Middleware(
+            SessionMiddleware,
+            secret_key=config.secret,
+            session_cookie="presensi_sesi",
+            max_age=SESSION_S,
+            same_site="lax",
+            https_only=config.secure_cookies,
+        ),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
+    )
+    app.state.console = console
+    return app

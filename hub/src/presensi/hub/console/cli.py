@@ -1,0 +1,202 @@
+"""`presensi hub web` (the console) and `presensi hub user ...` (its accounts)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from presensi.protocol.cli import fail as _fail
+
+STORE_HELP = "The hub's store (as for `presensi hub run`). [env PRESENSI_HUB_STORE]"
+
+
+def _store_option(f: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--store",
+        "store_url",
+        default="sqlite:////var/lib/presensi-hub/hub.db",
+        show_default=True,
+        envvar="PRESENSI_HUB_STORE",
+        help=STORE_HELP,
+    )(f)
+
+
+def read_secret(path: Path) -> str:
+    """The cookie-signing secret in `path`, made (0600) at first start."""
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(secret + "\n")
+        return secret
+    if len(secret) < 32:
+        raise click.ClickException(f"{path}: the secret is too short (at least 32 characters)")
+    return secret
+
+
+@click.command()
+@_store_option
+@click.option(
+    "--listen", default="127.0.0.1:8080", show_default=True, help="HOST:PORT to serve on."
+)
+@click.option(
+    "--secret-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("/var/lib/presensi-hub/console.secret"),
+    show_default=True,
+    help="Signs the login cookies; made at first start (0600).",
+)
+@click.option("--tz", default="Asia/Jakarta", show_default=True, help="The operators' time zone.")
+@click.option(
+    "--secure-cookies/--no-secure-cookies",
+    default=False,
+    show_default=True,
+    help="Behind a TLS reverse proxy: send cookies over https only.",
+)
+def web(store_url: str, listen: str, secret_file: Path, tz: str, secure_cookies: bool) -> None:
+    """Serve the operators' console (pages, live scans) on --listen.
+
+    A process of its own beside `presensi hub run`: both use the same store. Put a TLS reverse
+    proxy in front of it for anything but localhost (docs/console.md).
+    """
+    import uvicorn
+
+    from presensi.hub.console.app import make_app
+    from presensi.hub.console.core import ConsoleConfig
+    from presensi.hub.console.timefmt import Clock
+    from presensi.hub.errors import StoreError
+
+    host, _, port_text = listen.rpartition(":")
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        _fail(f"--listen {listen!r}: give HOST:PORT, e.g. 127.0.0.1:8080")
+    try:
+        Clock.named(tz)
+        config = ConsoleConfig(
+            store_url, read_secret(secret_file), zone=tz, secure_cookies=secure_cookies
+        )
+        app = make_app(config)
+    except (StoreError, ValueError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"console on http://{listen}/ (store {store_url})", err=True)
+    uvicorn.run(app, host=host, port=int(port_text), log_level="info", proxy_headers=True)
+
+
+@click.group()
+def user() -> None:
+    """The console's accounts: admin, operator, viewer."""
+
+
+def _password(password_file: Path | None) -> str:
+    if password_file is not None:
+        try:
+            return password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            _fail(exc)
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().strip()
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+def _data(store_url: str):  # type: ignore[no-untyped-def]
+    from presensi.hub.console.data import ConsoleData
+    from presensi.hub.errors import StoreError
+    from presensi.hub.store import SqlStore, open_store
+
+    try:
+        store = open_store(store_url, existing=True)
+    except StoreError as exc:
+        _fail(exc)
+    assert isinstance(store, SqlStore)
+    return ConsoleData(store.database)
+
+
+@user.command("add")
+@_store_option
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "operator", "viewer"]),
+    required=True,
+    help="What they may do.",
+)
+@click.option("--unit", "units", multiple=True, help="A viewer sees only these units' people.")
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the password from a file (default: ask, or one line on stdin).",
+)
+def add(
+    store_url: str, name: str, role: str, units: tuple[str, ...], password_file: Path | None
+) -> None:
+    """Add a console user (the first admin comes from here)."""
+    from presensi.hub.console import accounts
+    from presensi.hub.errors import StoreError
+
+    try:
+        accounts.check_name(name)
+        password_hash = accounts.hash_password(_password(password_file))
+    except accounts.AccountError as exc:
+        _fail(exc)
+    data = _data(store_url)
+    now = time.time_ns() // 1_000_000
+    try:
+        data.add_user(name, role, password_hash, units=units, now_ms=now)
+        data.audit("cli", "user.add", now_ms=now, subject=name, detail=f"role={role}")
+    except StoreError as exc:
+        _fail(exc)
+    finally:
+        data.close()
+    click.echo(f"added {role} {name}")
+
+
+@user.command("password")
+@_store_option
+@click.argument("name")
+@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def password(store_url: str, name: str, password_file: Path | None) -> None:
+    """Set a user's password (their open sessions end)."""
+    from presensi.hub.console import accounts
+    from presensi.hub.errors import StoreError
+
+    try:
+        password_hash = accounts.hash_password(_password(password_file))
+    except accounts.AccountError as exc:
+        _fail(exc)
+    data = _data(store_url)
+    now = time.time_ns() // 1_000_000
+    try:
+        data.set_password(name, password_hash)
+        data.audit("cli", "user.password", now_ms=now, subject=name)
+    except StoreError as exc:
+        _fail(exc)
+    finally:
+        data.close()
+    click.echo(f"new password for {name}; their sessions have ended")
+
+
+@user.command("list")
+@_store_option
+def list_users(store_url: str) -> None:
+    """Print the console's users."""
+    from presensi.hub.errors import StoreError
+
+    data = _data(store_url)
+    try:
+        people = data.users()
+    except StoreError as exc:
+        _fail(exc)
+    finally:
+        data.close()
+    for p in people:
+        units = ",".join(p.units) or "-"
+        click.echo(f"{p.name:24s} {p.role:9s} {units}{'  (disabled)' if p.disabled else ''}")

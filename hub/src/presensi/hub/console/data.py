@@ -1,0 +1,263 @@
+"""What the console reads and writes in the hub's store: its users, the audit trail, and the
+views of scans, stations and rejects its pages show. One connection of its own (the ingest
+workers keep theirs); calls are serialised. Errors are StoreError, as everywhere in the store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from presensi.hub.errors import StoreError
+
+if TYPE_CHECKING:
+    from presensi.hub.store import Database
+
+ROLES = ("admin", "operator", "viewer")
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    password_hash: str
+    units: tuple[str, ...]  # a viewer limited to these units' people; empty: all
+    session_epoch: int
+    created_ms: int
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    at_ms: int
+    actor: str
+    action: str
+    subject: str
+    detail: str
+    address: str
+
+
+@dataclass(frozen=True)
+class ScanView:
+    """A committed scan as the console lists it."""
+
+    station: str
+    journal: str
+    fork: int
+    seq: int
+    employee: str | None
+    outcome: str
+    reason: str
+    direction: str
+    location: str
+    wall_ms: int
+    corrected_wall_ms: int | None
+    clock_synced: bool
+    received_ms: int
+
+    @property
+    def key(self) -> tuple[str, str, int, int]:
+        return (self.station, self.journal, self.fork, self.seq)
+
+    @property
+    def shown_ms(self) -> int:
+        """The time to show: the hub's correction of an unsynced clock, if it made one."""
+        return self.corrected_wall_ms if self.corrected_wall_ms is not None else self.wall_ms
+
+
+@dataclass(frozen=True)
+class RejectView:
+    id: int
+    received_ms: int
+    topic: str
+    station: str | None
+    seq: int | None
+    reason: str
+    detail: str | None
+
+
+_SCAN_COLUMNS = (
+    "station, journal, fork, seq, employee, outcome, reason, direction, location, wall_ms, "
+    "corrected_wall_ms, clock_synced, received_ms"
+)
+
+
+def _scan(row: Sequence[Any]) -> ScanView:
+    return ScanView(
+        str(row[0]),
+        str(row[1]),
+        int(row[2]),
+        int(row[3]),
+        None if row[4] is None else str(row[4]),
+        str(row[5]),
+        str(row[6]),
+        str(row[7]),
+        str(row[8]),
+        int(row[9]),
+        None if row[10] is None else int(row[10]),
+        bool(row[11]),
+        int(row[12]),
+    )
+
+
+class ConsoleData:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._lock = threading.Lock()
+
+    def _q(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params)
+
+    def ping(self) -> None:
+        self._q("SELECT 1")
+
+    # -- users -----------------------------------------------------------------------------
+
+    def add_user(
+        self, name: str, role: str, password_hash: str, *, units: Sequence[str], now_ms: int
+    ) -> None:
+        if role not in ROLES:
+            raise StoreError(f"role {role!r}: use {', '.join(ROLES)}")
+        with self._lock, self._db.transaction():
+            if self._db.execute("SELECT 1 FROM console_users WHERE name = ?", (name,)):
+                raise StoreError(f"user {name!r} exists already")
+            self._db.execute(
+                "INSERT INTO console_users (name, role, password_hash, units, created_ms) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (name, role, password_hash, ",".join(units), now_ms),
+            )
+
+    def set_password(self, name: str, password_hash: str) -> None:
+        """A new password ends every session of the user (the epoch moves on)."""
+        with self._lock, self._db.transaction():
+            done = self._db.execute(
+                "UPDATE console_users SET password_hash = ?, session_epoch = session_epoch + 1 "
+                "WHERE name = ? RETURNING name",
+                (password_hash, name),
+            )
+        if not done:
+            raise StoreError(f"no user {name!r}")
+
+    def user(self, name: str) -> User | None:
+        rows = self._q(
+            "SELECT name, role, password_hash, units, session_epoch, created_ms, disabled "
+            "FROM console_users WHERE name = ?",
+            (name,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        units = tuple(u for u in str(r[3]).split(",") if u)
+        return User(str(r[0]), str(r[1]), str(r[2]), units, int(r[4]), int(r[5]), bool(r[6]))
+
+    def users(self) -> list[User]:
+        names = [str(r[0]) for r in self._q("SELECT name FROM console_users ORDER BY name")]
+        return [u for u in (self.user(n) for n in names) if u is not None]
+
+    # -- audit -----------------------------------------------------------------------------
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        *,
+        now_ms: int,
+        subject: str = "",
+        detail: str = "",
+        address: str = "",
+    ) -> None:
+        with self._lock, self._db.transaction():
+            self._db.execute(
+                "INSERT INTO audit (at_ms, actor, action, subject, detail, address) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (now_ms, actor, action, subject, detail, address),
+            )
+
+    def audit_trail(self, limit: int = 200) -> list[AuditRow]:
+        rows = self._q(
+            "SELECT id, at_ms, actor, action, subject, detail, address FROM audit "
+            "ORDER BY at_ms DESC, id DESC LIMIT ?",
+            (limit,),
+        )
+        return [AuditRow(int(r[0]), int(r[1]), *(str(x) for x in r[2:])) for r in rows]
+
+    # -- scans -----------------------------------------------------------------------------
+
+    def scans_received_since(self, since_ms: int, limit: int = 2000) -> list[ScanView]:
+        """Committed scans that arrived at or after `since_ms`, oldest first (the live feed)."""
+        rows = self._q(
+            f"SELECT {_SCAN_COLUMNS} FROM scans WHERE received_ms >= ? "  # noqa: S608
+            "ORDER BY received_ms, station, journal, fork, seq LIMIT ?",
+            (since_ms, limit),
+        )
+        return [_scan(r) for r in rows]
+
+    def recent_scans(
+        self, *, station: str | None = None, location: str | None = None, limit: int = 50
+    ) -> list[ScanView]:
+        where, params = [], []
+        if station is not None:
+            where.append("station = ?")
+            params.append(station)
+        if location is not None:
+            where.append("location = ?")
+            params.append(location)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = self._q(
+            f"SELECT {_SCAN_COLUMNS} FROM scans {clause}"  # noqa: S608
+            "ORDER BY received_ms DESC, seq DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [_scan(r) for r in rows]
+
+    def scans_per_location(self, since_ms: int) -> list[tuple[str, int, int]]:
+        """(location, accepted scans, people) since `since_ms` (by the time the scan was made)."""
+        rows = self._q(
+            "SELECT location, COUNT(*), COUNT(DISTINCT employee) FROM scans "
+            "WHERE wall_ms >= ? AND outcome = 'accepted' GROUP BY location ORDER BY location",
+            (since_ms,),
+        )
+        return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    def locations(self) -> list[str]:
+        rows = self._q("SELECT DISTINCT location FROM stations WHERE location <> '' ORDER BY 1")
+        return [str(r[0]) for r in rows]
+
+    # -- rejects ---------------------------------------------------------------------------
+
+    def recent_rejects(self, *, station: str | None = None, limit: int = 50) -> list[RejectView]:
+        clause, params = ("WHERE station = ? ", [station]) if station is not None else ("", [])
+        rows = self._q(
+            "SELECT id, received_ms, topic, station, seq, reason, detail FROM rejects "  # noqa: S608
+            f"{clause}ORDER BY received_ms DESC, id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [
+            RejectView(
+                int(r[0]),
+                int(r[1]),
+                str(r[2]),
+                None if r[3] is None else str(r[3]),
+                None if r[4] is None else int(r[4]),
+                str(r[5]),
+                None if r[6] is None else str(r[6]),
+            )
+            for r in rows
+        ]
+
+    def telemetries(self) -> dict[str, str]:
+        """Every station's last telemetry message (JSON text), by station id."""
+        rows = self._q("SELECT id, telemetry_json FROM stations WHERE telemetry_json IS NOT NULL")
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def telemetry(self, station: str) -> str | None:
+        """The station's last telemetry message (JSON text), as the hub stored it."""
+        rows = self._q("SELECT telemetry_json FROM stations WHERE id = ?", (station,))
+        return None if not rows or rows[0][0] is None else str(rows[0][0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,295 @@
+"""The console's pages and the live stream. Each handler gets the Console and the logged-in
+user from `page` (core.py); every store call runs in the thread pool."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from presensi.hub.console import accounts, i18n
+from presensi.hub.console.core import Console, now_ms, page, safe_next
+from presensi.hub.console.data import ScanView, User
+from presensi.hub.console.timefmt import age
+from presensi.hub.errors import StoreError
+from presensi.hub.model import StationRow
+
+STATION_FILTERS = ("semua", "diam", "jam", "antrian")
+LOCATION_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # the protocol's location ids
+
+
+# -- login ---------------------------------------------------------------------------------------
+
+
+async def login_form(request: Request) -> Response:
+    console: Console = request.app.state.console
+    notice = "login.logged_out" if request.query_params.get("keluar") else None
+    return console.render(
+        request,
+        "login.html",
+        {"next": safe_next(request.query_params.get("next", "/")), "notice": notice},
+    )
+
+
+async def login(request: Request) -> Response:
+    console: Console = request.app.state.console
+    form = await request.form()
+    if not console.csrf_ok(request, form.get("csrf")):
+        return console.error(request, 403, "error.csrf")
+    name = str(form.get("user", ""))[:64].strip().lower()
+    password = str(form.get("password", ""))
+    target = safe_next(form.get("next", "/"))
+    address = request.client.host if request.client else ""
+    keys = (f"user:{name}", f"addr:{address}")
+    t = i18n.translator(console.language(request))
+    wait = console.throttle.wait_s(*keys)
+    if wait > 0:
+        with contextlib.suppress(StoreError):
+            await run_in_threadpool(
+                console.data.audit, name or "-", "login.throttled", now_ms=now_ms(), address=address
+            )
+        context = {"next": target, "error": t("login.throttled", seconds=int(wait) + 1)}
+        return console.render(request, "login.html", context, status=429)
+    try:
+        user = await run_in_threadpool(console.data.user, name) if name else None
+        ok = await run_in_threadpool(
+            accounts.verify_password, user.password_hash if user else None, password
+        )
+        if not ok or user is None or user.disabled:
+            console.throttle.failed(*keys)
+            await run_in_threadpool(
+                console.data.audit, name or "-", "login.failed", now_ms=now_ms(), address=address
+            )
+            context = {"next": target, "error": t("login.failed")}
+            return console.render(request, "login.html", context, status=401)
+        console.throttle.succeeded(keys[0])
+        await run_in_threadpool(
+            console.data.audit, user.name, "login", now_ms=now_ms(), address=address
+        )
+    except StoreError:
+        return console.error(request, 503, "error.store")
+    request.session.clear()  # a fresh session (and CSRF token) for the logged-in user
+    request.session.update({"user": user.name, "epoch": user.session_epoch})
+    return RedirectResponse(target, status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    console: Console = request.app.state.console
+    form = await request.form()
+    if not console.csrf_ok(request, form.get("csrf")):
+        return console.error(request, 403, "error.csrf")
+    name = request.session.get("user")
+    request.session.clear()
+    if isinstance(name, str):
+        with contextlib.suppress(StoreError):
+            address = request.client.host if request.client else ""
+            await run_in_threadpool(
+                console.data.audit, name, "logout", now_ms=now_ms(), address=address
+            )
+    return RedirectResponse("/masuk?keluar=1", status_code=303)
+
+
+async def switch_language(request: Request) -> Response:
+    lang = request.query_params.get("ke", i18n.DEFAULT)
+    if lang not in i18n.LANGUAGES:
+        lang = i18n.DEFAULT
+    response = RedirectResponse(safe_next(request.query_params.get("kembali", "/")), 303)
+    response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax", httponly=True)
+    return response
+
+
+async def health(request: Request) -> Response:
+    console: Console = request.app.state.console
+    try:
+        await run_in_threadpool(console.data.ping)
+    except StoreError:
+        return Response('{"store": "unreachable"}', 503, media_type="application/json")
+    return Response('{"store": "ok"}', media_type="application/json")
+
+
+# -- station states ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StationView:
+    row: StationRow
+    state: str  # online, offline, stale, never
+    telemetry: dict[str, Any]
+
+    @property
+    def oldest_unsent_ms(self) -> int | None:
+        value = self.telemetry.get("oldest_unacked_ms")
+        return value if isinstance(value, int) else None
+
+    @property
+    def disk_free_mb(self) -> int | None:
+        value = self.telemetry.get("disk_free_mb")
+        return value if isinstance(value, int) else None
+
+    @property
+    def config_version(self) -> int | None:
+        value = self.telemetry.get("config_version")
+        return value if isinstance(value, int) else None
+
+
+def station_views(
+    console: Console, rows: list[StationRow], telemetry: dict[str, str]
+) -> list[StationView]:
+    now = now_ms()
+    views = []
+    for row in rows:
+        if row.last_seen_ms is None:
+            state = "never"
+        elif not row.online:
+            state = "offline"
+        elif now - row.last_seen_ms > console.config.stale_after_s * 1000:
+            state = "stale"
+        else:
+            state = "online"
+        try:
+            parsed = json.loads(telemetry.get(row.id) or "{}")
+        except ValueError:
+            parsed = {}
+        views.append(StationView(row, state, parsed if isinstance(parsed, dict) else {}))
+    return views
+
+
+async def _fleet(console: Console) -> list[StationView]:
+    rows = await run_in_threadpool(console.store.stations)
+    telemetry = await run_in_threadpool(console.data.telemetries)
+    return station_views(console, rows, telemetry)
+
+
+# -- pages ---------------------------------------------------------------------------------------
+
+
+@page("view")
+async def overview(console: Console, request: Request, user: User) -> Response:
+    fleet = await _fleet(console)
+    counts = {state: 0 for state in ("online", "offline", "stale", "never")}
+    for view in fleet:
+        counts[view.state] += 1
+    alerts = await run_in_threadpool(console.store.alerts)
+    today = await run_in_threadpool(
+        console.data.scans_per_location, console.clock.start_of_today_ms(now_ms())
+    )
+    workers = await run_in_threadpool(console.store.hub_workers)
+    down = [w for w in workers if not w.connected]
+    context = {
+        "counts": counts,
+        "backlog": sum(v.row.backlog or 0 for v in fleet),
+        "alerts": len(alerts),
+        "today": today,
+        "hub_down": down[0].since_ms if down and len(down) == len(workers) else None,
+    }
+    return console.render(request, "overview.html", context, user=user)
+
+
+@page("view")
+async def stations(console: Console, request: Request, user: User) -> Response:
+    chosen = request.query_params.get("saring", "semua")
+    if chosen not in STATION_FILTERS:
+        return console.error(
+            request, 400, "error.bad_request", user=user, detail=f"saring={chosen[:40]}"
+        )
+    now = now_ms()
+    quiet_ms = 10 * 60 * 1000
+    fleet = await _fleet(console)
+    keep: Callable[[StationView], bool] = {
+        "semua": lambda v: True,
+        "diam": lambda v: v.row.last_seen_ms is None or now - v.row.last_seen_ms > quiet_ms,
+        "jam": lambda v: v.row.clock_synced is False,
+        "antrian": lambda v: (v.row.backlog or 0) > 0,
+    }[chosen]
+    shown = [v for v in fleet if keep(v)]
+    context = {"fleet": shown, "chosen": chosen, "filters": STATION_FILTERS, "now": now, "age": age}
+    return console.render(request, "stations.html", context, user=user)
+
+
+@page("view")
+async def station(console: Console, request: Request, user: User) -> Response:
+    station_id = request.path_params["station_id"]
+    fleet = await _fleet(console)
+    view = next((v for v in fleet if v.row.id == station_id), None)
+    if view is None:
+        return console.error(request, 404, "error.not_found", user=user)
+    scans = await run_in_threadpool(lambda: console.data.recent_scans(station=station_id))
+    rejects = await run_in_threadpool(lambda: console.data.recent_rejects(station=station_id))
+    journals = await run_in_threadpool(console.store.journals, station_id)
+    context = {
+        "view": view,
+        "scans": scans,
+        "rejects": rejects,
+        "journals": journals,
+        "telemetry_text": json.dumps(view.telemetry, indent=1, sort_keys=True),
+        "now": now_ms(),
+        "age": age,
+    }
+    return console.render(request, "station.html", context, user=user)
+
+
+@page("view")
+async def live(console: Console, request: Request, user: User) -> Response:
+    location = request.query_params.get("lokasi") or None
+    locations = await run_in_threadpool(console.data.locations)
+    if location is not None and not LOCATION_ID.fullmatch(location):
+        return console.error(
+            request, 400, "error.bad_request", user=user, detail=f"lokasi={location[:40]}"
+        )
+    scans = await run_in_threadpool(lambda: console.data.recent_scans(location=location))
+    context = {"scans": scans, "location": location, "locations": locations}
+    return console.render(request, "live.html", context, user=user)
+
+
+def scan_event(console: Console, scan: ScanView, lang: str) -> str:
+    t = i18n.translator(lang)
+    data = {
+        "key": "/".join(str(k) for k in scan.key),
+        "time": console.clock.time(scan.shown_ms),
+        "station": scan.station,
+        "location": scan.location,
+        "employee": scan.employee or "-",
+        "direction": t(f"dir.{scan.direction}"),
+        "outcome": scan.outcome,
+        "outcome_text": t(f"outcome.{scan.outcome}"),
+        "reason": scan.reason,
+        "synced": scan.clock_synced,
+    }
+    return f"event: scan\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@page("view")
+async def live_stream(console: Console, request: Request, user: User) -> Response:
+    location = request.query_params.get("lokasi") or None
+    lang = console.language(request)
+
+    async def events() -> AsyncIterator[str]:
+        async with console.feed.subscribe() as queue:
+            yield "retry: 2000\n\n"
+            while True:
+                try:
+                    scan = await asyncio.wait_for(queue.get(), timeout=15)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if scan is None:  # dropped (too slow) or shutting down: the page reconnects
+                    return
+                if location is None or scan.location == location:
+                    yield scan_event(console, scan, lang)
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+@page("administer")
+async def users(console: Console, request: Request, user: User) -> Response:
+    people = await run_in_threadpool(console.data.users)
+    return console.render(request, "users.html", {"people": people}, user=user)

@@ -1,0 +1,62 @@
+"""Times as Indonesian operators read them: in the operator's zone, named WIB, WITA or WIT."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+
+# Indonesia's three zones by IANA name; other zones show their own abbreviation
+INDONESIAN_ZONES = {
+    "Asia/Jakarta": "WIB",
+    "Asia/Pontianak": "WIB",
+    "Asia/Makassar": "WITA",
+    "Asia/Jayapura": "WIT",
+}
+
+
+@dataclass(frozen=True)
+class Clock:
+    zone: zoneinfo.ZoneInfo
+
+    @classmethod
+    def named(cls, name: str) -> Clock:
+        try:
+            return cls(zoneinfo.ZoneInfo(name))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r}: use e.g. Asia/Jakarta") from None
+
+    @property
+    def abbreviation(self) -> str:
+        known = INDONESIAN_ZONES.get(self.zone.key)
+        return known or (dt.datetime.now(self.zone).tzname() or self.zone.key)
+
+    def local(self, ms: int) -> dt.datetime:
+        return dt.datetime.fromtimestamp(ms / 1000, self.zone)
+
+    def time(self, ms: int | None) -> str:
+        """'07:05:09 WIB' today, '3 Des 07:05 WIB' on another day; '-' for none."""
+        if ms is None:
+            return "-"
+        when = self.local(ms)
+        if when.date() == dt.datetime.now(self.zone).date():
+            return f"{when:%H:%M:%S} {self.abbreviation}"
+        return f"{when.day} {_MONTHS[when.month - 1]} {when:%H:%M} {self.abbreviation}"
+
+    def start_of_today_ms(self, now_ms: int) -> int:
+        day = self.local(now_ms).date()
+        return int(dt.datetime.combine(day, dt.time(), self.zone).timestamp() * 1000)
+
+
+def age(seconds: float) -> str:
+    """A short age: '45 dtk', '12 mnt', '3 jam', '2 hr' (units read the same in English)."""
+    if seconds < 90:
+        return f"{int(seconds)} s"
+    if seconds < 90 * 60:
+        return f"{int(seconds // 60)} min"
+    if seconds < 36 * 3600:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} d"
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")

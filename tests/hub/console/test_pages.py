@@ -1,0 +1,213 @@
+"""The console's pages at the request level (Starlette's test client over a real SQLite store):
+who may see what, login and its throttle, CSRF, the language switch, bad input, headers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from starlette.testclient import TestClient
+
+from presensi.device.testbed import sample_chain
+from presensi.hub.console.data import ConsoleData
+from presensi.hub.console.middleware import CSP, MAX_BODY
+from presensi.hub.errors import StoreError
+from presensi.hub.store import SqlStore, StationInfo
+from presensi.protocol.wire import batch_of
+
+from .conftest import PASSWORD, csrf_of, log_in
+
+MakeClient = Callable[..., TestClient]
+PAGES = ["/", "/stasiun", "/stasiun?saring=jam", "/langsung", "/pengguna"]
+
+
+def test_every_page_needs_a_login(make_client: MakeClient) -> None:
+    client = make_client()
+    for path in PAGES:
+        answer = client.get(path, follow_redirects=False)
+        assert answer.status_code == 303, path
+        assert answer.headers["location"].startswith("/masuk?next=/")
+    # and after logging in, the reader lands where they wanted to go
+    done = log_in(client, "viewer", next_="/stasiun?saring=jam")
+    assert done.headers["location"] == "/stasiun?saring=jam"  # type: ignore[attr-defined]
+
+
+def test_log_in_and_out_with_the_audit_trail(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    client = make_client("operator")
+    home = client.get("/")
+    assert home.status_code == 200 and "Ringkasan" in home.text and "operator" in home.text
+    out = client.post("/keluar", data={"csrf": csrf_of(home.text)}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/masuk?keluar=1"
+    assert "Anda sudah keluar" in client.get("/masuk?keluar=1").text
+    assert client.get("/", follow_redirects=False).status_code == 303  # the session is gone
+    trail = ConsoleData(console_store[1].database).audit_trail()
+    assert [(a.actor, a.action) for a in trail[:2]] == [
+        ("operator", "logout"),
+        ("operator", "login"),
+    ]
+
+
+def test_a_wrong_password_is_refused_then_throttled(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    client = make_client()
+    wrong = log_in(client, "admin", "not-the-password")
+    assert wrong.status_code == 401  # type: ignore[attr-defined]
+    assert "Nama pengguna atau kata sandi salah" in wrong.text  # type: ignore[attr-defined]
+    unknown = log_in(client, "nobody", PASSWORD)
+    assert unknown.status_code == 401  # type: ignore[attr-defined]  # same answer
+    for _ in range(4):
+        log_in(client, "admin", "still-wrong-password")
+    locked = log_in(client, "admin", PASSWORD)  # even the right password, while locked
+    assert locked.status_code == 429  # type: ignore[attr-defined]
+    assert "Terlalu banyak percobaan gagal" in locked.text  # type: ignore[attr-defined]
+    actions = [a.action for a in ConsoleData(console_store[1].database).audit_trail()]
+    # five failures lock the client's address (the fifth try: one user, then another): the
+    # tries after that are not checked at all, and say so in the trail
+    assert actions.count("login.failed") == 5 and actions.count("login.throttled") == 2
+
+
+def test_a_form_without_its_csrf_token_is_refused(make_client: MakeClient) -> None:
+    client = make_client()
+    client.get("/masuk")
+    no_token = client.post("/masuk", data={"user": "admin", "password": PASSWORD})
+    assert no_token.status_code == 403 and "Formulir kedaluwarsa" in no_token.text
+    forged = client.post("/masuk", data={"csrf": "x" * 43, "user": "admin", "password": PASSWORD})
+    assert forged.status_code == 403
+    logged_in = make_client("admin")
+    refused = logged_in.post("/keluar", data={}, follow_redirects=False)
+    assert refused.status_code == 403
+    assert logged_in.get("/").status_code == 200  # still logged in: nothing happened
+
+
+def test_roles_a_viewer_and_an_operator_cannot_reach_admin_pages(make_client: MakeClient) -> None:
+    for role in ("viewer", "operator"):
+        client = make_client(role)
+        answer = client.get("/pengguna")
+        assert answer.status_code == 403 and "tidak berhak" in answer.text
+        assert 'href="/pengguna"' not in client.get("/").text  # not offered either
+    admin = make_client("admin")
+    page = admin.get("/pengguna")
+    assert page.status_code == 200 and "viewer" in page.text and "pemantau" in page.text
+
+
+def test_a_new_password_ends_the_users_sessions(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    from presensi.hub.console import accounts
+
+    client = make_client("viewer")
+    assert client.get("/").status_code == 200
+    ConsoleData(console_store[1].database).set_password("viewer", accounts.hash_password("x" * 12))
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_the_language_switch_and_the_time_zone_name(make_client: MakeClient) -> None:
+    client = make_client("viewer")
+    assert "Stasiun" in client.get("/stasiun").text
+    switched = client.get("/bahasa?ke=en&kembali=/stasiun", follow_redirects=False)
+    assert switched.status_code == 303 and switched.headers["location"] == "/stasiun"
+    english = client.get("/stasiun").text
+    assert "Stations" in english and "Clock not synced" in english and 'lang="en"' in english
+    assert "Times shown in WIB (Asia/Jakarta)" in english
+    client.get("/bahasa?ke=id")
+    assert "Waktu ditampilkan dalam WIB" in client.get("/").text
+    assert client.get("/bahasa?ke=xx").cookies.get("lang") in (None, "id")
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil", "x"])
+def test_no_open_redirect(make_client: MakeClient, target: str) -> None:
+    client = make_client()
+    done = log_in(client, "admin", next_=target)
+    assert done.headers["location"] == "/"  # type: ignore[attr-defined]
+    switched = client.get(f"/bahasa?ke=en&kembali={target}", follow_redirects=False)
+    assert switched.headers["location"] == "/"
+
+
+def test_bad_input_is_a_clear_4xx(make_client: MakeClient) -> None:
+    client = make_client("admin")
+    bad = client.get("/stasiun?saring=<script>")
+    assert bad.status_code == 400 and "Permintaan tidak sah" in bad.text
+    assert "<script>" not in bad.text and "&lt;script&gt;" in bad.text
+    assert client.get("/langsung?lokasi=Tidak Ada!").status_code == 400
+    assert client.get("/langsung?lokasi=tidak-ada").status_code == 200  # a place with no scans
+    assert client.get("/stasiun/st-tidak-ada").status_code == 404
+    assert client.get("/tidak-ada").status_code == 404
+    big = client.post("/masuk", content=b"x" * (MAX_BODY + 1))
+    assert big.status_code == 413
+    streamed = client.post(
+        "/keluar",
+        content=iter([b"a" * 40_000, b"b" * 40_000]),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert streamed.status_code == 413
+    garbled = client.post(
+        "/masuk",
+        content=b"\xff\xfe=%%%",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert garbled.status_code in (400, 403)
+
+
+def test_every_answer_carries_the_security_headers(make_client: MakeClient) -> None:
+    client = make_client("admin")
+    for path in ["/masuk", "/", "/static/console.css", "/tidak-ada"]:
+        headers = client.get(path).headers
+        assert headers["content-security-policy"] == CSP, path
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+    fresh = make_client()
+    set_cookie = fresh.get("/masuk").headers["set-cookie"].lower()
+    assert set_cookie.startswith("presensi_sesi=")
+    assert "httponly" in set_cookie and "samesite=lax" in set_cookie
+    assert "unsafe-inline" not in CSP and "script-src 'self'" in CSP
+
+
+def test_an_unreachable_store_is_a_banner_and_the_console_recovers(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client("viewer")
+    console = client.app.state.console  # type: ignore[attr-defined]
+    real = console.store.stations
+
+    def unreachable() -> list[object]:
+        raise StoreError("connection refused")
+
+    monkeypatch.setattr(console.store, "stations", unreachable)
+    down = client.get("/stasiun")
+    assert down.status_code == 503 and "tidak dapat dihubungi" in down.text
+    assert "Traceback" not in down.text
+    monkeypatch.setattr(console.store, "stations", real)
+    assert client.get("/stasiun").status_code == 200
+
+
+def test_fleet_scans_and_rejects_are_shown_escaped(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    store = console_store[1]
+    store.register_station(StationInfo("st-halte-01", bytes(32), "halte-balaikota"))
+    records = sample_chain("st-halte-01", 3)
+    store.ingest(
+        [batch_of("st-halte-01", records[0].journal, list(records))], time.time_ns() // 10**6
+    )
+    store.reject(
+        time.time_ns() // 10**6,
+        "presensi/v1/stations/st-halte-01/telemetry",
+        "st-halte-01",
+        "malformed",
+        b"{}",
+        detail="<script>alert(1)</script>",
+    )
+    client = make_client("viewer")
+    fleet = client.get("/stasiun").text
+    assert 'data-station="st-halte-01"' in fleet and "halte-balaikota" in fleet
+    page = client.get("/stasiun/st-halte-01").text
+    assert page.count('data-key="st-halte-01/') == 3
+    assert (
+        "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    )
+    live = client.get("/langsung?lokasi=" + records[0].location).text
+    assert live.count('data-key="st-halte-01/') == 3
