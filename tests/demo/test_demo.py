@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from presensi.demo.mosquitto import free_port
 from presensi.demo.run import delivered_exactly_once
 from presensi.protocol.cli import main
 
 
 def run_demo(data_dir: str, seed: int) -> dict[str, int]:
     args = ["demo", "--stations", "2", "--duration", "5", "--json", "--seed", str(seed)]
+    args += ["--console-port", str(free_port())]
     result = CliRunner().invoke(main, [*args, "--data-dir", data_dir])
     assert result.exit_code == 0, result.output
     summary: dict[str, int] = json.loads(result.output.strip().splitlines()[-1])
@@ -60,3 +62,58 @@ def test_the_exit_status_checks_exactly_once(change: dict[str, int], ok: bool) -
         "stations": 2,
     }
     assert delivered_exactly_once({**summary, **change}) is ok
+
+
+@pytest.mark.slow
+def test_the_demo_serves_the_console_until_ctrl_c(tmp_path: Path) -> None:
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    presensi = str(Path(sys.executable).with_name("presensi"))
+    demo = subprocess.Popen(
+        [
+            presensi,
+            "demo",
+            "--stations",
+            "2",
+            "--data-dir",
+            str(tmp_path / "demo"),
+            "--console-port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert demo.stdout is not None
+    lines: list[str] = []
+    for line in demo.stdout:
+        lines.append(line)
+        if line.startswith("demo:"):
+            break
+    said = "".join(lines)
+    assert f"console: http://127.0.0.1:{port}/  (login demo / presensi-demo)" in said, said
+    assert "until Ctrl-C" in said
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        form = client.get("/masuk").text
+        token = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert token is not None
+        login = {"csrf": token.group(1), "user": "demo", "password": "presensi-demo", "next": "/"}
+        assert client.post("/masuk", data=login).status_code == 303
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "data-key=" not in client.get("/langsung").text:
+            time.sleep(0.5)
+        fleet = client.get("/stasiun").text
+    assert 'data-station="st-demo-01"' in fleet and 'data-station="st-demo-02"' in fleet
+    time.sleep(1)
+    assert demo.poll() is None  # no --duration: it keeps running
+    demo.send_signal(signal.SIGINT)
+    rest = demo.communicate(timeout=60)[0]
+    assert demo.returncode == 0, rest
+    assert "scans_in_hub" in rest and "duplicates_in_hub      0" in rest

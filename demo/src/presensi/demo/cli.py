@@ -13,10 +13,9 @@ import click
 @click.option("--employees", default=30, show_default=True, type=click.IntRange(1, 10_000))
 @click.option(
     "--duration",
-    default=30.0,
-    show_default=True,
+    default=None,
     type=click.FloatRange(1, 86_400),
-    help="Seconds of scanning.",
+    help="Seconds of scanning, then the summary (default: until Ctrl-C).",
 )
 @click.option(
     "--broker", default=None, help="mqtt://host:port of a broker to use (default: embedded)."
@@ -29,19 +28,30 @@ import click
 )
 @click.option("--json", "as_json", is_flag=True, help="Only a JSON summary at the end.")
 @click.option("--seed", default=None, type=int, help="Fixed random seed (repeatable runs).")
+@click.option(
+    "--console-port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="The console's port on 127.0.0.1 (a free one if taken).",
+)
+@click.option("--no-console", is_flag=True, help="Do not serve the console.")
 def demo(
     stations: int,
     employees: int,
-    duration: float,
+    duration: float | None,
     broker: str | None,
     data_dir: Path,
     as_json: bool,
     seed: int | None,
+    console_port: int,
+    no_console: bool,
 ) -> None:
-    """Run a broker, a hub and simulated stations scanning generated badges."""
+    """Run a broker, a hub, the console and simulated stations scanning generated badges."""
     from presensi.demo.run import run_demo
 
-    run_demo(stations, employees, duration, broker, data_dir, as_json, seed)
+    port = None if no_console else console_port
+    run_demo(stations, employees, duration, broker, data_dir, as_json, seed, port)
 
 
 @click.command()

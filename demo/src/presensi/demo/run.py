@@ -77,11 +77,12 @@ class _Printer:
 def run_demo(
     stations: int,
     employees: int,
-    duration: float,
+    duration: float | None,
     broker: str | None,
     data_dir: Path,
     as_json: bool,
     seed: int | None,
+    console_port: int | None = 8080,
 ) -> None:
     """Run a broker, a hub and simulated stations scanning generated badges; exit 0 when the
     hub holds every signalled scan exactly once."""
@@ -96,7 +97,9 @@ def run_demo(
 
             broker = stack.enter_context(EmbeddedBroker()).url
         hub = Hub(f"sqlite:///{data_dir / 'hub.db'}", broker, client_id="presensi-demo-hub")
-        summary = _run(hub, broker, stations, employees, duration, data_dir, as_json, seed)
+        summary = _run(
+            hub, broker, stations, employees, duration, data_dir, as_json, seed, console_port
+        )
     if as_json:
         click.echo(json.dumps(summary))
     else:
@@ -118,10 +121,11 @@ def _run(
     broker: str,
     count: int,
     employees: int,
-    duration: float,
+    duration: float | None,
     data_dir: Path,
     quiet: bool,
     seed: int | None,
+    console_port: int | None,
 ) -> dict[str, object]:
     from presensi.hardware.camera_sim import demo_camera
     from presensi.hardware.decoder_zxing import ZxingDecoder
@@ -157,16 +161,40 @@ def _run(
         camera = demo_camera(_badges(key, staff, rng), fps=10.0, seed=rng.randrange(2**31))
         parts = Parts(indicator=indicator, camera=camera, decoder=ZxingDecoder())
         running.append(Station(config, parts, on_record=printer, exit_when_source_ends=False))
+    console = _console(data_dir, console_port, quiet)
     if not quiet:
+        how_long = "until Ctrl-C" if duration is None else f"{duration:.0f} s (Ctrl-C stops early)"
         click.echo(
             f"demo: broker {broker}, hub {data_dir / 'hub.db'}, {count} stations, "
-            f"{employees} employees, {duration:.0f} s (Ctrl-C stops early)"
+            f"{employees} employees, {how_long}"
         )
     threads = [threading.Thread(target=s.run, name=f"station-{i}") for i, s in enumerate(running)]
     for t in threads:
         t.start()
     with contextlib.suppress(KeyboardInterrupt):
+        while duration is None:
+            time.sleep(3600)
         time.sleep(duration)
+    acked = _drain(running, threads)
+    console.close()
+    hub.close()
+    return _summary(data_dir / "hub.db", printer.records, acked, count)
+
+
+def _console(data_dir: Path, port: int | None, quiet: bool) -> contextlib.ExitStack:
+    """The console on the demo's hub (nothing with `port` None); closing the stack stops it."""
+    stack = contextlib.ExitStack()
+    if port is not None:
+        from presensi.demo.console import DEMO_PASSWORD, DEMO_USER, demo_console
+
+        url = stack.enter_context(demo_console(f"sqlite:///{data_dir / 'hub.db'}", port))
+        if not quiet:
+            click.echo(f"console: {url}  (login {DEMO_USER} / {DEMO_PASSWORD})")
+    return stack
+
+
+def _drain(running: list[Station], threads: list[threading.Thread]) -> int:
+    """Stop scanning, give every uplink up to 30 s to be acked, stop; the stations acked."""
     for s in running:
         s.stop_scanning()
     deadline = time.monotonic() + 30
@@ -177,8 +205,7 @@ def _run(
         s.stop()
     for t in threads:
         t.join()
-    hub.close()
-    return _summary(data_dir / "hub.db", printer.records, acked, count)
+    return acked
 
 
 def _on_this_machine(

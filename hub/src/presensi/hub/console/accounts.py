@@ -87,9 +87,8 @@ class Throttle:
         """Seconds until a login for these keys may be tried again (0: now)."""
         now = self.clock()
         with self._lock:
-            return max(
-                (self._keys[k].locked_until - now for k in keys if k in self._keys), default=0.0
-            )
+            left = [self._keys[k].locked_until - now for k in keys if k in self._keys]
+        return max([0.0, *left])
 
     def failed(self, *keys: str) -> None:
         now = self.clock()

@@ -20,7 +20,7 @@ from starlette.templating import Jinja2Templates
 from presensi.hub.console import accounts, i18n
 from presensi.hub.console.data import ConsoleData, User
 from presensi.hub.console.live import Feed
-from presensi.hub.console.timefmt import Clock
+from presensi.hub.console.timefmt import Clock, megabytes
 from presensi.hub.errors import StoreError
 from presensi.hub.store import Store
 
@@ -35,7 +35,7 @@ class ConsoleConfig:
     zone: str = "Asia/Jakarta"
     secure_cookies: bool = False  # behind TLS (a reverse proxy): cookies only over https
     stale_after_s: int = 600  # an online station silent this long shows as "no report"
-    feed_interval_s: float = 0.2
+    feed_interval_s: float = 0.1
 
 
 def now_ms() -> int:
@@ -102,6 +102,7 @@ class Console:
             "user": user,
             "csrf": self.csrf(request),
             "clock": self.clock,
+            "megabytes": megabytes,
             "zone": self.clock.abbreviation,
             "path": request.url.path,
             "may": lambda capability: user is not None and accounts.may(user.role, capability),

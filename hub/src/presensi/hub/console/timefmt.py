@@ -60,3 +60,12 @@ def age(seconds: float) -> str:
 
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
+
+
+def megabytes(mb: int | None) -> str:
+    """Disk space as people read it: '812 MB', '78.2 GB'; '-' for none."""
+    if mb is None:
+        return "-"
+    if mb < 1024:
+        return f"{mb} MB"
+    return f"{mb / 1024:.1f} GB"

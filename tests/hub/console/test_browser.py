@@ -1,0 +1,280 @@
+"""The console in a real browser: Debian's chromium, headless, driven by Playwright (never a
+downloaded browser), against `presensi hub web`, `presensi hub run` and a real station process
+(`presensi station run`, a watched folder for its camera) through a real Mosquitto.
+
+Screenshots of each page at a phone's and a wall screen's size are written to the test's folder
+(and, with PRESENSI_SCREENSHOTS=DIR, to DIR) so that a person can look at them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from presensi.demo.mosquitto import free_port
+from presensi.device.testbed import StationFolder, create
+from presensi.hardware.camera_sim import Condition, render_badge_frame
+from presensi.hub.console import accounts
+from presensi.hub.console.data import ConsoleData
+from presensi.hub.store import SqlStore, StationInfo, open_store
+from presensi.protocol.keys import load_signing_key, raw_public
+from tests.conftest import MosquittoFactory
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.slow, pytest.mark.mosquitto, pytest.mark.timeout(300)]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PRESENSI = str(Path(sys.executable).with_name("presensi"))
+PASSWORD = "sandi-uji-yang-panjang"
+PHONE = {"width": 390, "height": 844}
+WALL = {"width": 1920, "height": 1080}
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Site:
+    """A hub store with users, a broker, the hub, the console, and stations as processes."""
+
+    def __init__(self, tmp_path: Path, broker_url: str) -> None:
+        self.tmp = tmp_path
+        self.broker_url = broker_url
+        self.store_url = f"sqlite:///{tmp_path / 'hub.db'}"
+        self.processes: list[subprocess.Popen[bytes]] = []
+        store = open_store(self.store_url)
+        assert isinstance(store, SqlStore)
+        store.migrate()
+        self.store = store
+        data = ConsoleData(store.database)
+        for name, role in (("admin", "admin"), ("pemantau", "viewer")):
+            data.add_user(name, role, accounts.hash_password(PASSWORD), units=(), now_ms=1)
+
+    def spawn(self, *args: str, log: str) -> subprocess.Popen[bytes]:
+        out = (self.tmp / f"{log}.log").open("wb")
+        process = subprocess.Popen([PRESENSI, *args], stdout=out, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text(errors="replace")
+
+    def start_hub(self) -> None:
+        self.spawn("hub", "run", "--store", self.store_url, "--broker", self.broker_url, log="hub")
+        assert wait_for(lambda: "hub connected to the broker" in self.log("hub")), self.log("hub")
+
+    def start_console(self) -> str:
+        port = free_port()
+        self.spawn(
+            *("hub", "web", "--store", self.store_url, "--listen", f"127.0.0.1:{port}"),
+            *("--secret-file", str(self.tmp / "console.secret")),
+            log="web",
+        )
+        assert wait_for(lambda: listening(port)), self.log("web")
+        return f"http://127.0.0.1:{port}"
+
+    def add_station(self, name: str) -> tuple[StationFolder, Path, subprocess.Popen[bytes]]:
+        bed = create(self.tmp / name, station=name, employees=4, broker=self.broker_url)
+        frames = self.tmp / f"{name}-frames"
+        frames.mkdir()
+        text = bed.config_path.read_text().replace(
+            'backend = "sim"\nsource = "badges.txt"',
+            f'backend = "folder"\nsource = "{frames}"\nwatch = true',
+        )
+        bed.config_path.write_text(text)
+        key = load_signing_key(bed.folder / "station.key")
+        self.store.register_station(StationInfo(name, raw_public(key.public), "halte-balaikota"))
+        process = self.spawn("station", "run", "--config", str(bed.config_path), log=name)
+        return bed, frames, process
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.store.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path, mosquitto_factory: MosquittoFactory) -> Iterator[Site]:
+    broker = mosquitto_factory(allow_anonymous=True, persistence=True)
+    s = Site(tmp_path, broker.url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    with playwright_sync.sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield chromium
+        chromium.close()
+
+
+def script_error(message: object) -> bool:
+    """A script error or a CSP violation (a refused login's 401 is not one)."""
+    text = str(message.text)  # type: ignore[attr-defined]
+    return message.type == "error" and not text.startswith("Failed to load resource")  # type: ignore[attr-defined]
+
+
+def shoot(page: object, tmp: Path, name: str) -> None:
+    path = tmp / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    target = os.environ.get("PRESENSI_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / path.name)
+
+
+def log_in(page: object, base: str, name: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base}/")  # type: ignore[attr-defined]
+    page.fill('input[name="user"]', name)  # type: ignore[attr-defined]
+    page.fill('input[name="password"]', password)  # type: ignore[attr-defined]
+    page.click('button[type="submit"]')  # type: ignore[attr-defined]
+
+
+def put_badge(frames: Path, n: int, token: str) -> None:
+    image = render_badge_frame(token, np.random.default_rng(n), Condition.CLEAN)
+    staging = frames / f".{n:03d}.png.part"
+    Image.fromarray(image).save(staging, format="PNG")
+    staging.replace(frames / f"{n:03d}.png")
+
+
+def test_log_in_switch_language_and_log_out(site: Site, browser: object, tmp_path: Path) -> None:
+    base = site.start_console()
+    page = browser.new_page(viewport=WALL)  # type: ignore[attr-defined]
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if script_error(m) else None)
+    page.goto(f"{base}/stasiun")
+    assert page.url.startswith(f"{base}/masuk?next=/stasiun")
+    shoot(page, tmp_path, "masuk-wall")
+    page.fill('input[name="user"]', "admin")
+    page.fill('input[name="password"]', "salah-sekali-sandinya")
+    page.click('button[type="submit"]')
+    assert "Nama pengguna atau kata sandi salah" in page.inner_text(".error")
+    page.fill('input[name="user"]', "admin")
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_load_state()
+    assert page.url == f"{base}/stasiun", (page.url, page.inner_text("main"))
+    assert page.inner_text("h1") == "Stasiun"
+    page.click("text=English")
+    page.wait_for_url(f"{base}/stasiun")
+    assert page.inner_text("h1") == "Stations"
+    assert "Times shown in WIB" in page.inner_text("footer")
+    page.click("text=Bahasa Indonesia")
+    assert page.inner_text("h1") == "Stasiun"
+    page.click("text=Keluar")
+    page.wait_for_url(f"{base}/masuk?keluar=1")
+    assert "Anda sudah keluar" in page.inner_text("main")
+    page.goto(f"{base}/")
+    assert "/masuk" in page.url  # the session is gone
+    assert errors == []  # no CSP violation, no script error
+
+
+def test_a_viewer_is_refused_the_admin_pages(site: Site, browser: object) -> None:
+    base = site.start_console()
+    page = browser.new_page(viewport=PHONE)  # type: ignore[attr-defined]
+    log_in(page, base, "pemantau")
+    page.wait_for_url(f"{base}/")
+    assert page.locator('nav a[href="/pengguna"]').count() == 0
+    answer = page.goto(f"{base}/pengguna")
+    assert answer is not None and answer.status == 403
+    assert "tidak berhak" in page.inner_text("main")
+
+
+def test_a_scan_appears_live_and_a_killed_station_turns_offline(
+    site: Site, browser: object, tmp_path: Path
+) -> None:
+    site.start_hub()
+    base = site.start_console()
+    bed, frames, station = site.add_station("st-halte-balaikota-01")
+    assert wait_for(
+        lambda: any(r.id == bed.config_path.parent.name or r.online for r in site.store.stations())
+    )
+    assert wait_for(lambda: any(r.online for r in site.store.stations()), 30), site.log(
+        "st-halte-balaikota-01"
+    )
+
+    page = browser.new_page(viewport=WALL)  # type: ignore[attr-defined]
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if script_error(m) else None)
+    log_in(page, base, "admin")
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/langsung")
+    page.wait_for_selector("#live-status.live")
+    put_badge(frames, 1, bed.tokens[0])
+    row = page.wait_for_selector('tr[data-key^="st-halte-balaikota-01/"]', timeout=20_000)
+    assert row is not None
+    shown_ms = page.evaluate("Date.now()")
+    (scan,) = site.store.scans("st-halte-balaikota-01")
+    arrived_ms = site.store.scan_times("st-halte-balaikota-01")
+    assert arrived_ms  # the hub holds it
+    received = _received_ms(site)
+    latency = shown_ms - received
+    print(f"live: shown {latency} ms after the hub received it")
+    assert latency <= 1000, f"shown {latency} ms after the hub committed it"
+    assert "EMP-00000" in row.inner_text() and "masuk" in row.inner_text()
+    shoot(page, tmp_path, "langsung-wall")
+    page.set_viewport_size(PHONE)
+    shoot(page, tmp_path, "langsung-phone")
+    for path, name in (
+        ("/", "ringkasan"),
+        ("/stasiun", "stasiun"),
+        (f"/stasiun/{scan.station}", "stasiun-detail"),
+    ):
+        page.set_viewport_size(WALL)
+        page.goto(f"{base}{path}")
+        shoot(page, tmp_path, f"{name}-wall")
+        page.set_viewport_size(PHONE)
+        shoot(page, tmp_path, f"{name}-phone")
+
+    # kill -9: the broker publishes the station's last will, the hub marks it offline
+    page.set_viewport_size(WALL)
+    station.send_signal(signal.SIGKILL)
+    station.wait(5)
+    killed = time.monotonic()
+    selector = 'tr[data-station="st-halte-balaikota-01"]'
+
+    def offline() -> bool:
+        page.goto(f"{base}/stasiun")
+        return page.get_attribute(selector, "data-state") == "offline"
+
+    assert wait_for(offline, 10), page.inner_text("table")
+    assert time.monotonic() - killed <= 10
+    assert errors == []
+
+
+def _received_ms(site: Site) -> int:
+    rows = site.store.database.execute("SELECT received_ms FROM scans")
+    assert len(rows) == 1
+    return int(rows[0][0])

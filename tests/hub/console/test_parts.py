@@ -1,0 +1,178 @@
+"""The console's parts alone: the catalogs, time names, passwords, the throttle, the live feed,
+and the user commands."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from presensi.device.testbed import sample_chain
+from presensi.hub.console import accounts, i18n
+from presensi.hub.console.data import ConsoleData
+from presensi.hub.console.live import Feed
+from presensi.hub.console.timefmt import Clock
+from presensi.hub.store import SqlStore, StationInfo, open_store
+from presensi.protocol.cli import main
+from presensi.protocol.wire import batch_of
+
+
+def test_both_catalogs_have_every_key_and_the_same_fields() -> None:
+    assert set(i18n.ID) == set(i18n.EN)
+    for key, text in i18n.ID.items():
+        fields = {part.split("}")[0] for part in text.split("{")[1:]}
+        assert fields == {part.split("}")[0] for part in i18n.EN[key].split("{")[1:]}, key
+    assert i18n.translator("xx")("nav.overview") == "Ringkasan"  # unknown: Bahasa Indonesia
+
+
+@pytest.mark.parametrize(
+    ("zone", "name"),
+    [
+        ("Asia/Jakarta", "WIB"),
+        ("Asia/Pontianak", "WIB"),
+        ("Asia/Makassar", "WITA"),
+        ("Asia/Jayapura", "WIT"),
+    ],
+)
+def test_indonesian_zones_are_named_as_people_say_them(zone: str, name: str) -> None:
+    clock = Clock.named(zone)
+    assert clock.abbreviation == name
+    now = time.time_ns() // 10**6
+    assert clock.time(now).endswith(f" {name}")
+    start = clock.start_of_today_ms(now)
+    assert 0 <= now - start < 86_400_000
+    assert clock.local(start).hour == 0 and clock.local(start).minute == 0
+    with pytest.raises(ValueError, match="unknown time zone"):
+        Clock.named("Mars/Olympus")
+
+
+def test_passwords_hash_with_argon2id_and_verify_in_constant_work() -> None:
+    hashed = accounts.hash_password("kata-sandi-panjang")
+    assert hashed.startswith("$argon2id$")
+    assert accounts.verify_password(hashed, "kata-sandi-panjang")
+    assert not accounts.verify_password(hashed, "kata-sandi-salah")
+    assert not accounts.verify_password(None, "kata-sandi-panjang")  # no such user
+    assert not accounts.verify_password("not a hash", "x")
+    assert not accounts.verify_password(hashed, "x" * 5000)
+    with pytest.raises(accounts.AccountError, match="at least"):
+        accounts.hash_password("pendek")
+    with pytest.raises(accounts.AccountError, match="user name"):
+        accounts.check_name("Budi Santoso")
+
+
+def test_the_throttle_locks_for_longer_each_time_and_a_success_clears_it() -> None:
+    now = [0.0]
+    throttle = accounts.Throttle(limit=3, base_s=10, max_s=40, clock=lambda: now[0])
+    for _ in range(2):
+        throttle.failed("user:a")
+    assert throttle.wait_s("user:a") == 0
+    throttle.failed("user:a")
+    assert throttle.wait_s("user:a") == 10
+    throttle.failed("user:a")
+    assert throttle.wait_s("user:a") == 20
+    for _ in range(5):
+        throttle.failed("user:a")
+    assert throttle.wait_s("user:a") == 40  # capped
+    now[0] = 41
+    assert throttle.wait_s("user:a") == 0
+    throttle.succeeded("user:a")
+    throttle.failed("user:a")
+    assert throttle.wait_s("user:a") == 0  # counting from zero again
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqlStore:
+    s = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    assert isinstance(s, SqlStore)
+    s.migrate()
+    s.register_station(StationInfo("st-a", bytes(32), "pool-a"))
+    return s
+
+
+def test_the_feed_sends_each_committed_scan_once_to_every_page(store: SqlStore) -> None:
+    records = sample_chain("st-a", 6)
+    clock = [1_000_000]
+    feed = Feed(ConsoleData(store.database), lookback_ms=5000, now_ms=lambda: clock[0])
+
+    async def run() -> tuple[list[int], list[int]]:
+        await feed.start()
+        await feed.stop()  # polled by hand below
+        got: tuple[list[int], list[int]] = ([], [])
+        async with feed.subscribe() as first, feed.subscribe() as second:
+            store.ingest([batch_of("st-a", records[0].journal, list(records[:3]))], 1_000_100)
+            await feed.poll()
+            # a second worker commits later a scan that arrived earlier (inside the look-back)
+            store.ingest([batch_of("st-a", records[0].journal, list(records[3:]))], 1_000_050)
+            await feed.poll()
+            await feed.poll()  # nothing new: nothing sent again
+            for queue, seqs in ((first, got[0]), (second, got[1])):
+                while not queue.empty():
+                    scan = queue.get_nowait()
+                    assert scan is not None
+                    seqs.append(scan.seq)
+        assert feed.subscribers == 0
+        return got
+
+    first, second = asyncio.run(run())
+    assert first == second == [1, 2, 3, 4, 5, 6]
+
+
+def test_user_commands(tmp_path: Path, store: SqlStore) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    secret = tmp_path / "pw"
+    secret.write_text("sandi-admin-panjang\n")
+    runner = CliRunner()
+    base = ["hub", "user"]
+    added = runner.invoke(
+        main,
+        [*base, "add", "--store", url, "sri", "--role", "admin", "--password-file", str(secret)],
+    )
+    assert added.exit_code == 0, added.output
+    again = runner.invoke(
+        main,
+        [*base, "add", "--store", url, "sri", "--role", "viewer", "--password-file", str(secret)],
+    )
+    assert again.exit_code == 2 and "exists already" in again.output
+    short = runner.invoke(
+        main, [*base, "add", "--store", url, "budi", "--role", "viewer"], input="pendek\n"
+    )
+    assert short.exit_code == 2 and "at least" in short.output
+    bad = runner.invoke(
+        main, [*base, "add", "--store", url, "Budi!", "--role", "viewer"], input="x" * 12 + "\n"
+    )
+    assert bad.exit_code == 2 and "user name" in bad.output
+    viewer = runner.invoke(
+        main,
+        [*base, "add", "--store", url, "kabag", "--role", "viewer", "--unit", "Pramudi Koridor I"],
+        input="y" * 12 + "\n",
+    )
+    assert viewer.exit_code == 0, viewer.output
+    listed = runner.invoke(main, [*base, "list", "--store", url])
+    assert listed.exit_code == 0
+    assert [line.split()[:2] for line in listed.output.splitlines()] == [
+        ["kabag", "viewer"],
+        ["sri", "admin"],
+    ]
+    changed = runner.invoke(main, [*base, "password", "--store", url, "sri"], input="z" * 12 + "\n")
+    assert changed.exit_code == 0 and "sessions have ended" in changed.output
+    user = ConsoleData(store.database).user("sri")
+    assert (
+        user is not None
+        and user.session_epoch == 1
+        and accounts.verify_password(user.password_hash, "z" * 12)
+    )
+    missing = runner.invoke(main, [*base, "list", "--store", f"sqlite:///{tmp_path / 'none.db'}"])
+    assert missing.exit_code == 2 and not (tmp_path / "none.db").exists()
+
+
+def test_hub_web_refuses_a_bad_listen_address_and_a_missing_store(tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["hub", "web", "--secret-file", str(tmp_path / "secret")]
+    bad = runner.invoke(main, [*args, "--listen", "8080"])
+    assert bad.exit_code == 2 and "HOST:PORT" in bad.output
+    missing = runner.invoke(main, [*args, "--store", f"sqlite:///{tmp_path / 'none.db'}"])
+    assert missing.exit_code == 2 and "no hub store" in missing.output
+    assert not (tmp_path / "none.db").exists()
