@@ -286,6 +286,8 @@ def test_the_first_day_runs_as_the_docs_say(site: Site, store_url: str) -> None:
     assert wait_for(lambda: "hub connected to the broker" in site.output(hub)), site.output(hub)
     fleet = site.presensi("hub", "stations", "--store", store_url)
     assert f": connected to 127.0.0.1:{port} since" in fleet.stdout, fleet.stdout
+    synced = site.presensi("provision", "employees", "sync", "--hub-store", store_url)
+    assert "12 employees" in synced.stdout and "12 new" in synced.stdout
     site.presensi("badge", "issue", "--out", str(site.work / "kartu-2026.pdf"))
     site.presensi(
         *("hub", "publish-fleet", "--revocations", f"{org}/revocations.signed.json"),

@@ -27,6 +27,7 @@ from presensi.device.testbed import StationFolder, create
 from presensi.hardware.camera_sim import Condition, render_badge_frame
 from presensi.hub.console import accounts
 from presensi.hub.console.data import ConsoleData
+from presensi.hub.people import Person, sync_people
 from presensi.hub.store import SqlStore, StationInfo, open_store
 from presensi.protocol.keys import load_signing_key, raw_public
 from tests.conftest import MosquittoFactory
@@ -39,6 +40,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PRESENSI = str(Path(sys.executable).with_name("presensi"))
 PASSWORD = "sandi-uji-yang-panjang"
 PHONE = {"width": 390, "height": 844}
+XSS = "<script>alert(1)</script>"
 WALL = {"width": 1920, "height": 1080}
 
 
@@ -225,9 +227,13 @@ def test_a_scan_appears_live_and_a_killed_station_turns_offline(
         "st-halte-balaikota-01"
     )
 
+    # a name from the employees CSV that is markup: it must show as text, never run
+    sync_people(site.store.database, [Person("EMP-00000", XSS, "Pramudi Koridor I", "pagi")], 1)
     page = browser.new_page(viewport=WALL)  # type: ignore[attr-defined]
     errors: list[str] = []
+    dialogs: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if script_error(m) else None)
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     log_in(page, base, "admin")
     page.wait_for_url(f"{base}/")
     page.goto(f"{base}/langsung")
@@ -244,6 +250,12 @@ def test_a_scan_appears_live_and_a_killed_station_turns_offline(
     print(f"live: shown {latency} ms after the hub received it")
     assert latency <= 1000, f"shown {latency} ms after the hub committed it"
     assert "EMP-00000" in row.inner_text() and "masuk" in row.inner_text()
+    assert XSS in row.inner_text()  # shown as text by the live script
+    page.goto(f"{base}/pegawai?cari=EMP-00000")
+    assert XSS in page.inner_text("table")  # and by the server's templates
+    page.goto(f"{base}/langsung")
+    assert XSS in page.inner_text("table")
+    assert dialogs == []
     shoot(page, tmp_path, "langsung-wall")
     page.set_viewport_size(PHONE)
     shoot(page, tmp_path, "langsung-phone")

@@ -211,3 +211,114 @@ def test_fleet_scans_and_rejects_are_shown_escaped(
     )
     live = client.get("/langsung?lokasi=" + records[0].location).text
     assert live.count('data-key="st-halte-01/') == 3
+
+
+def raise_alert(store: SqlStore, station: str = "st-halte-01") -> int:
+    with store.database.transaction():
+        store.database.execute(
+            "INSERT INTO alerts (raised_ms, station, journal, kind, subject, detail) "
+            "VALUES (?, ?, NULL, 'journal_forked', 'j1', '<b>two histories</b>')",
+            (time.time_ns() // 10**6, station),
+        )
+    (alert,) = store.alerts()
+    return alert.id
+
+
+def test_an_operator_acknowledges_an_alert_and_the_trail_says_who(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    store = console_store[1]
+    alert_id = raise_alert(store)
+    viewer = make_client("viewer")
+    page = viewer.get("/peringatan").text
+    assert f'data-alert="{alert_id}"' in page and "&lt;b&gt;two histories&lt;/b&gt;" in page
+    assert "/tangani" not in page  # a viewer is not offered the button
+    refused = viewer.post(f"/peringatan/{alert_id}/tangani", data={"csrf": csrf_of(page)})
+    assert refused.status_code == 403
+    operator = make_client("operator")
+    page = operator.get("/peringatan").text
+    no_token = operator.post(f"/peringatan/{alert_id}/tangani", data={})
+    assert no_token.status_code == 403 and store.alerts()  # still open
+    done = operator.post(
+        f"/peringatan/{alert_id}/tangani", data={"csrf": csrf_of(page)}, follow_redirects=False
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/peringatan?ok=1"
+    assert store.alerts() == []
+    after = operator.get("/peringatan?ok=1").text
+    assert "Peringatan ditandai sudah ditangani" in after and f'data-handled="{alert_id}"' in after
+    assert "operator," in after
+    again = operator.post(f"/peringatan/{alert_id}/tangani", data={"csrf": csrf_of(after)})
+    assert again.status_code == 404
+    assert operator.post("/peringatan/x1/tangani", data={"csrf": csrf_of(after)}).status_code == 400
+    trail = ConsoleData(store.database).audit_trail()
+    assert (trail[0].actor, trail[0].action, trail[0].subject) == (
+        "operator",
+        "alert.ack",
+        f"alert {alert_id}",
+    )
+    audit = make_client("admin").get("/audit").text
+    assert "alert.ack" in audit
+    assert operator.get("/audit").status_code == 403
+
+
+def test_rejects_are_listed_by_reason(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    store = console_store[1]
+    now = time.time_ns() // 10**6
+    for reason in ("bad_signature", "bad_signature", "unknown_station"):
+        store.reject(now, "presensi/v1/stations/st-x/scans", "st-x", reason, b"{}")
+    client = make_client("viewer")
+    page = client.get("/peringatan").text
+    assert "bad_signature (2)" in page and "unknown_station (1)" in page
+    only = client.get("/peringatan?alasan=unknown_station").text
+    assert only.count("<td>unknown_station</td>") == 1 and "<td>bad_signature</td>" not in only
+    assert client.get("/peringatan?alasan=DROP TABLE").status_code == 400
+
+
+def test_employees_searched_and_a_unit_head_sees_only_his_units(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    from presensi.hub.console import accounts
+    from presensi.hub.people import Person, sync_people
+
+    store = console_store[1]
+    sync_people(
+        store.database,
+        [
+            Person("EMP-00001", "Budi Santoso", "Pramudi Koridor I", "pagi"),
+            Person("EMP-00002", "<script>alert(1)</script>", "Pramudi Koridor II", "pagi"),
+        ],
+        1,
+    )
+    ConsoleData(store.database).add_user(
+        "kabag", "viewer", accounts.hash_password(PASSWORD), units=["Pramudi Koridor I"], now_ms=1
+    )
+    store.register_station(StationInfo("st-halte-01", bytes(32), "halte-balaikota"))
+    records = sample_chain("st-halte-01", 3)  # employees EMP-00001.. in the sample chain
+    store.ingest(
+        [batch_of("st-halte-01", records[0].journal, list(records))], time.time_ns() // 10**6
+    )
+    people_seen = {r.employee for r in records}
+
+    admin = make_client("admin")
+    everyone = admin.get("/pegawai").text
+    assert 'data-employee="EMP-00001"' in everyone and 'data-employee="EMP-00002"' in everyone
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in everyone and "<script>alert" not in everyone
+    assert 'data-employee="EMP-00001"' in admin.get("/pegawai?cari=santoso").text
+    assert 'data-employee="EMP-00002"' not in admin.get("/pegawai?cari=santoso").text
+    assert admin.get("/pegawai/EMP-00001").status_code == 200
+    assert admin.get("/pegawai/EMP-99999").status_code == 404
+    assert admin.get("/pegawai/bad%20number").status_code == 400
+    assert admin.get("/pegawai?cari=" + "x" * 65).status_code == 400
+
+    head = make_client("kabag")
+    mine = head.get("/pegawai").text
+    assert 'data-employee="EMP-00001"' in mine and 'data-employee="EMP-00002"' not in mine
+    assert head.get("/pegawai/EMP-00002").status_code == 404  # another unit: as if not there
+    live = head.get("/langsung").text
+    assert people_seen == {"EMP-00001", "EMP-00002", "EMP-00003"}
+    assert live.count('data-key="st-halte-01/') == 1  # only his unit's person's scan
+    assert ">EMP-00001</a>" in live and "Budi Santoso" in live
+    assert "EMP-00002" not in live and "EMP-00003" not in live
+    assert admin.get("/langsung").text.count('data-key="st-halte-01/') == 3

@@ -256,7 +256,7 @@ MIGRATIONS += (
 MIGRATIONS += (
     Migration(
         5,
-        "console users, audit trail, scans by arrival",
+        "console users, audit trail, who cleared an alert, employees, scans by arrival",
         (
             # the console's people: a role (admin, operator, viewer), an argon2 hash, and an
             # epoch that ends every session of the user when it changes (a new password)
@@ -284,6 +284,21 @@ MIGRATIONS += (
             )
             """,
             "CREATE INDEX audit_at ON audit (at_ms)",
+            # who acknowledged an alert in the console ("cli" for `presensi hub alerts clear`)
+            "ALTER TABLE alerts ADD COLUMN cleared_by TEXT",
+            # the organisation's people, as `presensi provision register` syncs them from the
+            # org folder: names and units for the pages; someone no longer listed stays, inactive
+            """
+            CREATE TABLE employees (
+                number      TEXT PRIMARY KEY,
+                name        TEXT NOT NULL,
+                unit        TEXT NOT NULL DEFAULT '',
+                shift_group TEXT NOT NULL DEFAULT '',
+                active      BOOLEAN NOT NULL DEFAULT TRUE,
+                updated_ms  BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX employees_unit ON employees (unit)",
             # the live page follows commits by their arrival time
             "CREATE INDEX scans_received ON scans (received_ms)",
         ),

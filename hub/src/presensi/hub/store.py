@@ -105,7 +105,7 @@ class Store(Protocol):
         self, station: str, journals: dict[str, JournalState], received_ms: int
     ) -> None: ...
     def alerts(self, *, open_only: bool = True, limit: int = 100) -> list[AlertRow]: ...
-    def clear_alert(self, alert_id: int, cleared_ms: int) -> bool: ...
+    def clear_alert(self, alert_id: int, cleared_ms: int, by: str = "cli") -> bool: ...
     def count_scans(self, station: str | None = None) -> int: ...
     def scan_times(self, station: str) -> dict[str, tuple[int, int | None]]: ...
     def scans(
@@ -442,15 +442,16 @@ class SqlStore:
             for r in rows
         ]
 
-    def clear_alert(self, alert_id: int, cleared_ms: int) -> bool:
-        """Mark an alert handled; False if there is no such open alert."""
+    def clear_alert(self, alert_id: int, cleared_ms: int, by: str = "cli") -> bool:
+        """Mark an alert handled (by whom); False if there is no such open alert."""
         with self._lock, self._db.transaction():
             found = self._db.execute(
                 "SELECT 1 FROM alerts WHERE id = ? AND cleared_ms IS NULL", (alert_id,)
             )
             if found:
                 self._db.execute(
-                    "UPDATE alerts SET cleared_ms = ? WHERE id = ?", (cleared_ms, alert_id)
+                    "UPDATE alerts SET cleared_ms = ?, cleared_by = ? WHERE id = ?",
+                    (cleared_ms, by, alert_id),
                 )
         return bool(found)
 

@@ -457,6 +457,29 @@ def employees_import(file: Path, org_dir: Path) -> None:
     click.echo(f"imported {len(imported)} employees into {org.employees_path} (0600)")
 
 
+@employees.command("sync")
+@org_option
+@click.option(
+    "--hub-store",
+    "hub_store_url",
+    required=True,
+    help="The hub's store: sqlite:////var/lib/presensi-hub/hub.db or postgresql://...",
+)
+def employees_sync(org_dir: Path, hub_store_url: str) -> None:
+    """Give the hub's store the org's employees (names and units for the console)."""
+    from presensi.provisioning.employees import sync_to_hub
+    from presensi.provisioning.org import Org
+
+    try:
+        listed, added, changed, retired = sync_to_hub(Org.open(org_dir), hub_store_url)
+    except (ProvisioningError, OSError) as exc:
+        _fail(exc)
+    click.echo(
+        f"{listed} employees at {hub_store_url}: {added} new, {changed} changed, "
+        f"{retired} no longer listed (kept, inactive)"
+    )
+
+
 @employees.command("sample")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--count", default=810, show_default=True, type=click.IntRange(1, 100_000))

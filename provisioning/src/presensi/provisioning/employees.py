@@ -200,3 +200,27 @@ def sample_employees(n: int = 810, seed: int = 0) -> list[Employee]:
         name = " ".join(words)
         employees.append(Employee(f"EMP-{i:05d}", name, unit, rng.choice(shifts[unit])))
     return employees
+
+
+def sync_to_hub(org: Org, hub_store_url: str) -> tuple[int, int, int, int]:
+    """Give the hub's store the org's employees (names and units for its console): (listed,
+    added, changed, no longer listed). The org folder stays the source of truth."""
+    import time
+
+    from presensi.hub.errors import StoreError
+    from presensi.hub.people import Person, sync_people
+    from presensi.hub.store import SqlStore, open_store
+
+    listed = load_employees(org)
+    people = [Person(e.number, e.name, e.unit, e.shift_group) for e in listed]
+    try:
+        store = open_store(hub_store_url)
+        try:
+            store.migrate()
+            assert isinstance(store, SqlStore)
+            done = sync_people(store.database, people, time.time_ns() // 1_000_000)
+        finally:
+            store.close()
+    except StoreError as exc:
+        raise ProvisioningError(f"hub store {hub_store_url}: {exc}") from exc
+    return len(people), done.added, done.changed, done.retired

@@ -67,7 +67,12 @@ def make_app(config: ConsoleConfig) -> Starlette:
         Route("/stasiun/{station_id}", pages.station),
         Route("/langsung", pages.live),
         Route("/langsung/aliran", pages.live_stream),
+        Route("/pegawai", pages.employees),
+        Route("/pegawai/{number}", pages.employee),
+        Route("/peringatan", pages.alerts),
+        Route("/peringatan/{alert_id}/tangani", pages.acknowledge, methods=["POST"]),
         Route("/pengguna", pages.users),
+        Route("/audit", pages.audit),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [

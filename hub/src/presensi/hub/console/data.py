@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from presensi.hub import people
 from presensi.hub.errors import StoreError
+from presensi.hub.people import Person
 
 if TYPE_CHECKING:
     from presensi.hub.store import Database
@@ -56,6 +58,7 @@ class ScanView:
     corrected_wall_ms: int | None
     clock_synced: bool
     received_ms: int
+    name: str | None = None  # the employee's name, when the hub knows it
 
     @property
     def key(self) -> tuple[str, str, int, int]:
@@ -65,6 +68,18 @@ class ScanView:
     def shown_ms(self) -> int:
         """The time to show: the hub's correction of an unsynced clock, if it made one."""
         return self.corrected_wall_ms if self.corrected_wall_ms is not None else self.wall_ms
+
+
+@dataclass(frozen=True)
+class AlertView:
+    id: int
+    raised_ms: int
+    station: str
+    kind: str
+    subject: str
+    detail: str
+    cleared_ms: int | None
+    cleared_by: str | None
 
 
 @dataclass(frozen=True)
@@ -79,9 +94,10 @@ class RejectView:
 
 
 _SCAN_COLUMNS = (
-    "station, journal, fork, seq, employee, outcome, reason, direction, location, wall_ms, "
-    "corrected_wall_ms, clock_synced, received_ms"
+    "s.station, s.journal, s.fork, s.seq, s.employee, s.outcome, s.reason, s.direction, "
+    "s.location, s.wall_ms, s.corrected_wall_ms, s.clock_synced, s.received_ms, e.name"
 )
+_SCANS = "scans s LEFT JOIN employees e ON e.number = s.employee"
 
 
 def _scan(row: Sequence[Any]) -> ScanView:
@@ -99,6 +115,7 @@ def _scan(row: Sequence[Any]) -> ScanView:
         None if row[10] is None else int(row[10]),
         bool(row[11]),
         int(row[12]),
+        None if row[13] is None else str(row[13]),
     )
 
 
@@ -189,29 +206,59 @@ class ConsoleData:
     def scans_received_since(self, since_ms: int, limit: int = 2000) -> list[ScanView]:
         """Committed scans that arrived at or after `since_ms`, oldest first (the live feed)."""
         rows = self._q(
-            f"SELECT {_SCAN_COLUMNS} FROM scans WHERE received_ms >= ? "  # noqa: S608
-            "ORDER BY received_ms, station, journal, fork, seq LIMIT ?",
+            f"SELECT {_SCAN_COLUMNS} FROM {_SCANS} WHERE s.received_ms >= ? "  # noqa: S608
+            "ORDER BY s.received_ms, s.station, s.journal, s.fork, s.seq LIMIT ?",
             (since_ms, limit),
         )
         return [_scan(r) for r in rows]
 
     def recent_scans(
-        self, *, station: str | None = None, location: str | None = None, limit: int = 50
+        self,
+        *,
+        station: str | None = None,
+        location: str | None = None,
+        employee: str | None = None,
+        units: Sequence[str] = (),
+        limit: int = 50,
     ) -> list[ScanView]:
-        where, params = [], []
-        if station is not None:
-            where.append("station = ?")
-            params.append(station)
-        if location is not None:
-            where.append("location = ?")
-            params.append(location)
+        """The newest committed scans, optionally of one station, place or person, or of the
+        people of `units` only (a unit head's view)."""
+        where: list[str] = []
+        params: list[object] = []
+        for column, value in (
+            ("s.station", station),
+            ("s.location", location),
+            ("s.employee", employee),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if units:
+            where.append(f"e.unit IN ({', '.join('?' for _ in units)})")
+            params.extend(units)
         clause = f"WHERE {' AND '.join(where)} " if where else ""
         rows = self._q(
-            f"SELECT {_SCAN_COLUMNS} FROM scans {clause}"  # noqa: S608
-            "ORDER BY received_ms DESC, seq DESC LIMIT ?",
+            f"SELECT {_SCAN_COLUMNS} FROM {_SCANS} {clause}"  # noqa: S608
+            "ORDER BY s.received_ms DESC, s.seq DESC LIMIT ?",
             (*params, limit),
         )
         return [_scan(r) for r in rows]
+
+    # -- people ----------------------------------------------------------------------------
+
+    def find_people(
+        self, text: str, *, units: Sequence[str] = (), limit: int = 100
+    ) -> list[Person]:
+        with self._lock:
+            return people.find_people(self._db, text, units=units, limit=limit)
+
+    def person(self, number: str) -> Person | None:
+        with self._lock:
+            return people.person(self._db, number)
+
+    def numbers_in_units(self, units: Sequence[str]) -> set[str]:
+        with self._lock:
+            return people.numbers_in_units(self._db, units)
 
     def scans_per_location(self, since_ms: int) -> list[tuple[str, int, int]]:
         """(location, accepted scans, people) since `since_ms` (by the time the scan was made)."""
@@ -226,10 +273,76 @@ class ConsoleData:
         rows = self._q("SELECT DISTINCT location FROM stations WHERE location <> '' ORDER BY 1")
         return [str(r[0]) for r in rows]
 
+    # -- alerts ----------------------------------------------------------------------------
+
+    def alert_list(self, *, cleared: bool, limit: int = 200) -> list[AlertView]:
+        """Open alerts (or the cleared ones, most recently cleared first)."""
+        where, order = (
+            ("cleared_ms IS NOT NULL", "cleared_ms DESC, id DESC")
+            if cleared
+            else ("cleared_ms IS NULL", "id DESC")
+        )
+        rows = self._q(
+            "SELECT id, raised_ms, station, kind, subject, detail, cleared_ms, cleared_by "  # noqa: S608
+            f"FROM alerts WHERE {where} ORDER BY {order} LIMIT ?",
+            (limit,),
+        )
+        return [
+            AlertView(
+                int(r[0]),
+                int(r[1]),
+                str(r[2]),
+                str(r[3]),
+                str(r[4]),
+                str(r[5]),
+                None if r[6] is None else int(r[6]),
+                None if r[7] is None else str(r[7]),
+            )
+            for r in rows
+        ]
+
+    def acknowledge_alert(self, alert_id: int, by: str, *, now_ms: int, address: str) -> bool:
+        """Clear an open alert, saying who; False if there is no such open alert. The audit
+        trail gets a line in the same transaction."""
+        with self._lock, self._db.transaction():
+            found = self._db.execute(
+                "SELECT station, kind, subject FROM alerts WHERE id = ? AND cleared_ms IS NULL",
+                (alert_id,),
+            )
+            if not found:
+                return False
+            self._db.execute(
+                "UPDATE alerts SET cleared_ms = ?, cleared_by = ? WHERE id = ?",
+                (now_ms, by, alert_id),
+            )
+            station, kind, subject = found[0]
+            self._db.execute(
+                "INSERT INTO audit (at_ms, actor, action, subject, detail, address) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    now_ms,
+                    by,
+                    "alert.ack",
+                    f"alert {alert_id}",
+                    f"{station} {kind} {subject}",
+                    address,
+                ),
+            )
+        return True
+
     # -- rejects ---------------------------------------------------------------------------
 
-    def recent_rejects(self, *, station: str | None = None, limit: int = 50) -> list[RejectView]:
-        clause, params = ("WHERE station = ? ", [station]) if station is not None else ("", [])
+    def recent_rejects(
+        self, *, station: str | None = None, reason: str | None = None, limit: int = 50
+    ) -> list[RejectView]:
+        where, params = [], []
+        if station is not None:
+            where.append("station = ?")
+            params.append(station)
+        if reason is not None:
+            where.append("reason = ?")
+            params.append(reason)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
         rows = self._q(
             "SELECT id, received_ms, topic, station, seq, reason, detail FROM rejects "  # noqa: S608
             f"{clause}ORDER BY received_ms DESC, id DESC LIMIT ?",
@@ -247,6 +360,11 @@ class ConsoleData:
             )
             for r in rows
         ]
+
+    def reject_reasons(self) -> list[tuple[str, int]]:
+        """Each reject reason and how many rejects the hub keeps of it."""
+        rows = self._q("SELECT reason, COUNT(*) FROM rejects GROUP BY reason ORDER BY reason")
+        return [(str(r[0]), int(r[1])) for r in rows]
 
     def telemetries(self) -> dict[str, str]:
         """Every station's last telemetry message (JSON text), by station id."""

@@ -221,7 +221,9 @@ async def station(console: Console, request: Request, user: User) -> Response:
     view = next((v for v in fleet if v.row.id == station_id), None)
     if view is None:
         return console.error(request, 404, "error.not_found", user=user)
-    scans = await run_in_threadpool(lambda: console.data.recent_scans(station=station_id))
+    scans = await run_in_threadpool(
+        lambda: console.data.recent_scans(station=station_id, units=user.units)
+    )
     rejects = await run_in_threadpool(lambda: console.data.recent_rejects(station=station_id))
     journals = await run_in_threadpool(console.store.journals, station_id)
     context = {
@@ -244,7 +246,9 @@ async def live(console: Console, request: Request, user: User) -> Response:
         return console.error(
             request, 400, "error.bad_request", user=user, detail=f"lokasi={location[:40]}"
         )
-    scans = await run_in_threadpool(lambda: console.data.recent_scans(location=location))
+    scans = await run_in_threadpool(
+        lambda: console.data.recent_scans(location=location, units=user.units)
+    )
     context = {"scans": scans, "location": location, "locations": locations}
     return console.render(request, "live.html", context, user=user)
 
@@ -257,6 +261,7 @@ def scan_event(console: Console, scan: ScanView, lang: str) -> str:
         "station": scan.station,
         "location": scan.location,
         "employee": scan.employee or "-",
+        "name": scan.name or "",
         "direction": t(f"dir.{scan.direction}"),
         "outcome": scan.outcome,
         "outcome_text": t(f"outcome.{scan.outcome}"),
@@ -270,6 +275,10 @@ def scan_event(console: Console, scan: ScanView, lang: str) -> str:
 async def live_stream(console: Console, request: Request, user: User) -> Response:
     location = request.query_params.get("lokasi") or None
     lang = console.language(request)
+    # a unit head's page: only his units' people (as they were when the page connected)
+    allowed = (
+        await run_in_threadpool(console.data.numbers_in_units, user.units) if user.units else None
+    )
 
     async def events() -> AsyncIterator[str]:
         async with console.feed.subscribe() as queue:
@@ -282,8 +291,11 @@ async def live_stream(console: Console, request: Request, user: User) -> Respons
                     continue
                 if scan is None:  # dropped (too slow) or shutting down: the page reconnects
                     return
-                if location is None or scan.location == location:
-                    yield scan_event(console, scan, lang)
+                if location is not None and scan.location != location:
+                    continue
+                if allowed is not None and scan.employee not in allowed:
+                    continue
+                yield scan_event(console, scan, lang)
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
@@ -293,3 +305,85 @@ async def live_stream(console: Console, request: Request, user: User) -> Respons
 async def users(console: Console, request: Request, user: User) -> Response:
     people = await run_in_threadpool(console.data.users)
     return console.render(request, "users.html", {"people": people}, user=user)
+
+
+# -- alerts and rejects -------------------------------------------------------------------------
+
+REJECT_REASON = re.compile(r"[a-z_]{1,40}")
+
+
+@page("view")
+async def alerts(console: Console, request: Request, user: User) -> Response:
+    reason = request.query_params.get("alasan") or None
+    if reason is not None and not REJECT_REASON.fullmatch(reason):
+        return console.error(
+            request, 400, "error.bad_request", user=user, detail=f"alasan={reason[:40]}"
+        )
+    fleet = await _fleet(console)
+    quiet = [v for v in fleet if v.state in ("offline", "stale")]
+    open_alerts = await run_in_threadpool(lambda: console.data.alert_list(cleared=False))
+    handled = await run_in_threadpool(lambda: console.data.alert_list(cleared=True, limit=20))
+    reasons = await run_in_threadpool(console.data.reject_reasons)
+    rejects = await run_in_threadpool(lambda: console.data.recent_rejects(reason=reason, limit=100))
+    context = {
+        "quiet": quiet,
+        "open_alerts": open_alerts,
+        "handled": handled,
+        "reasons": reasons,
+        "reason": reason,
+        "rejects": rejects,
+        "notice": request.query_params.get("ok"),
+    }
+    return console.render(request, "alerts.html", context, user=user)
+
+
+@page("operate")
+async def acknowledge(console: Console, request: Request, user: User) -> Response:
+    form = await request.form()
+    if not console.csrf_ok(request, form.get("csrf")):
+        return console.error(request, 403, "error.csrf", user=user)
+    raw = request.path_params["alert_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        return console.error(request, 400, "error.bad_request", user=user, detail=raw[:20])
+    address = request.client.host if request.client else ""
+    done = await run_in_threadpool(
+        lambda: console.data.acknowledge_alert(
+            int(raw), user.name, now_ms=now_ms(), address=address
+        )
+    )
+    if not done:
+        return console.error(request, 404, "alerts.gone", user=user)
+    return RedirectResponse("/peringatan?ok=1", status_code=303)
+
+
+@page("administer")
+async def audit(console: Console, request: Request, user: User) -> Response:
+    rows = await run_in_threadpool(console.data.audit_trail)
+    return console.render(request, "audit.html", {"rows": rows}, user=user)
+
+
+# -- people --------------------------------------------------------------------------------------
+
+EMPLOYEE_NUMBER = re.compile(r"[A-Za-z0-9._-]{1,32}")  # the badge's employee number
+
+
+@page("view")
+async def employees(console: Console, request: Request, user: User) -> Response:
+    text = request.query_params.get("cari", "").strip()
+    if len(text) > 64:
+        return console.error(request, 400, "error.bad_request", user=user, detail="cari")
+    found = await run_in_threadpool(lambda: console.data.find_people(text, units=user.units))
+    context = {"found": found, "text": text}
+    return console.render(request, "employees.html", context, user=user)
+
+
+@page("view")
+async def employee(console: Console, request: Request, user: User) -> Response:
+    number = request.path_params["number"]
+    if not EMPLOYEE_NUMBER.fullmatch(number):
+        return console.error(request, 400, "error.bad_request", user=user, detail=number[:40])
+    who = await run_in_threadpool(console.data.person, number)
+    if who is None or (user.units and who.unit not in user.units):
+        return console.error(request, 404, "error.not_found", user=user)  # not 403: no hint
+    scans = await run_in_threadpool(lambda: console.data.recent_scans(employee=number, limit=100))
+    return console.render(request, "employee.html", {"who": who, "scans": scans}, user=user)

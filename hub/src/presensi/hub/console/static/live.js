@@ -36,7 +36,13 @@
     }
     cell(row, scan.location);
     cell(row, scan.station);
-    cell(row, scan.employee);
+    var who = cell(row, scan.employee);
+    if (scan.name) {
+      var name = document.createElement("span");
+      name.className = "name";
+      name.textContent = " " + scan.name;
+      who.appendChild(name);
+    }
     cell(row, scan.direction);
     var result = cell(row, "");
     var badge = document.createElement("span");

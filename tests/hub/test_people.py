@@ -1,0 +1,81 @@
+"""The organisation's people in the hub's store (SQLite and PostgreSQL): synced from the org
+folder, searched by number or name, limited by unit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from presensi.hub.people import Person, find_people, numbers_in_units, person, sync_people
+from presensi.hub.store import SqlStore
+from presensi.protocol.cli import main
+from presensi.provisioning.org import Org
+
+BUDI = Person("TS-0101", "Budi Santoso", "Pramudi Koridor I", "pagi")
+SITI = Person("TS-0102", "Siti Rahayu", "Pramudi Koridor II", "pagi")
+AGUS = Person("TS-0207", "Agus Prasetyo", "Teknisi Pool Mangkang", "siang")
+
+
+def test_sync_adds_changes_and_retires(store: SqlStore) -> None:
+    db = store.database
+    first = sync_people(db, [BUDI, SITI], 1)
+    assert (first.added, first.changed, first.retired) == (2, 0, 0)
+    moved = Person(SITI.number, SITI.name, "Petugas Halte", "pagi")
+    second = sync_people(db, [moved, AGUS], 2)
+    assert (second.added, second.changed, second.retired) == (1, 1, 1)
+    assert person(db, SITI.number) == moved
+    gone = person(db, BUDI.number)
+    assert gone is not None and not gone.active  # kept: his scans still name him
+    again = sync_people(db, [moved, AGUS], 3)
+    assert (again.added, again.changed, again.retired) == (0, 0, 0)
+    back = sync_people(db, [BUDI, moved, AGUS], 4)
+    assert (back.added, back.changed) == (0, 1)
+    assert person(db, BUDI.number) == BUDI
+
+
+def test_search_by_number_or_name_within_units(store: SqlStore) -> None:
+    db = store.database
+    sync_people(db, [BUDI, SITI, AGUS], 1)
+    assert [p.number for p in find_people(db, "santoso")] == ["TS-0101"]
+    assert [p.number for p in find_people(db, "ts-01")] == ["TS-0101", "TS-0102"]
+    assert [p.number for p in find_people(db, "")] == ["TS-0207", "TS-0101", "TS-0102"]  # by name
+    assert [p.number for p in find_people(db, "", units=["Pramudi Koridor II"])] == ["TS-0102"]
+    assert find_people(db, "%") == find_people(db, "")  # LIKE wildcards are text, not patterns
+    assert numbers_in_units(db, ["Pramudi Koridor I", "Teknisi Pool Mangkang"]) == {
+        "TS-0101",
+        "TS-0207",
+    }
+
+
+def test_provision_employees_sync_gives_the_hub_the_org_list(
+    tmp_path: Path, store_url: str
+) -> None:
+    org = Org.init(tmp_path / "org", "Trans Semarang")
+    csv = tmp_path / "karyawan.csv"
+    csv.write_text(
+        "number,name,unit,shift_group\n"
+        "TS-0101,Budi Santoso,Pramudi Koridor I,pagi\n"
+        'TS-0666,"<script>alert(1)</script>",Pramudi Koridor I,pagi\n'
+    )
+    runner = CliRunner()
+    assert (
+        runner.invoke(
+            main, ["provision", "employees", "import", str(csv), "--org", str(org.path)]
+        ).exit_code
+        == 0
+    )
+    done = runner.invoke(
+        main, ["provision", "employees", "sync", "--org", str(org.path), "--hub-store", store_url]
+    )
+    assert done.exit_code == 0, done.output
+    assert "2 employees" in done.output and "2 new" in done.output
+    from presensi.hub.store import open_store
+
+    hub = open_store(store_url, existing=True)
+    try:
+        assert isinstance(hub, SqlStore)
+        found = person(hub.database, "TS-0666")
+        assert found is not None and found.name == "<script>alert(1)</script>"
+    finally:
+        hub.close()
