@@ -322,3 +322,31 @@ def test_employees_searched_and_a_unit_head_sees_only_his_units(
     assert ">EMP-00001</a>" in live and "Budi Santoso" in live
     assert "EMP-00002" not in live and "EMP-00003" not in live
     assert admin.get("/langsung").text.count('data-key="st-halte-01/') == 3
+
+
+def test_metrics_for_prometheus_on_loopback_only(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    from presensi.hub.console.app import make_app
+    from presensi.hub.console.core import ConsoleConfig
+
+    from .conftest import SECRET
+
+    url, store = console_store
+    store.register_station(StationInfo("st-halte-01", bytes(32), "halte-balaikota"))
+    store.register_station(StationInfo("st-pool-01", bytes(32), "pool-mangkang"))
+    records = sample_chain("st-halte-01", 4)
+    now = time.time_ns() // 10**6
+    store.ingest([batch_of("st-halte-01", records[0].journal, list(records))], now)
+    store.update_station_status("st-halte-01", online=True, last_seen_ms=now, backlog=7)
+    assert make_client().get("/metrics").status_code == 403  # the test client is not loopback
+    with TestClient(make_app(ConsoleConfig(url, SECRET)), client=("127.0.0.1", 40000)) as local:
+        answer = local.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = answer.text
+    assert 'presensi_stations{state="online"} 1.0' in text
+    assert 'presensi_stations{state="never"} 1.0' in text
+    assert "presensi_backlog_records 7.0" in text
+    assert "presensi_scans_received_last_minute 4.0" in text
+    assert "presensi_console_live_pages 0.0" in text

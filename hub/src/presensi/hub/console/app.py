@@ -63,6 +63,7 @@ def make_app(config: ConsoleConfig) -> Starlette:
         Route("/keluar", pages.logout, methods=["POST"]),
         Route("/bahasa", pages.switch_language),
         Route("/sehat", pages.health),
+        Route("/metrics", pages.metrics),
         Route("/stasiun", pages.stations),
         Route("/stasiun/{station_id}", pages.station),
         Route("/langsung", pages.live),

@@ -260,6 +260,16 @@ class ConsoleData:
         with self._lock:
             return people.numbers_in_units(self._db, units)
 
+    def arrivals_since(self, since_ms: int) -> tuple[int, float, float]:
+        """(scans committed since `since_ms`, mean and longest delay scan to hub in ms)."""
+        rows = self._q(
+            "SELECT COUNT(*), AVG(received_ms - wall_ms), MAX(received_ms - wall_ms) "
+            "FROM scans WHERE received_ms >= ?",
+            (since_ms,),
+        )
+        count, mean, longest = rows[0]
+        return int(count), float(mean or 0), float(longest or 0)
+
     def scans_per_location(self, since_ms: int) -> list[tuple[str, int, int]]:
         """(location, accepted scans, people) since `since_ms` (by the time the scan was made)."""
         rows = self._q(

@@ -387,3 +387,22 @@ async def employee(console: Console, request: Request, user: User) -> Response:
         return console.error(request, 404, "error.not_found", user=user)  # not 403: no hint
     scans = await run_in_threadpool(lambda: console.data.recent_scans(employee=number, limit=100))
     return console.render(request, "employee.html", {"who": who, "scans": scans}, user=user)
+
+
+# -- metrics -------------------------------------------------------------------------------------
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus, for loopback clients only (see metrics.py)."""
+    from presensi.hub.console.metrics import CONTENT_TYPE, exposition
+
+    console: Console = request.app.state.console
+    if request.client is None or request.client.host not in LOOPBACK:
+        return Response("metrics are served to loopback clients only\n", 403)
+    try:
+        body = await run_in_threadpool(exposition, console)
+    except StoreError:
+        return Response("store unreachable\n", 503)
+    return Response(body, media_type=CONTENT_TYPE)
