@@ -394,10 +394,11 @@ def publish_fleet(
 
 
 def _add_console_commands() -> None:
-    from presensi.hub.console.cli import user, web
+    from presensi.hub.console.cli import token, user, web
 
     hub.add_command(web)
     hub.add_command(user)
+    hub.add_command(token)
 
 
 _add_console_commands()

@@ -256,7 +256,7 @@ MIGRATIONS += (
 MIGRATIONS += (
     Migration(
         5,
-        "console users, audit trail, who cleared an alert, employees, scans by arrival",
+        "console users, API tokens, audit trail, who cleared an alert, employees, scans by arrival",
         (
             # the console's people: a role (admin, operator, viewer), an argon2 hash, and an
             # epoch that ends every session of the user when it changes (a new password)
@@ -299,6 +299,18 @@ MIGRATIONS += (
             )
             """,
             "CREATE INDEX employees_unit ON employees (unit)",
+            # tokens of the JSON API: only a SHA-256 of each (a token is shown once, at issue)
+            """
+            CREATE TABLE api_tokens (
+                name         TEXT PRIMARY KEY,
+                role         TEXT NOT NULL,
+                units        TEXT NOT NULL DEFAULT '',
+                token_sha256 TEXT NOT NULL UNIQUE,
+                created_ms   BIGINT NOT NULL,
+                revoked_ms   BIGINT
+            )
+            """,
+            "CREATE INDEX scans_location_wall ON scans (location, wall_ms)",
             # the live page follows commits by their arrival time
             "CREATE INDEX scans_received ON scans (received_ms)",
         ),

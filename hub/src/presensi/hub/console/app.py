@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from presensi.hub.console import pages
+from presensi.hub.console import api, pages
 from presensi.hub.console.core import HERE, SESSION_S, Console, ConsoleConfig
 from presensi.hub.console.data import ConsoleData
 from presensi.hub.console.middleware import BodyLimit, SecurityHeaders
@@ -64,6 +64,11 @@ def make_app(config: ConsoleConfig) -> Starlette:
         Route("/bahasa", pages.switch_language),
         Route("/sehat", pages.health),
         Route("/metrics", pages.metrics),
+        Route("/api/v1/openapi.json", api.openapi),
+        Route("/api/v1/stations", api.stations),
+        Route("/api/v1/scans", api.scans),
+        Route("/api/v1/rejects", api.rejects),
+        Route("/api/v1/alerts", api.alerts),
         Route("/stasiun", pages.stations),
         Route("/stasiun/{station_id}", pages.station),
         Route("/langsung", pages.live),

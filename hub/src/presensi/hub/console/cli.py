@@ -200,3 +200,61 @@ def list_users(store_url: str) -> None:
     for p in people:
         units = ",".join(p.units) or "-"
         click.echo(f"{p.name:24s} {p.role:9s} {units}{'  (disabled)' if p.disabled else ''}")
+
+
+@click.group()
+def token() -> None:
+    """Tokens of the JSON API (/api/v1, docs/console.md)."""
+
+
+@token.command("add")
+@_store_option
+@click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "operator", "viewer"]),
+    default="viewer",
+    show_default=True,
+)
+@click.option("--unit", "units", multiple=True, help="Only these units' people's scans.")
+def token_add(store_url: str, name: str, role: str, units: tuple[str, ...]) -> None:
+    """Issue an API token; it is printed once (the store keeps only its SHA-256)."""
+    from presensi.hub.console import accounts
+    from presensi.hub.console.api import new_token
+    from presensi.hub.errors import StoreError
+
+    try:
+        accounts.check_name(name)
+    except accounts.AccountError as exc:
+        _fail(exc)
+    secret, digest = new_token()
+    data = _data(store_url)
+    now = time.time_ns() // 1_000_000
+    try:
+        data.add_api_token(name, role, digest, units=units, now_ms=now)
+        data.audit("cli", "token.add", now_ms=now, subject=name, detail=f"role={role}")
+    except StoreError as exc:
+        _fail(exc)
+    finally:
+        data.close()
+    click.echo(secret)
+    click.echo(f"token {name} ({role}): shown once; send it as Authorization: Bearer ...", err=True)
+
+
+@token.command("revoke")
+@_store_option
+@click.argument("name")
+def token_revoke(store_url: str, name: str) -> None:
+    """Revoke an API token at once."""
+    from presensi.hub.errors import StoreError
+
+    data = _data(store_url)
+    now = time.time_ns() // 1_000_000
+    try:
+        data.revoke_api_token(name, now)
+        data.audit("cli", "token.revoke", now_ms=now, subject=name)
+    except StoreError as exc:
+        _fail(exc)
+    finally:
+        data.close()
+    click.echo(f"revoked token {name}")

@@ -31,6 +31,15 @@ class User:
 
 
 @dataclass(frozen=True)
+class ApiToken:
+    name: str
+    role: str
+    units: tuple[str, ...]
+    created_ms: int
+    revoked_ms: int | None
+
+
+@dataclass(frozen=True)
 class AuditRow:
     id: int
     at_ms: int
@@ -174,6 +183,63 @@ class ConsoleData:
         names = [str(r[0]) for r in self._q("SELECT name FROM console_users ORDER BY name")]
         return [u for u in (self.user(n) for n in names) if u is not None]
 
+    # -- API tokens ------------------------------------------------------------------------
+
+    def add_api_token(
+        self, name: str, role: str, digest: str, *, units: Sequence[str], now_ms: int
+    ) -> None:
+        if role not in ROLES:
+            raise StoreError(f"role {role!r}: use {', '.join(ROLES)}")
+        with self._lock, self._db.transaction():
+            if self._db.execute("SELECT 1 FROM api_tokens WHERE name = ?", (name,)):
+                raise StoreError(f"token {name!r} exists already (revoke it first)")
+            self._db.execute(
+                "INSERT INTO api_tokens (name, role, units, token_sha256, created_ms) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (name, role, ",".join(units), digest, now_ms),
+            )
+
+    def revoke_api_token(self, name: str, now_ms: int) -> None:
+        with self._lock, self._db.transaction():
+            if not self._db.execute(
+                "UPDATE api_tokens SET revoked_ms = ? WHERE name = ? AND revoked_ms IS NULL "
+                "RETURNING name",
+                (now_ms, name),
+            ):
+                raise StoreError(f"no live token {name!r}")
+            # the name is free again: a revoked token keeps its row under a dated name
+            self._db.execute(
+                "UPDATE api_tokens SET name = ? WHERE name = ?", (f"{name}@{now_ms}", name)
+            )
+
+    def api_token(self, digest: str) -> ApiToken | None:
+        """The live token with this SHA-256, or None."""
+        rows = self._q(
+            "SELECT name, role, units, created_ms, revoked_ms FROM api_tokens "
+            "WHERE token_sha256 = ? AND revoked_ms IS NULL",
+            (digest,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        units = tuple(u for u in str(r[2]).split(",") if u)
+        return ApiToken(str(r[0]), str(r[1]), units, int(r[3]), None)
+
+    def api_tokens(self) -> list[ApiToken]:
+        rows = self._q(
+            "SELECT name, role, units, created_ms, revoked_ms FROM api_tokens ORDER BY name"
+        )
+        return [
+            ApiToken(
+                str(r[0]),
+                str(r[1]),
+                tuple(u for u in str(r[2]).split(",") if u),
+                int(r[3]),
+                None if r[4] is None else int(r[4]),
+            )
+            for r in rows
+        ]
+
     # -- audit -----------------------------------------------------------------------------
 
     def audit(
@@ -240,6 +306,44 @@ class ConsoleData:
         rows = self._q(
             f"SELECT {_SCAN_COLUMNS} FROM {_SCANS} {clause}"  # noqa: S608
             "ORDER BY s.received_ms DESC, s.seq DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [_scan(r) for r in rows]
+
+    def scans_by_time(
+        self,
+        *,
+        from_ms: int,
+        to_ms: int,
+        location: str | None,
+        employee: str | None,
+        station: str | None,
+        units: Sequence[str],
+        after: tuple[int, str, str, int, int] | None,
+        limit: int,
+    ) -> list[ScanView]:
+        """Scans made in [from_ms, to_ms), oldest first, after the cursor (wall_ms, station,
+        journal, fork, seq) of a previous page."""
+        where = ["s.wall_ms >= ?", "s.wall_ms < ?"]
+        params: list[object] = [from_ms, to_ms]
+        for column, value in (
+            ("s.location", location),
+            ("s.employee", employee),
+            ("s.station", station),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if units:
+            where.append(f"e.unit IN ({', '.join('?' for _ in units)})")
+            params.extend(units)
+        if after is not None:
+            # a row value: SQLite and PostgreSQL compare it field by field, in order
+            where.append("(s.wall_ms, s.station, s.journal, s.fork, s.seq) > (?, ?, ?, ?, ?)")
+            params += list(after)
+        rows = self._q(
+            f"SELECT {_SCAN_COLUMNS} FROM {_SCANS} WHERE {' AND '.join(where)} "  # noqa: S608
+            "ORDER BY s.wall_ms, s.station, s.journal, s.fork, s.seq LIMIT ?",
             (*params, limit),
         )
         return [_scan(r) for r in rows]
