@@ -110,9 +110,9 @@ def test_the_feed_sends_each_committed_scan_once_to_every_page(store: SqlStore) 
             await feed.poll()  # nothing new: nothing sent again
             for queue, seqs in ((first, got[0]), (second, got[1])):
                 while not queue.empty():
-                    scan = queue.get_nowait()
-                    assert scan is not None
-                    seqs.append(scan.seq)
+                    batch = queue.get_nowait()
+                    assert batch is not None
+                    seqs.extend(scan.seq for scan in batch.scans)
         assert feed.subscribers == 0
         return got
 
@@ -176,3 +176,29 @@ def test_hub_web_refuses_a_bad_listen_address_and_a_missing_store(tmp_path: Path
     missing = runner.invoke(main, [*args, "--store", f"sqlite:///{tmp_path / 'none.db'}"])
     assert missing.exit_code == 2 and "no hub store" in missing.output
     assert not (tmp_path / "none.db").exists()
+
+
+def test_a_scan_stamped_in_the_future_does_not_blind_the_feed(store: SqlStore) -> None:
+    """A worker whose clock runs ahead commits scans 'from the future': the feed shows them and
+    still shows what the other workers commit meanwhile."""
+    records = sample_chain("st-a", 3)
+    clock = [1_000_000]
+    feed = Feed(ConsoleData(store.database), lookback_ms=5000, now_ms=lambda: clock[0])
+
+    async def run() -> list[int]:
+        await feed.start()
+        await feed.stop()
+        seqs = []
+        async with feed.subscribe() as queue:
+            store.ingest([batch_of("st-a", records[0].journal, [records[0]])], 1_000_000 + 600_000)
+            await feed.poll()
+            clock[0] += 1000
+            store.ingest([batch_of("st-a", records[0].journal, list(records[1:]))], clock[0])
+            await feed.poll()
+            while not queue.empty():
+                batch = queue.get_nowait()
+                assert batch is not None
+                seqs.extend(scan.seq for scan in batch.scans)
+        return seqs
+
+    assert asyncio.run(run()) == [1, 2, 3]

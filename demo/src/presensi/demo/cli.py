@@ -62,3 +62,22 @@ def bench(as_json: bool, quick: bool) -> None:
     from presensi.demo.hub_bench import run_bench
 
     run_bench(as_json=as_json, quick=quick)
+
+
+@click.command("bench-console")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of tables.")
+@click.option("--quick", is_flag=True, help="100,000 scans and fewer rounds (a smoke run).")
+@click.option(
+    "--engine",
+    "engines",
+    type=click.Choice(["sqlite", "postgres"]),
+    multiple=True,
+    default=("sqlite", "postgres"),
+    show_default=True,
+)
+def bench_console(as_json: bool, quick: bool, engines: tuple[str, ...]) -> None:
+    """Measure the console's pages (p50/p95/p99) on a big store while 1,000 scans/s are
+    committed, and commit-to-live-page delay with 200 live pages open."""
+    from presensi.demo.console_bench import run_console_bench
+
+    run_console_bench(as_json=as_json, quick=quick, engines=engines)

@@ -16,6 +16,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 
 from starlette.concurrency import run_in_threadpool
 
@@ -24,7 +25,19 @@ from presensi.hub.errors import StoreError
 
 log = logging.getLogger(__name__)
 
-QUEUE_LIMIT = 1000  # a page this far behind is dropped (its script reconnects)
+QUEUE_LIMIT = 100  # batches (10 s at the poll interval): a page this far behind is let go
+PAGE_ROWS = 200  # a page shows this many rows at most: a bigger batch sends only its newest
+
+
+@dataclass
+class Batch:
+    """The scans one poll found, handed to every page; `rendered` keeps each distinct event
+    text (per language and filter) so that 200 pages cost one serialisation, not 200."""
+
+    scans: list[ScanView]
+    rendered: dict[object, str] = field(default_factory=dict)
+
+
 _SEEN_LIMIT = 50_000
 
 
@@ -41,7 +54,7 @@ class Feed:
         self._interval_s = interval_s
         self._lookback_ms = lookback_ms
         self._now_ms = now_ms
-        self._subscribers: set[asyncio.Queue[ScanView | None]] = set()
+        self._subscribers: set[asyncio.Queue[Batch | None]] = set()
         self._seen: OrderedDict[tuple[str, str, int, int], None] = OrderedDict()
         self._cursor_ms = 0
         self._task: asyncio.Task[None] | None = None
@@ -77,19 +90,25 @@ class Feed:
     async def poll(self) -> None:
         since = max(0, self._cursor_ms - self._lookback_ms)
         scans = await run_in_threadpool(self._data.scans_received_since, since)
+        # never past this process's own clock: a worker whose clock runs ahead must not make
+        # the feed skip what the others commit meanwhile (its scans are kept apart by `seen`)
+        ceiling = self._now_ms()
+        new: list[ScanView] = []
         for scan in scans:
             if scan.key in self._seen:
                 continue
             self._seen[scan.key] = None
             if len(self._seen) > _SEEN_LIMIT:
                 self._seen.popitem(last=False)
-            self._cursor_ms = max(self._cursor_ms, scan.received_ms)
-            self._publish(scan)
+            self._cursor_ms = max(self._cursor_ms, min(scan.received_ms, ceiling))
+            new.append(scan)
+        if new:
+            self._publish(Batch(new))
 
-    def _publish(self, scan: ScanView) -> None:
+    def _publish(self, batch: Batch) -> None:
         for queue in list(self._subscribers):
             try:
-                queue.put_nowait(scan)
+                queue.put_nowait(batch)
             except asyncio.QueueFull:  # a page that does not read: let it go
                 self._subscribers.discard(queue)
                 with contextlib.suppress(asyncio.QueueFull):
@@ -97,8 +116,8 @@ class Feed:
                     queue.put_nowait(None)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[ScanView | None]]:
-        queue: asyncio.Queue[ScanView | None] = asyncio.Queue(QUEUE_LIMIT)
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Batch | None]]:
+        queue: asyncio.Queue[Batch | None] = asyncio.Queue(QUEUE_LIMIT)
         self._subscribers.add(queue)
         try:
             yield queue

@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from presensi.hub.console import accounts, i18n
 from presensi.hub.console.core import Console, now_ms, page, safe_next
 from presensi.hub.console.data import ScanView, User
+from presensi.hub.console.live import PAGE_ROWS, Batch
 from presensi.hub.console.timefmt import age
 from presensi.hub.errors import StoreError
 from presensi.hub.model import StationRow
@@ -253,9 +254,9 @@ async def live(console: Console, request: Request, user: User) -> Response:
     return console.render(request, "live.html", context, user=user)
 
 
-def scan_event(console: Console, scan: ScanView, lang: str) -> str:
+def scan_data(console: Console, scan: ScanView, lang: str) -> dict[str, object]:
     t = i18n.translator(lang)
-    data = {
+    return {
         "key": "/".join(str(k) for k in scan.key),
         "time": console.clock.time(scan.shown_ms),
         "station": scan.station,
@@ -267,8 +268,31 @@ def scan_event(console: Console, scan: ScanView, lang: str) -> str:
         "outcome_text": t(f"outcome.{scan.outcome}"),
         "reason": scan.reason,
         "synced": scan.clock_synced,
+        "received_ms": scan.received_ms,
     }
-    return f"event: scan\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def batch_event(
+    console: Console, batch: Batch, lang: str, location: str | None, allowed: frozenset[str] | None
+) -> str:
+    """The `scans` event of one poll for a page (oldest first, at most a page's rows), made
+    once per language and filter and shared by every page that asks the same."""
+    key = (lang, location, allowed)
+    text = batch.rendered.get(key)
+    if text is None:
+        scans = [
+            s
+            for s in batch.scans
+            if (location is None or s.location == location)
+            and (allowed is None or s.employee in allowed)
+        ][-PAGE_ROWS:]
+        if scans:
+            data = [scan_data(console, s, lang) for s in scans]
+            text = f"event: scans\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+        else:
+            text = ""
+        batch.rendered[key] = text
+    return text
 
 
 @page("view")
@@ -277,7 +301,9 @@ async def live_stream(console: Console, request: Request, user: User) -> Respons
     lang = console.language(request)
     # a unit head's page: only his units' people (as they were when the page connected)
     allowed = (
-        await run_in_threadpool(console.data.numbers_in_units, user.units) if user.units else None
+        frozenset(await run_in_threadpool(console.data.numbers_in_units, user.units))
+        if user.units
+        else None
     )
 
     async def events() -> AsyncIterator[str]:
@@ -285,17 +311,15 @@ async def live_stream(console: Console, request: Request, user: User) -> Respons
             yield "retry: 2000\n\n"
             while True:
                 try:
-                    scan = await asyncio.wait_for(queue.get(), timeout=15)
+                    batch = await asyncio.wait_for(queue.get(), timeout=15)
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
-                if scan is None:  # dropped (too slow) or shutting down: the page reconnects
+                if batch is None:  # dropped (too slow) or shutting down: the page reconnects
                     return
-                if location is not None and scan.location != location:
-                    continue
-                if allowed is not None and scan.employee not in allowed:
-                    continue
-                yield scan_event(console, scan, lang)
+                text = batch_event(console, batch, lang, location, allowed)
+                if text:
+                    yield text
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

@@ -58,5 +58,6 @@
   var source = new EventSource(box.dataset.stream);
   source.onopen = function () { say("live"); };
   source.onerror = function () { say("lost"); };
-  source.addEventListener("scan", function (event) { add(JSON.parse(event.data)); });
+  // one event per poll of the hub: the scans committed since, oldest first
+  source.addEventListener("scans", function (event) { JSON.parse(event.data).forEach(add); });
 })();

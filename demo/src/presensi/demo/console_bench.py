@@ -1,0 +1,386 @@
+"""`presensi hub bench-console`: how fast the console's pages answer on a big store while the
+hub ingests, and how soon a committed scan reaches open live pages (docs/benchmarks.md).
+
+For each scale (42 stations, 810 employees; 1,000 stations, 100,000 employees; 1,000,000 scans
+each, or 100,000 with --quick) and each engine (SQLite, PostgreSQL): the store is filled with
+rows written directly (stations, journals, scans, employees, rejects, alerts: what the pages
+read; the scans' bodies are placeholders, no page decodes them), `presensi hub web` runs in a
+process of its own, a writer process commits 1,000 scans/s in transactions of 100 (the
+ingest's pattern, without MQTT), and a load process, separate again, logs in and asks each page
+in turn, measuring every answer; 200 live pages stay open meanwhile, and each event's delay
+from the writer's commit is recorded. The console's RSS (VmHWM) is read at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from presensi.demo.mosquitto import free_port
+
+POSTGRES_ENV = "PRESENSI_BENCH_POSTGRES"
+PASSWORD = "bench-password-long"  # noqa: S105
+LIVE_PAGES = 200
+INGEST_PER_S = 1000
+DAY_MS = 86_400_000
+PAGES = {
+    "ringkasan": "/",
+    "stasiun": "/stasiun",
+    "stasiun_diam": "/stasiun?saring=diam",
+    "stasiun_detail": "/stasiun/{station}",
+    "langsung": "/langsung",
+    "langsung_lokasi": "/langsung?lokasi={location}",
+    "pegawai": "/pegawai?cari={name}",
+    "pegawai_detail": "/pegawai/{employee}",
+    "peringatan": "/peringatan",
+    "api_scans": "/api/v1/scans?from_ms={from_ms}&limit=100",
+}
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    stations: int
+    employees: int
+    scans: int
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# -- filling a store -----------------------------------------------------------------------------
+
+
+def fill(store_url: str, scale: Scale, seed: int = 7) -> dict[str, str]:
+    """The store at `scale`; returns example ids for the page URLs."""
+    from presensi.hub.console import accounts
+    from presensi.hub.console.api import new_token
+    from presensi.hub.console.data import ConsoleData
+    from presensi.hub.store import SqlStore, open_store
+
+    rng = random.Random(seed)
+    store = open_store(store_url)
+    assert isinstance(store, SqlStore)
+    store.migrate()
+    db = store.database
+    t_end = now_ms() - 120_000  # every filled scan is in the past, also with its jitter
+    t_start = t_end - 30 * DAY_MS
+    stations = [f"st-bench-{n:04d}" for n in range(scale.stations)]
+    locations = [f"lokasi-{n % 42:02d}" for n in range(scale.stations)]
+    numbers = [f"EMP-{n:06d}" for n in range(scale.employees)]
+    with db.transaction():
+        db.executemany(
+            "INSERT INTO stations (id, location, public_key, online, last_seen_ms, backlog, "
+            "clock_synced, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (s, loc, bytes(32), n % 10 != 0, t_end - n * 1000, n % 3, n % 17 != 0, "0.1.0")
+                for n, (s, loc) in enumerate(zip(stations, locations, strict=True))
+            ],
+        )
+        db.executemany(
+            "INSERT INTO journals (station, journal, fork, ordinal, committed_upto, records) "
+            "VALUES (?, ?, 0, 1, ?, ?)",
+            [
+                (s, f"{n:032x}", scale.scans // scale.stations, scale.scans // scale.stations)
+                for n, s in enumerate(stations)
+            ],
+        )
+        db.executemany(
+            "INSERT INTO employees (number, name, unit, shift_group, active, updated_ms) "
+            "VALUES (?, ?, ?, 'pagi', TRUE, ?)",
+            [(e, f"Pegawai {n} Santoso", f"Unit {n % 40}", t_end) for n, e in enumerate(numbers)],
+        )
+    per_station = scale.scans // scale.stations
+    batch: list[tuple[object, ...]] = []
+    for n, station in enumerate(stations):
+        journal = f"{n:032x}"
+        for seq in range(1, per_station + 1):
+            wall = t_start + (seq * 30 * DAY_MS) // per_station + rng.randrange(60_000)
+            batch.append(_scan_row(station, journal, seq, rng.choice(numbers), locations[n], wall))
+            if len(batch) >= 20_000:
+                with db.transaction():
+                    db.executemany(_INSERT_SCAN, batch)
+                batch.clear()
+    if batch:
+        with db.transaction():
+            db.executemany(_INSERT_SCAN, batch)
+    for n in range(2000):
+        store.reject(
+            t_end - n * 1000,
+            "presensi/v1/stations/x/scans",
+            stations[n % len(stations)],
+            "bad_signature",
+            b"{}",
+        )
+    data = ConsoleData(db)
+    data.add_user("bench", "admin", accounts.hash_password(PASSWORD), units=(), now_ms=t_end)
+    token, digest = new_token()
+    data.add_api_token("bench", "viewer", digest, units=(), now_ms=t_end)
+    store.close()
+    return {
+        "station": stations[len(stations) // 2],
+        "location": locations[0],
+        "employee": numbers[len(numbers) // 2],
+        "name": "santoso 12",
+        "from_ms": str(t_end - DAY_MS),
+        "token": token,
+    }
+
+
+_INSERT_SCAN = (
+    "INSERT INTO scans (station, journal, fork, seq, scan_id, employee, serial, outcome, reason, "
+    "direction, wall_ms, location, clock_synced, prev_hash, hash, body, received_ms) "
+    "VALUES (?, ?, 0, ?, ?, ?, 1, 'accepted', 'ok', 'in', ?, ?, TRUE, '', '', '{}', ?)"
+)
+
+
+def _scan_row(
+    station: str, journal: str, seq: int, employee: str, location: str, wall: int
+) -> tuple[object, ...]:
+    return (station, journal, seq, f"{station}-{seq}", employee, wall, location, wall + 500)
+
+
+# -- the writer: ingest's load -------------------------------------------------------------------
+
+
+def writer(store_url: str, stop_file: str, per_s: int) -> None:
+    """Commit `per_s` scans a second in transactions of 100 until `stop_file` exists; each
+    scan's received_ms is its commit time (what the live pages measure from)."""
+    from presensi.hub.store import SqlStore, open_store
+
+    store = open_store(store_url)
+    assert isinstance(store, SqlStore)
+    db = store.database
+    seq = 10_000_000
+    step = 100 / per_s
+    next_at = time.monotonic()
+    while not Path(stop_file).exists():
+        rows = []
+        stamp = now_ms()
+        for _ in range(100):
+            seq += 1
+            rows.append(
+                (
+                    "st-bench-0000",
+                    "f" * 32,
+                    seq,
+                    f"w-{seq}",
+                    "EMP-000001",
+                    stamp,
+                    "lokasi-00",
+                    stamp,
+                )
+            )
+        with db.transaction():
+            db.executemany(_INSERT_SCAN, rows)
+        next_at += step
+        time.sleep(max(0.0, next_at - time.monotonic()))
+    store.close()
+
+
+# -- the load process ----------------------------------------------------------------------------
+
+
+def load(base: str, ids: dict[str, str], rounds: int, out: str) -> None:
+    """Log in, open the live pages, ask every page `rounds` times; write the figures to `out`."""
+    asyncio.run(_load(base, ids, rounds, out))
+
+
+async def _load(base: str, ids: dict[str, str], rounds: int, out: str) -> None:
+    import httpx
+
+    limits = httpx.Limits(max_connections=LIVE_PAGES + 10)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+        form = (await client.get("/masuk")).text
+        token = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert token is not None
+        data = {"csrf": token.group(1), "user": "bench", "password": PASSWORD, "next": "/"}
+        assert (await client.post("/masuk", data=data)).status_code == 303
+        delays: list[float] = []
+        stop = asyncio.Event()
+
+        async def live_page() -> None:
+            async with client.stream("GET", "/langsung/aliran") as stream:
+                async for line in stream.aiter_lines():
+                    if stop.is_set():
+                        return
+                    if line.startswith("data: "):
+                        at = now_ms()
+                        delays.extend(at - int(e["received_ms"]) for e in json.loads(line[6:]))
+
+        pages = [asyncio.create_task(live_page()) for _ in range(LIVE_PAGES)]
+        await asyncio.sleep(2)
+        delays.clear()  # from here on: all pages open
+        times: dict[str, list[float]] = {name: [] for name in PAGES}
+        headers = {"Authorization": f"Bearer {ids['token']}"}
+        for _ in range(rounds):
+            for name, path in PAGES.items():
+                url = path.format(**ids)
+                started = time.perf_counter()
+                answer = await client.get(url, headers=headers if name.startswith("api") else None)
+                times[name].append((time.perf_counter() - started) * 1000)
+                if answer.status_code != 200:
+                    raise RuntimeError(f"{url}: {answer.status_code}")
+        stop.set()
+        for task in pages:
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(*pages, return_exceptions=True)
+    Path(out).write_text(json.dumps({"pages": times, "live_ms": delays}))
+
+
+# -- one run -------------------------------------------------------------------------------------
+
+
+def _p(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def _vm_hwm_mb(pid: int) -> float | None:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+def run_one(store_url: str, scale: Scale, folder: Path, rounds: int) -> dict[str, Any]:
+    filled_at = time.monotonic()
+    ids = fill(store_url, scale)
+    fill_s = time.monotonic() - filled_at
+    port = free_port()
+    presensi = str(Path(sys.executable).with_name("presensi"))
+    web = subprocess.Popen(
+        [
+            presensi,
+            "hub",
+            "web",
+            "--store",
+            store_url,
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--secret-file",
+            str(folder / "secret"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stop_file = folder / "stop"
+    context = multiprocessing.get_context("spawn")
+    ingest = context.Process(target=writer, args=(store_url, str(stop_file), INGEST_PER_S))
+    out = folder / "load.json"
+    try:
+        _wait_port(port)
+        ingest.start()
+        loader = context.Process(
+            target=load, args=(f"http://127.0.0.1:{port}", ids, rounds, str(out))
+        )
+        loader.start()
+        loader.join(1800)
+        if loader.exitcode != 0:
+            raise RuntimeError(f"the load process failed (exit {loader.exitcode})")
+        rss = _vm_hwm_mb(web.pid)
+    finally:
+        stop_file.touch()
+        ingest.join(30)
+        web.terminate()
+        web.wait(20)
+    figures = json.loads(out.read_text())
+    pages = {
+        name: {"p50": _p(v, 0.50), "p95": _p(v, 0.95), "p99": _p(v, 0.99)}
+        for name, v in figures["pages"].items()
+    }
+    live = figures["live_ms"]
+    return {
+        "fill_s": round(fill_s, 1),
+        "pages_ms": pages,
+        "worst_p95_ms": max(p["p95"] or 0 for p in pages.values()),
+        "live_events": len(live),
+        "live_ms": {"p50": _p(live, 0.5), "p99": _p(live, 0.99)},
+        "console_rss_mb": rss,
+    }
+
+
+def _wait_port(port: int) -> None:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("the console did not start")
+
+
+@contextlib.contextmanager
+def _stores(engine: str, folder: Path) -> Iterator[str]:
+    if engine == "sqlite":
+        yield f"sqlite:///{folder / 'hub.db'}"
+        return
+    from presensi.demo.postgres import postgres_database, postgres_server
+
+    with (
+        postgres_server(os.environ.get(POSTGRES_ENV)) as conninfo,
+        postgres_database(conninfo) as url,
+    ):
+        yield url
+
+
+def run_console_bench(*, as_json: bool, quick: bool, engines: tuple[str, ...]) -> dict[str, Any]:
+    scans = 100_000 if quick else 1_000_000
+    scales = [Scale("42 stations, 810 employees", 42, 810, scans)]
+    scales.append(Scale("1,000 stations, 100,000 employees", 1000, 100_000, scans))
+    rounds = 5 if quick else 20
+    results: dict[str, Any] = {
+        "scans": scans,
+        "rounds": rounds,
+        "live_pages": LIVE_PAGES,
+        "ingest_per_s": INGEST_PER_S,
+    }
+    for scale in scales:
+        for engine in engines:
+            folder = Path(tempfile.mkdtemp(prefix="presensi-console-bench-"))
+            try:
+                with _stores(engine, folder) as url:
+                    key = f"{engine}: {scale.name}"
+                    results[key] = run_one(url, scale, folder, rounds)
+                    if not as_json:
+                        _print(key, results[key])
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+    if as_json:
+        click.echo(json.dumps(results))
+    return results
+
+
+def _print(key: str, r: dict[str, Any]) -> None:
+    click.echo(f"\n{key}  (filled in {r['fill_s']} s; console RSS {r['console_rss_mb']} MB)")
+    click.echo(f"  {'page':18s} {'p50':>8s} {'p95':>8s} {'p99':>8s}   ms")
+    for name, p in r["pages_ms"].items():
+        click.echo(f"  {name:18s} {p['p50']:>8} {p['p95']:>8} {p['p99']:>8}")
+    live = r["live_ms"]
+    click.echo(
+        f"  live: {r['live_events']} events to {LIVE_PAGES} pages, commit to event "
+        f"p50 {live['p50']} ms, p99 {live['p99']} ms"
+    )
