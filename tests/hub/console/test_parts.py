@@ -93,8 +93,10 @@ def store(tmp_path: Path) -> SqlStore:
 
 
 def test_the_feed_sends_each_committed_scan_once_to_every_page(store: SqlStore) -> None:
+    from presensi.hub.console import live
+
     records = sample_chain("st-a", 6)
-    clock = [1_000_000]
+    clock = [2_000_000]
     feed = Feed(ConsoleData(store.database), lookback_ms=5000, now_ms=lambda: clock[0])
 
     async def run() -> tuple[list[int], list[int]]:
@@ -102,12 +104,14 @@ def test_the_feed_sends_each_committed_scan_once_to_every_page(store: SqlStore) 
         await feed.stop()  # polled by hand below
         got: tuple[list[int], list[int]] = ([], [])
         async with feed.subscribe() as first, feed.subscribe() as second:
-            store.ingest([batch_of("st-a", records[0].journal, list(records[:3]))], 1_000_100)
+            store.ingest([batch_of("st-a", records[0].journal, list(records[:3]))], 2_000_100)
+            clock[0] = 2_000_200
             await feed.poll()
-            # a second worker commits later a scan that arrived earlier (inside the look-back)
-            store.ingest([batch_of("st-a", records[0].journal, list(records[3:]))], 1_000_050)
-            await feed.poll()
-            await feed.poll()  # nothing new: nothing sent again
+            # a second worker commits later a scan that arrived earlier (inside the look-back):
+            # the feed finds it when it looks behind its tail, and sends it once
+            store.ingest([batch_of("st-a", records[0].journal, list(records[3:]))], 2_000_050)
+            for _ in range(live.SWEEP_EVERY):
+                await feed.poll()
             for queue, seqs in ((first, got[0]), (second, got[1])):
                 while not queue.empty():
                     batch = queue.get_nowait()
@@ -118,6 +122,30 @@ def test_the_feed_sends_each_committed_scan_once_to_every_page(store: SqlStore) 
 
     first, second = asyncio.run(run())
     assert first == second == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_burst_bigger_than_a_page_is_sent_whole_and_in_order(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from presensi.hub.console import live
+
+    monkeypatch.setattr(live, "PAGE", 7)  # 30 scans: five pages in one poll
+    records = sample_chain("st-a", 30)
+    clock = [2_000_000]
+    feed = Feed(ConsoleData(store.database), now_ms=lambda: clock[0])
+
+    async def run() -> list[int]:
+        await feed.start()
+        await feed.stop()
+        async with feed.subscribe() as queue:
+            store.ingest([batch_of("st-a", records[0].journal, list(records))], 2_000_100)
+            clock[0] = 2_000_500
+            await feed.poll()
+            batch = queue.get_nowait()
+            assert batch is not None and queue.empty()
+            return [s.seq for s in batch.scans]
+
+    assert asyncio.run(run()) == list(range(1, 31))
 
 
 def test_user_commands(tmp_path: Path, store: SqlStore) -> None:

@@ -317,6 +317,18 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        6,
+        "scans by arrival, in full key order",
+        (
+            # the live feed pages through arrivals by (received_ms, key): one index serves it
+            "CREATE INDEX scans_arrival ON scans (received_ms, station, journal, fork, seq)",
+            "DROP INDEX scans_received",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _CREATE_TABLE = """

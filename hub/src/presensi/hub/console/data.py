@@ -74,6 +74,11 @@ class ScanView:
         return (self.station, self.journal, self.fork, self.seq)
 
     @property
+    def arrival(self) -> tuple[int, str, str, int, int]:
+        """Where it sits in arrival order (the live feed's cursor)."""
+        return (self.received_ms, self.station, self.journal, self.fork, self.seq)
+
+    @property
     def shown_ms(self) -> int:
         """The time to show: the hub's correction of an unsynced clock, if it made one."""
         return self.corrected_wall_ms if self.corrected_wall_ms is not None else self.wall_ms
@@ -269,12 +274,16 @@ class ConsoleData:
 
     # -- scans -----------------------------------------------------------------------------
 
-    def scans_received_since(self, since_ms: int, limit: int = 2000) -> list[ScanView]:
-        """Committed scans that arrived at or after `since_ms`, oldest first (the live feed)."""
+    def scans_arrived_after(
+        self, after: tuple[int, str, str, int, int], limit: int = 2000
+    ) -> list[ScanView]:
+        """Committed scans after `after` in arrival order (received_ms, station, journal, fork,
+        seq): the live feed pages through them with the last key it got."""
         rows = self._q(
-            f"SELECT {_SCAN_COLUMNS} FROM {_SCANS} WHERE s.received_ms >= ? "  # noqa: S608
+            f"SELECT {_SCAN_COLUMNS} FROM {_SCANS} "  # noqa: S608
+            "WHERE (s.received_ms, s.station, s.journal, s.fork, s.seq) > (?, ?, ?, ?, ?) "
             "ORDER BY s.received_ms, s.station, s.journal, s.fork, s.seq LIMIT ?",
-            (since_ms, limit),
+            (*after, limit),
         )
         return [_scan(r) for r in rows]
 
