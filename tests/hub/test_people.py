@@ -79,3 +79,35 @@ def test_provision_employees_sync_gives_the_hub_the_org_list(
         assert found is not None and found.name == "<script>alert(1)</script>"
     finally:
         hub.close()
+
+
+def test_provision_locations_sync_gives_the_hub_the_points(tmp_path: Path, store_url: str) -> None:
+    from presensi.hub.places import places
+    from presensi.hub.store import open_store
+    from presensi.provisioning.locations import import_locations, sample_csv_text
+
+    org = Org.init(tmp_path / "org", "Trans Semarang")
+    import_locations(org, sample_csv_text())
+    runner = CliRunner()
+    args = ["provision", "locations", "sync", "--org", str(org.path), "--hub-store", store_url]
+    done = runner.invoke(main, args)
+    assert done.exit_code == 0, done.output
+    assert "42 attendance points" in done.output
+    hub = open_store(store_url, existing=True)
+    try:
+        assert isinstance(hub, SqlStore)
+        found = {p.id: p for p in places(hub.database)}
+        assert len(found) == 42 and found["kantor-blu"].timezone == "Asia/Jakarta"
+        assert -7.2 < found["kantor-blu"].latitude < -6.8  # Semarang
+    finally:
+        hub.close()
+    only_two = "id,name,kind,latitude,longitude,timezone\n"
+    only_two += "kantor-blu,Kantor BLU Trans Semarang,office,-6.9839,110.4089,Asia/Jakarta\n"
+    only_two += "halte-balaikota,Halte Balai Kota,halte,-6.9845,110.4094,Asia/Jakarta\n"
+    import_locations(org, only_two)
+    again = runner.invoke(main, args)
+    assert (
+        again.exit_code == 0
+        and "2 attendance points" in again.output
+        and "40 no longer" in again.output
+    )

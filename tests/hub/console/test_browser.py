@@ -28,6 +28,7 @@ from presensi.hardware.camera_sim import Condition, render_badge_frame
 from presensi.hub.console import accounts
 from presensi.hub.console.data import ConsoleData
 from presensi.hub.people import Person, sync_people
+from presensi.hub.places import Place, sync_places
 from presensi.hub.store import SqlStore, StationInfo, open_store
 from presensi.protocol.keys import load_signing_key, raw_public
 from tests.conftest import MosquittoFactory
@@ -41,6 +42,13 @@ PRESENSI = str(Path(sys.executable).with_name("presensi"))
 PASSWORD = "sandi-uji-yang-panjang"
 PHONE = {"width": 390, "height": 844}
 XSS = "<script>alert(1)</script>"
+SEMARANG_POINTS = [
+    Place("kantor-blu", "Kantor BLU Trans Semarang", "office", -6.9839, 110.4089, "Asia/Jakarta"),
+    Place("term-mangkang", "Terminal Mangkang", "terminal", -6.9663, 110.2866, "Asia/Jakarta"),
+    Place("term-terboyo", "Terminal Terboyo", "terminal", -6.9465, 110.4620, "Asia/Jakarta"),
+    Place("pool-penggaron", "Pool Penggaron", "pool", -7.0202, 110.4958, "Asia/Jakarta"),
+    Place("halte-balaikota", "Halte Balai Kota", "halte", -6.9845, 110.4094, "Asia/Jakarta"),
+]
 WALL = {"width": 1920, "height": 1080}
 
 
@@ -229,6 +237,7 @@ def test_a_scan_appears_live_and_a_killed_station_turns_offline(
 
     # a name from the employees CSV that is markup: it must show as text, never run
     sync_people(site.store.database, [Person("EMP-00000", XSS, "Pramudi Koridor I", "pagi")], 1)
+    sync_places(site.store.database, SEMARANG_POINTS, 1)
     page = browser.new_page(viewport=WALL)  # type: ignore[attr-defined]
     errors: list[str] = []
     dialogs: list[str] = []
@@ -263,6 +272,9 @@ def test_a_scan_appears_live_and_a_killed_station_turns_offline(
         ("/", "ringkasan"),
         ("/stasiun", "stasiun"),
         (f"/stasiun/{scan.station}", "stasiun-detail"),
+        ("/lokasi", "lokasi"),
+        ("/peringatan", "peringatan"),
+        ("/pegawai", "pegawai"),
     ):
         page.set_viewport_size(WALL)
         page.goto(f"{base}{path}")

@@ -350,3 +350,36 @@ def test_metrics_for_prometheus_on_loopback_only(
     assert "presensi_backlog_records 7.0" in text
     assert "presensi_scans_received_last_minute 4.0" in text
     assert "presensi_console_live_pages 0.0" in text
+
+
+def test_the_places_page_lists_points_on_a_map_without_tiles(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    from presensi.hub.places import Place, sync_places
+
+    store = console_store[1]
+    client = make_client("viewer")
+    assert "Belum ada titik presensi" in client.get("/lokasi").text
+    sync_places(
+        store.database,
+        [
+            Place(
+                "kantor-blu",
+                "Kantor BLU <Trans Semarang>",
+                "office",
+                -6.9839,
+                110.4089,
+                "Asia/Jakarta",
+            ),
+            Place(
+                "term-mangkang", "Terminal Mangkang", "terminal", -6.9663, 110.2866, "Asia/Jakarta"
+            ),
+        ],
+        1,
+    )
+    store.register_station(StationInfo("st-term-mangkang-01", bytes(32), "term-mangkang"))
+    page = client.get("/lokasi").text
+    assert page.count('data-place="kantor-blu"') == 2  # on the map and in the table
+    assert "Kantor BLU &lt;Trans Semarang&gt;" in page and "<Trans" not in page
+    assert "-6.98390, 110.40890" in page and "0 / 1" in page
+    assert "http" not in page.split("<svg", 1)[1].split("</svg>", 1)[0]  # no tiles from anywhere

@@ -329,6 +329,27 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        7,
+        "attendance points",
+        (
+            # the org's attendance points, as `presensi provision locations sync` gives them
+            """
+            CREATE TABLE locations (
+                id         TEXT PRIMARY KEY,
+                name       TEXT NOT NULL,
+                kind       TEXT NOT NULL,
+                latitude   DOUBLE PRECISION NOT NULL,
+                longitude  DOUBLE PRECISION NOT NULL,
+                timezone   TEXT NOT NULL,
+                updated_ms BIGINT NOT NULL
+            )
+            """,
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _CREATE_TABLE = """

@@ -421,6 +421,28 @@ def locations_export(file: Path, org_dir: Path) -> None:
     click.echo(f"wrote {len(exported)} attendance points to {file}", err=True)
 
 
+@locations.command("sync")
+@org_option
+@click.option(
+    "--hub-store",
+    "hub_store_url",
+    required=True,
+    help="The hub's store: sqlite:////var/lib/presensi-hub/hub.db or postgresql://...",
+)
+def locations_sync(org_dir: Path, hub_store_url: str) -> None:
+    """Give the hub's store the org's attendance points (the console's Lokasi page)."""
+    from presensi.provisioning.locations import sync_to_hub
+    from presensi.provisioning.org import Org
+
+    try:
+        count, removed = sync_to_hub(Org.open(org_dir), hub_store_url)
+    except (ProvisioningError, OSError) as exc:
+        _fail(exc)
+    click.echo(
+        f"{count} attendance points at {hub_store_url} ({removed} no longer listed, removed)"
+    )
+
+
 @locations.command("sample")
 @org_option
 def locations_sample(org_dir: Path) -> None:

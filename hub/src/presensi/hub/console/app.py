@@ -75,6 +75,7 @@ def make_app(config: ConsoleConfig) -> Starlette:
         Route("/langsung/aliran", pages.live_stream),
         Route("/pegawai", pages.employees),
         Route("/pegawai/{number}", pages.employee),
+        Route("/lokasi", pages.places),
         Route("/peringatan", pages.alerts),
         Route("/peringatan/{alert_id}/tangani", pages.acknowledge, methods=["POST"]),
         Route("/pengguna", pages.users),

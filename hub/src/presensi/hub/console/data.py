@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from presensi.hub import people
+from presensi.hub import people, places
 from presensi.hub.errors import StoreError
 from presensi.hub.people import Person
+from presensi.hub.places import Place
 
 if TYPE_CHECKING:
     from presensi.hub.store import Database
@@ -356,6 +357,12 @@ class ConsoleData:
             (*params, limit),
         )
         return [_scan(r) for r in rows]
+
+    # -- places ----------------------------------------------------------------------------
+
+    def places(self) -> list[Place]:
+        with self._lock:
+            return places.places(self._db)
 
     # -- people ----------------------------------------------------------------------------
 

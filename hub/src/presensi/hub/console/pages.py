@@ -22,6 +22,7 @@ from presensi.hub.console.live import PAGE_ROWS, Batch
 from presensi.hub.console.timefmt import age
 from presensi.hub.errors import StoreError
 from presensi.hub.model import StationRow
+from presensi.hub.places import Place
 
 STATION_FILTERS = ("semua", "diam", "jam", "antrian")
 LOCATION_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # the protocol's location ids
@@ -430,3 +431,71 @@ async def metrics(request: Request) -> Response:
     except StoreError:
         return Response("store unreachable\n", 503)
     return Response(body, media_type=CONTENT_TYPE)
+
+
+# -- attendance points ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlaceView:
+    place: Place
+    stations: int
+    online: int
+    scans_today: int
+    people_today: int
+    x: float  # on the page's map, 0..1000
+    y: float
+
+
+def place_views(
+    found: list[Place], fleet: list[StationView], today: list[tuple[str, int, int]]
+) -> list[PlaceView]:
+    """Each point with its stations and today's scans, and where it sits on a plain
+    equirectangular map of the points' own bounding box (no tiles: the hub works air-gapped)."""
+    if not found:
+        return []
+    lats = [p.latitude for p in found]
+    lons = [p.longitude for p in found]
+    lat_span = max(max(lats) - min(lats), 1e-4)
+    lon_span = max(max(lons) - min(lons), 1e-4)
+    height = map_height(found)
+    counts = {loc: (scans, people) for loc, scans, people in today}
+    views = []
+    for p in found:
+        here = [v for v in fleet if v.row.location == p.id]
+        scans, people_today = counts.get(p.id, (0, 0))
+        views.append(
+            PlaceView(
+                p,
+                len(here),
+                sum(v.state == "online" for v in here),
+                scans,
+                people_today,
+                x=60 + 680 * (p.longitude - min(lons)) / lon_span,  # room for labels
+                y=60 + (height - 120) * (max(lats) - p.latitude) / lat_span,
+            )
+        )
+    return views
+
+
+def map_height(found: list[Place]) -> int:
+    """The map's height for a width of 1000, keeping the points' north-south extent in
+    proportion (near the equator a degree is as long both ways), between 300 and 1000."""
+    if not found:
+        return 300
+    lats = [p.latitude for p in found]
+    lons = [p.longitude for p in found]
+    ratio = max(max(lats) - min(lats), 1e-4) / max(max(lons) - min(lons), 1e-4)
+    return int(min(1000, max(300, 120 + 880 * ratio)))
+
+
+@page("view")
+async def places(console: Console, request: Request, user: User) -> Response:
+    found = await run_in_threadpool(console.data.places)
+    fleet = await _fleet(console)
+    today = await run_in_threadpool(
+        console.data.scans_per_location, console.clock.start_of_today_ms(now_ms())
+    )
+    views = place_views(found, fleet, today)
+    context = {"places": views, "height": map_height(found)}
+    return console.render(request, "places.html", context, user=user)
