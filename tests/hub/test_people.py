@@ -41,7 +41,7 @@ def test_search_by_number_or_name_within_units(store: SqlStore) -> None:
     assert [p.number for p in find_people(db, "ts-01")] == ["TS-0101", "TS-0102"]
     assert [p.number for p in find_people(db, "")] == ["TS-0207", "TS-0101", "TS-0102"]  # by name
     assert [p.number for p in find_people(db, "", units=["Pramudi Koridor II"])] == ["TS-0102"]
-    assert find_people(db, "%") == find_people(db, "")  # LIKE wildcards are text, not patterns
+    assert find_people(db, "%") == []  # LIKE wildcards are text, not patterns: no name has one
     assert numbers_in_units(db, ["Pramudi Koridor I", "Teknisi Pool Mangkang"]) == {
         "TS-0101",
         "TS-0207",
@@ -111,3 +111,11 @@ def test_provision_locations_sync_gives_the_hub_the_points(tmp_path: Path, store
         and "2 attendance points" in again.output
         and "40 no longer" in again.output
     )
+
+
+def test_search_text_with_like_wildcards_is_matched_as_text(store: SqlStore) -> None:
+    db = store.database
+    sync_people(db, [BUDI, Person("TS_0999", "Rina 100% Hadir", "Unit_A", "pagi")], 1)
+    assert [p.number for p in find_people(db, "_")] == ["TS_0999"]  # not "any one character"
+    assert [p.number for p in find_people(db, "100%")] == ["TS_0999"]
+    assert find_people(db, "\\") == []

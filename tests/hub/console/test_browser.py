@@ -228,9 +228,6 @@ def test_a_scan_appears_live_and_a_killed_station_turns_offline(
     site.start_hub()
     base = site.start_console()
     bed, frames, station = site.add_station("st-halte-balaikota-01")
-    assert wait_for(
-        lambda: any(r.id == bed.config_path.parent.name or r.online for r in site.store.stations())
-    )
     assert wait_for(lambda: any(r.online for r in site.store.stations()), 30), site.log(
         "st-halte-balaikota-01"
     )
@@ -251,9 +248,7 @@ def test_a_scan_appears_live_and_a_killed_station_turns_offline(
     row = page.wait_for_selector('tr[data-key^="st-halte-balaikota-01/"]', timeout=20_000)
     assert row is not None
     shown_ms = page.evaluate("Date.now()")
-    (scan,) = site.store.scans("st-halte-balaikota-01")
-    arrived_ms = site.store.scan_times("st-halte-balaikota-01")
-    assert arrived_ms  # the hub holds it
+    (scan,) = site.store.scans("st-halte-balaikota-01")  # the hub holds it, once
     received = _received_ms(site)
     latency = shown_ms - received
     print(f"live: shown {latency} ms after the hub received it")

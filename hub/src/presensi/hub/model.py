@@ -113,6 +113,7 @@ class AlertRow:
     subject: str
     detail: str
     cleared_ms: int | None
+    cleared_by: str | None = None  # who acknowledged it: a console user, or "cli"
 
 
 @dataclass(frozen=True)

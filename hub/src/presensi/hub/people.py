@@ -62,8 +62,9 @@ def find_people(
     db: Database, text: str, *, units: Sequence[str] = (), limit: int = 100
 ) -> list[Person]:
     """People whose number or name contains `text` (any case), limited to `units` if given."""
-    where = ["(LOWER(number) LIKE ? OR LOWER(name) LIKE ?)"]
-    needle = "%" + text.lower().replace("\\", "").replace("%", "").replace("_", "") + "%"
+    where = ["(LOWER(number) LIKE ? ESCAPE '\\' OR LOWER(name) LIKE ? ESCAPE '\\')"]
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    needle = f"%{escaped}%"  # what the reader types is text, never a pattern
     params: list[object] = [needle, needle]
     if units:
         where.append(f"unit IN ({', '.join('?' for _ in units)})")

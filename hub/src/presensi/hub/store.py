@@ -104,7 +104,10 @@ class Store(Protocol):
     def report_journals(
         self, station: str, journals: dict[str, JournalState], received_ms: int
     ) -> None: ...
-    def alerts(self, *, open_only: bool = True, limit: int = 100) -> list[AlertRow]: ...
+    def alerts(
+        self, *, open_only: bool = True, cleared_only: bool = False, limit: int = 100
+    ) -> list[AlertRow]: ...
+    def count_open_alerts(self) -> int: ...
     def clear_alert(self, alert_id: int, cleared_ms: int, by: str = "cli") -> bool: ...
     def count_scans(self, station: str | None = None) -> int: ...
     def scan_times(self, station: str) -> dict[str, tuple[int, int | None]]: ...
@@ -419,15 +422,22 @@ class SqlStore:
         )
         log.warning("alert %s: %s", kind, detail)
 
-    def alerts(self, *, open_only: bool = True, limit: int = 100) -> list[AlertRow]:
-        """The newest alerts first."""
+    def alerts(
+        self, *, open_only: bool = True, cleared_only: bool = False, limit: int = 100
+    ) -> list[AlertRow]:
+        """The newest alerts first; with `cleared_only`, the handled ones, last handled first."""
         sql = (
-            "SELECT id, raised_ms, station, journal, kind, subject, detail, cleared_ms FROM alerts"
+            "SELECT id, raised_ms, station, journal, kind, subject, detail, cleared_ms, "
+            "cleared_by FROM alerts"
         )
-        if open_only:
-            sql += " WHERE cleared_ms IS NULL"
+        if cleared_only:
+            sql += " WHERE cleared_ms IS NOT NULL ORDER BY cleared_ms DESC, id DESC"
+        elif open_only:
+            sql += " WHERE cleared_ms IS NULL ORDER BY id DESC"
+        else:
+            sql += " ORDER BY id DESC"
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (limit,))
+            rows = self._db.execute(sql + " LIMIT ?", (limit,))
         return [
             AlertRow(
                 id=int(r[0]),
@@ -438,9 +448,16 @@ class SqlStore:
                 subject=r[5],
                 detail=r[6],
                 cleared_ms=_optional_int(r[7]),
+                cleared_by=r[8],
             )
             for r in rows
         ]
+
+    def count_open_alerts(self) -> int:
+        with self._lock:
+            return int(
+                self._db.execute("SELECT COUNT(*) FROM alerts WHERE cleared_ms IS NULL")[0][0]
+            )
 
     def clear_alert(self, alert_id: int, cleared_ms: int, by: str = "cli") -> bool:
         """Mark an alert handled (by whom); False if there is no such open alert."""

@@ -41,6 +41,14 @@ CREDENTIALS_DIR = "credentials"
 INSTALL_DIR = "/etc/mosquitto/presensi"  # where a stock Mosquitto reads passwd and acl
 
 
+_sync_store_option = click.option(
+    "--hub-store",
+    "hub_store_url",
+    required=True,
+    help="The hub's store: sqlite:////var/lib/presensi-hub/hub.db or postgresql://...",
+)
+
+
 @click.group()
 def provision() -> None:
     """Org keys, locations, employees, station enrollment and broker credentials."""
@@ -423,12 +431,7 @@ def locations_export(file: Path, org_dir: Path) -> None:
 
 @locations.command("sync")
 @org_option
-@click.option(
-    "--hub-store",
-    "hub_store_url",
-    required=True,
-    help="The hub's store: sqlite:////var/lib/presensi-hub/hub.db or postgresql://...",
-)
+@_sync_store_option
 def locations_sync(org_dir: Path, hub_store_url: str) -> None:
     """Give the hub's store the org's attendance points (the console's Lokasi page)."""
     from presensi.provisioning.locations import sync_to_hub
@@ -481,12 +484,7 @@ def employees_import(file: Path, org_dir: Path) -> None:
 
 @employees.command("sync")
 @org_option
-@click.option(
-    "--hub-store",
-    "hub_store_url",
-    required=True,
-    help="The hub's store: sqlite:////var/lib/presensi-hub/hub.db or postgresql://...",
-)
+@_sync_store_option
 def employees_sync(org_dir: Path, hub_store_url: str) -> None:
     """Give the hub's store the org's employees (names and units for the console)."""
     from presensi.provisioning.employees import sync_to_hub

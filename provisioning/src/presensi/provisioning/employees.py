@@ -207,20 +207,10 @@ def sync_to_hub(org: Org, hub_store_url: str) -> tuple[int, int, int, int]:
     added, changed, no longer listed). The org folder stays the source of truth."""
     import time
 
-    from presensi.hub.errors import StoreError
     from presensi.hub.people import Person, sync_people
-    from presensi.hub.store import SqlStore, open_store
+    from presensi.provisioning.hub_store import hub_store
 
-    listed = load_employees(org)
-    people = [Person(e.number, e.name, e.unit, e.shift_group) for e in listed]
-    try:
-        store = open_store(hub_store_url)
-        try:
-            store.migrate()
-            assert isinstance(store, SqlStore)
-            done = sync_people(store.database, people, time.time_ns() // 1_000_000)
-        finally:
-            store.close()
-    except StoreError as exc:
-        raise ProvisioningError(f"hub store {hub_store_url}: {exc}") from exc
+    people = [Person(e.number, e.name, e.unit, e.shift_group) for e in load_employees(org)]
+    with hub_store(hub_store_url) as store:
+        done = sync_people(store.database, people, time.time_ns() // 1_000_000)
     return len(people), done.added, done.changed, done.retired

@@ -603,7 +603,7 @@ def register_enrolled(org: Org, hub_store_url: str) -> list[tuple[str, str]]:
     and location its bundle holds: for a second hub (a fallback, or a fresh one after a
     disaster), so that it trusts the same stations. Idempotent: a station already there gets
     the bundle's key and location again. Returns (station id, location) of each."""
-    from presensi.hub.store import StationInfo, open_store
+    from presensi.hub.store import StationInfo
 
     found: list[tuple[str, SigningKey, str]] = []
     if org.stations_dir.is_dir():
@@ -621,14 +621,9 @@ def register_enrolled(org: Org, hub_store_url: str) -> list[tuple[str, str]]:
             found.append((config.station.id, key, config.station.location))
     if not found:
         raise ProvisioningError(f"no enrolled stations in {org.stations_dir}: nothing to register")
-    try:
-        store = open_store(hub_store_url)
-        try:
-            store.migrate()
-            for station_id, key, location in found:
-                store.register_station(StationInfo(station_id, raw_public(key.public), location))
-        finally:
-            store.close()
-    except StoreError as exc:
-        raise ProvisioningError(f"hub store {hub_store_url}: {exc}") from exc
+    from presensi.provisioning.hub_store import hub_store
+
+    with hub_store(hub_store_url) as store:
+        for station_id, key, location in found:
+            store.register_station(StationInfo(station_id, raw_public(key.public), location))
     return [(station_id, location) for station_id, _, location in found]

@@ -340,21 +340,12 @@ def sync_to_hub(org: Org, hub_store_url: str) -> tuple[int, int]:
     """Give the hub's store the org's attendance points (for its console): (points, removed)."""
     import time
 
-    from presensi.hub.errors import StoreError
     from presensi.hub.places import Place, sync_places
-    from presensi.hub.store import SqlStore, open_store
+    from presensi.provisioning.hub_store import hub_store
 
     points = [
         Place(p.id, p.name, p.kind, p.latitude, p.longitude, p.timezone)
         for p in load_locations(org)
     ]
-    try:
-        store = open_store(hub_store_url)
-        try:
-            store.migrate()
-            assert isinstance(store, SqlStore)
-            return sync_places(store.database, points, time.time_ns() // 1_000_000)
-        finally:
-            store.close()
-    except StoreError as exc:
-        raise ProvisioningError(f"hub store {hub_store_url}: {exc}") from exc
+    with hub_store(hub_store_url) as store:
+        return sync_places(store.database, points, time.time_ns() // 1_000_000)

@@ -23,6 +23,7 @@ from presensi.hub.console import accounts
 from presensi.hub.console.core import Console
 from presensi.hub.console.data import ApiToken, ScanView
 from presensi.hub.errors import StoreError
+from presensi.hub.model import AlertRow
 
 MAX_LIMIT = 1000
 TOKEN_PREFIX = "prs_"  # noqa: S105 (a prefix, not a secret)
@@ -193,10 +194,10 @@ def _scan(view: ScanView) -> Scan:
 
 @endpoint
 async def stations(console: Console, request: Request, token: ApiToken) -> Response:
-    from presensi.hub.console.pages import _fleet
+    from presensi.hub.console.pages import fleet_views
 
     _known(request, set())
-    views = await _fleet(console)
+    views = await fleet_views(console)
     return json_response(
         [
             Station(
@@ -281,12 +282,12 @@ async def alerts(console: Console, request: Request, token: ApiToken) -> Respons
         raise ApiError(400, "bad_parameter", "state: open or cleared", "state")
     limit = _int_param(request, "limit", 100, 1, MAX_LIMIT) or 100
     rows = await run_in_threadpool(
-        lambda: console.data.alert_list(cleared=state == "cleared", limit=limit)
+        lambda: console.store.alerts(cleared_only=state == "cleared", limit=limit)
     )
-    return json_response([Alert(**msgspec.structs.asdict(_alert(a))) for a in rows])
+    return json_response([_alert(a) for a in rows])
 
 
-def _alert(a: Any) -> Alert:
+def _alert(a: AlertRow) -> Alert:
     return Alert(
         id=a.id,
         raised_ms=a.raised_ms,

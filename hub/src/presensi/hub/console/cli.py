@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from presensi.protocol.cli import fail as _fail
+
+if TYPE_CHECKING:
+    from presensi.hub.console.data import ConsoleData
 
 STORE_HELP = "The hub's store (as for `presensi hub run`). [env PRESENSI_HUB_STORE]"
 
@@ -106,7 +112,9 @@ def _password(password_file: Path | None) -> str:
     return value
 
 
-def _data(store_url: str):  # type: ignore[no-untyped-def]
+@contextlib.contextmanager
+def _console_data(store_url: str) -> Iterator[ConsoleData]:
+    """The console's tables of an existing store; a store error is one line, exit 2."""
     from presensi.hub.console.data import ConsoleData
     from presensi.hub.errors import StoreError
     from presensi.hub.store import SqlStore, open_store
@@ -116,7 +124,16 @@ def _data(store_url: str):  # type: ignore[no-untyped-def]
     except StoreError as exc:
         _fail(exc)
     assert isinstance(store, SqlStore)
-    return ConsoleData(store.database)
+    try:
+        yield ConsoleData(store.database)
+    except StoreError as exc:
+        _fail(exc)
+    finally:
+        store.close()
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 @user.command("add")
@@ -140,22 +157,16 @@ def add(
 ) -> None:
     """Add a console user (the first admin comes from here)."""
     from presensi.hub.console import accounts
-    from presensi.hub.errors import StoreError
 
     try:
         accounts.check_name(name)
         password_hash = accounts.hash_password(_password(password_file))
     except accounts.AccountError as exc:
         _fail(exc)
-    data = _data(store_url)
-    now = time.time_ns() // 1_000_000
-    try:
+    now = _now_ms()
+    with _console_data(store_url) as data:
         data.add_user(name, role, password_hash, units=units, now_ms=now)
         data.audit("cli", "user.add", now_ms=now, subject=name, detail=f"role={role}")
-    except StoreError as exc:
-        _fail(exc)
-    finally:
-        data.close()
     click.echo(f"added {role} {name}")
 
 
@@ -166,21 +177,15 @@ def add(
 def password(store_url: str, name: str, password_file: Path | None) -> None:
     """Set a user's password (their open sessions end)."""
     from presensi.hub.console import accounts
-    from presensi.hub.errors import StoreError
 
     try:
         password_hash = accounts.hash_password(_password(password_file))
     except accounts.AccountError as exc:
         _fail(exc)
-    data = _data(store_url)
-    now = time.time_ns() // 1_000_000
-    try:
+    now = _now_ms()
+    with _console_data(store_url) as data:
         data.set_password(name, password_hash)
         data.audit("cli", "user.password", now_ms=now, subject=name)
-    except StoreError as exc:
-        _fail(exc)
-    finally:
-        data.close()
     click.echo(f"new password for {name}; their sessions have ended")
 
 
@@ -188,15 +193,9 @@ def password(store_url: str, name: str, password_file: Path | None) -> None:
 @_store_option
 def list_users(store_url: str) -> None:
     """Print the console's users."""
-    from presensi.hub.errors import StoreError
 
-    data = _data(store_url)
-    try:
+    with _console_data(store_url) as data:
         people = data.users()
-    except StoreError as exc:
-        _fail(exc)
-    finally:
-        data.close()
     for p in people:
         units = ",".join(p.units) or "-"
         click.echo(f"{p.name:24s} {p.role:9s} {units}{'  (disabled)' if p.disabled else ''}")
@@ -221,22 +220,16 @@ def token_add(store_url: str, name: str, role: str, units: tuple[str, ...]) -> N
     """Issue an API token; it is printed once (the store keeps only its SHA-256)."""
     from presensi.hub.console import accounts
     from presensi.hub.console.api import new_token
-    from presensi.hub.errors import StoreError
 
     try:
         accounts.check_name(name)
     except accounts.AccountError as exc:
         _fail(exc)
     secret, digest = new_token()
-    data = _data(store_url)
-    now = time.time_ns() // 1_000_000
-    try:
+    now = _now_ms()
+    with _console_data(store_url) as data:
         data.add_api_token(name, role, digest, units=units, now_ms=now)
         data.audit("cli", "token.add", now_ms=now, subject=name, detail=f"role={role}")
-    except StoreError as exc:
-        _fail(exc)
-    finally:
-        data.close()
     click.echo(secret)
     click.echo(f"token {name} ({role}): shown once; send it as Authorization: Bearer ...", err=True)
 
@@ -246,15 +239,9 @@ def token_add(store_url: str, name: str, role: str, units: tuple[str, ...]) -> N
 @click.argument("name")
 def token_revoke(store_url: str, name: str) -> None:
     """Revoke an API token at once."""
-    from presensi.hub.errors import StoreError
 
-    data = _data(store_url)
-    now = time.time_ns() // 1_000_000
-    try:
+    now = _now_ms()
+    with _console_data(store_url) as data:
         data.revoke_api_token(name, now)
         data.audit("cli", "token.revoke", now_ms=now, subject=name)
-    except StoreError as exc:
-        _fail(exc)
-    finally:
-        data.close()
     click.echo(f"revoked token {name}")

@@ -86,18 +86,6 @@ class ScanView:
 
 
 @dataclass(frozen=True)
-class AlertView:
-    id: int
-    raised_ms: int
-    station: str
-    kind: str
-    subject: str
-    detail: str
-    cleared_ms: int | None
-    cleared_by: str | None
-
-
-@dataclass(frozen=True)
 class RejectView:
     id: int
     received_ms: int
@@ -113,6 +101,15 @@ _SCAN_COLUMNS = (
     "s.location, s.wall_ms, s.corrected_wall_ms, s.clock_synced, s.received_ms, e.name"
 )
 _SCANS = "scans s LEFT JOIN employees e ON e.number = s.employee"
+
+
+def _optional(cell: object) -> int | None:
+    return None if cell is None else int(str(cell))
+
+
+def _units(cell: object) -> tuple[str, ...]:
+    """The units a user or token is limited to, as stored (comma-separated; empty: all)."""
+    return tuple(u for u in str(cell).split(",") if u)
 
 
 def _scan(row: Sequence[Any]) -> ScanView:
@@ -182,8 +179,7 @@ class ConsoleData:
         if not rows:
             return None
         r = rows[0]
-        units = tuple(u for u in str(r[3]).split(",") if u)
-        return User(str(r[0]), str(r[1]), str(r[2]), units, int(r[4]), int(r[5]), bool(r[6]))
+        return User(str(r[0]), str(r[1]), str(r[2]), _units(r[3]), int(r[4]), int(r[5]), bool(r[6]))
 
     def users(self) -> list[User]:
         names = [str(r[0]) for r in self._q("SELECT name FROM console_users ORDER BY name")]
@@ -228,8 +224,7 @@ class ConsoleData:
         if not rows:
             return None
         r = rows[0]
-        units = tuple(u for u in str(r[2]).split(",") if u)
-        return ApiToken(str(r[0]), str(r[1]), units, int(r[3]), None)
+        return ApiToken(str(r[0]), str(r[1]), _units(r[2]), int(r[3]), None)
 
     def api_tokens(self) -> list[ApiToken]:
         rows = self._q(
@@ -237,11 +232,7 @@ class ConsoleData:
         )
         return [
             ApiToken(
-                str(r[0]),
-                str(r[1]),
-                tuple(u for u in str(r[2]).split(",") if u),
-                int(r[3]),
-                None if r[4] is None else int(r[4]),
+                str(r[0]), str(r[1]), _units(r[2]), int(r[3]), None if r[4] is None else int(r[4])
             )
             for r in rows
         ]
@@ -402,63 +393,6 @@ class ConsoleData:
     def locations(self) -> list[str]:
         rows = self._q("SELECT DISTINCT location FROM stations WHERE location <> '' ORDER BY 1")
         return [str(r[0]) for r in rows]
-
-    # -- alerts ----------------------------------------------------------------------------
-
-    def alert_list(self, *, cleared: bool, limit: int = 200) -> list[AlertView]:
-        """Open alerts (or the cleared ones, most recently cleared first)."""
-        where, order = (
-            ("cleared_ms IS NOT NULL", "cleared_ms DESC, id DESC")
-            if cleared
-            else ("cleared_ms IS NULL", "id DESC")
-        )
-        rows = self._q(
-            "SELECT id, raised_ms, station, kind, subject, detail, cleared_ms, cleared_by "  # noqa: S608
-            f"FROM alerts WHERE {where} ORDER BY {order} LIMIT ?",
-            (limit,),
-        )
-        return [
-            AlertView(
-                int(r[0]),
-                int(r[1]),
-                str(r[2]),
-                str(r[3]),
-                str(r[4]),
-                str(r[5]),
-                None if r[6] is None else int(r[6]),
-                None if r[7] is None else str(r[7]),
-            )
-            for r in rows
-        ]
-
-    def acknowledge_alert(self, alert_id: int, by: str, *, now_ms: int, address: str) -> bool:
-        """Clear an open alert, saying who; False if there is no such open alert. The audit
-        trail gets a line in the same transaction."""
-        with self._lock, self._db.transaction():
-            found = self._db.execute(
-                "SELECT station, kind, subject FROM alerts WHERE id = ? AND cleared_ms IS NULL",
-                (alert_id,),
-            )
-            if not found:
-                return False
-            self._db.execute(
-                "UPDATE alerts SET cleared_ms = ?, cleared_by = ? WHERE id = ?",
-                (now_ms, by, alert_id),
-            )
-            station, kind, subject = found[0]
-            self._db.execute(
-                "INSERT INTO audit (at_ms, actor, action, subject, detail, address) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    now_ms,
-                    by,
-                    "alert.ack",
-                    f"alert {alert_id}",
-                    f"{station} {kind} {subject}",
-                    address,
-                ),
-            )
-        return True
 
     # -- rejects ---------------------------------------------------------------------------
 

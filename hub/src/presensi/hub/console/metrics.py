@@ -43,7 +43,7 @@ class StoreCollector(Collector):
             value=sum(r.backlog or 0 for r in rows),
         )
         yield GaugeMetricFamily(
-            "presensi_alerts_open", "Open alerts", value=len(console.store.alerts(limit=100_000))
+            "presensi_alerts_open", "Open alerts", value=console.store.count_open_alerts()
         )
         now = time.time_ns() // 1_000_000
         count, mean_ms, max_ms = console.data.arrivals_since(now - 60_000)

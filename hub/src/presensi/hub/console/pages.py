@@ -164,7 +164,7 @@ def station_views(
     return views
 
 
-async def _fleet(console: Console) -> list[StationView]:
+async def fleet_views(console: Console) -> list[StationView]:
     rows = await run_in_threadpool(console.store.stations)
     telemetry = await run_in_threadpool(console.data.telemetries)
     return station_views(console, rows, telemetry)
@@ -175,11 +175,11 @@ async def _fleet(console: Console) -> list[StationView]:
 
 @page("view")
 async def overview(console: Console, request: Request, user: User) -> Response:
-    fleet = await _fleet(console)
+    fleet = await fleet_views(console)
     counts = {state: 0 for state in ("online", "offline", "stale", "never")}
     for view in fleet:
         counts[view.state] += 1
-    alerts = await run_in_threadpool(console.store.alerts)
+    alerts = await run_in_threadpool(console.store.count_open_alerts)
     today = await run_in_threadpool(
         console.data.scans_per_location, console.clock.start_of_today_ms(now_ms())
     )
@@ -188,7 +188,7 @@ async def overview(console: Console, request: Request, user: User) -> Response:
     context = {
         "counts": counts,
         "backlog": sum(v.row.backlog or 0 for v in fleet),
-        "alerts": len(alerts),
+        "alerts": alerts,
         "today": today,
         "hub_down": down[0].since_ms if down and len(down) == len(workers) else None,
     }
@@ -204,7 +204,7 @@ async def stations(console: Console, request: Request, user: User) -> Response:
         )
     now = now_ms()
     quiet_ms = 10 * 60 * 1000
-    fleet = await _fleet(console)
+    fleet = await fleet_views(console)
     keep: Callable[[StationView], bool] = {
         "semua": lambda v: True,
         "diam": lambda v: v.row.last_seen_ms is None or now - v.row.last_seen_ms > quiet_ms,
@@ -219,7 +219,7 @@ async def stations(console: Console, request: Request, user: User) -> Response:
 @page("view")
 async def station(console: Console, request: Request, user: User) -> Response:
     station_id = request.path_params["station_id"]
-    fleet = await _fleet(console)
+    fleet = await fleet_views(console)
     view = next((v for v in fleet if v.row.id == station_id), None)
     if view is None:
         return console.error(request, 404, "error.not_found", user=user)
@@ -344,10 +344,10 @@ async def alerts(console: Console, request: Request, user: User) -> Response:
         return console.error(
             request, 400, "error.bad_request", user=user, detail=f"alasan={reason[:40]}"
         )
-    fleet = await _fleet(console)
+    fleet = await fleet_views(console)
     quiet = [v for v in fleet if v.state in ("offline", "stale")]
-    open_alerts = await run_in_threadpool(lambda: console.data.alert_list(cleared=False))
-    handled = await run_in_threadpool(lambda: console.data.alert_list(cleared=True, limit=20))
+    open_alerts = await run_in_threadpool(lambda: console.store.alerts(limit=200))
+    handled = await run_in_threadpool(lambda: console.store.alerts(cleared_only=True, limit=20))
     reasons = await run_in_threadpool(console.data.reject_reasons)
     rejects = await run_in_threadpool(lambda: console.data.recent_rejects(reason=reason, limit=100))
     context = {
@@ -371,13 +371,15 @@ async def acknowledge(console: Console, request: Request, user: User) -> Respons
     if not raw.isdigit() or len(raw) > 18:
         return console.error(request, 400, "error.bad_request", user=user, detail=raw[:20])
     address = request.client.host if request.client else ""
-    done = await run_in_threadpool(
-        lambda: console.data.acknowledge_alert(
-            int(raw), user.name, now_ms=now_ms(), address=address
-        )
-    )
+    at = now_ms()
+    done = await run_in_threadpool(console.store.clear_alert, int(raw), at, user.name)
     if not done:
         return console.error(request, 404, "alerts.gone", user=user)
+    await run_in_threadpool(
+        lambda: console.data.audit(
+            user.name, "alert.ack", now_ms=at, subject=f"alert {raw}", address=address
+        )
+    )
     return RedirectResponse("/peringatan?ok=1", status_code=303)
 
 
@@ -492,7 +494,7 @@ def map_height(found: list[Place]) -> int:
 @page("view")
 async def places(console: Console, request: Request, user: User) -> Response:
     found = await run_in_threadpool(console.data.places)
-    fleet = await _fleet(console)
+    fleet = await fleet_views(console)
     today = await run_in_threadpool(
         console.data.scans_per_location, console.clock.start_of_today_ms(now_ms())
     )

@@ -49,7 +49,7 @@ class Clock:
 
 
 def age(seconds: float) -> str:
-    """A short age: '45 dtk', '12 mnt', '3 jam', '2 hr' (units read the same in English)."""
+    """A short age with SI units, read alike in both languages: '45 s', '12 min', '3 h', '2 d'."""
     if seconds < 90:
         return f"{int(seconds)} s"
     if seconds < 90 * 60:
