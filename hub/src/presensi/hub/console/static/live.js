@@ -34,8 +34,6 @@
       mark.textContent = " *";
       when.appendChild(mark);
     }
-    cell(row, scan.location);
-    cell(row, scan.station);
     var who = cell(row, scan.employee);
     if (scan.name) {
       var name = document.createElement("span");
@@ -50,6 +48,9 @@
     badge.textContent = scan.outcome_text;
     result.appendChild(badge);
     if (scan.outcome !== "accepted") { result.appendChild(document.createTextNode(" (" + scan.reason + ")")); }
+    // who and what first: on a phone the place and the station are a swipe away
+    cell(row, scan.location);
+    cell(row, scan.station);
     body.insertBefore(row, body.firstChild);
     while (body.rows.length > limit) { body.deleteRow(body.rows.length - 1); }
   }
