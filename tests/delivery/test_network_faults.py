@@ -223,6 +223,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         net.close()
 
 
+@pytest.mark.xdist_group("cpu_heavy")  # its drains are timed: not beside the console bench
 def test_every_scan_arrives_once_through_loss_delay_flapping_partition_and_outage(
     world: World,
 ) -> None:

@@ -75,9 +75,16 @@ def bench(as_json: bool, quick: bool) -> None:
     default=("sqlite", "postgres"),
     show_default=True,
 )
-def bench_console(as_json: bool, quick: bool, engines: tuple[str, ...]) -> None:
+@click.option(
+    "--live-pages",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 2000),
+    help="Live pages kept open while the pages are measured.",
+)
+def bench_console(as_json: bool, quick: bool, engines: tuple[str, ...], live_pages: int) -> None:
     """Measure the console's pages (p50/p95/p99) on a big store while 1,000 scans/s are
     committed, and commit-to-live-page delay with 200 live pages open."""
     from presensi.demo.console_bench import run_console_bench
 
-    run_console_bench(as_json=as_json, quick=quick, engines=engines)
+    run_console_bench(as_json=as_json, quick=quick, engines=engines, live_pages=live_pages)

@@ -198,15 +198,15 @@ def writer(store_url: str, stop_file: str, per_s: int) -> None:
 # -- the load process ----------------------------------------------------------------------------
 
 
-def load(base: str, ids: dict[str, str], rounds: int, out: str) -> None:
+def load(base: str, ids: dict[str, str], rounds: int, out: str, live_pages: int) -> None:
     """Log in, open the live pages, ask every page `rounds` times; write the figures to `out`."""
-    asyncio.run(_load(base, ids, rounds, out))
+    asyncio.run(_load(base, ids, rounds, out, live_pages))
 
 
-async def _load(base: str, ids: dict[str, str], rounds: int, out: str) -> None:
+async def _load(base: str, ids: dict[str, str], rounds: int, out: str, live_pages: int) -> None:
     import httpx
 
-    limits = httpx.Limits(max_connections=LIVE_PAGES + 10)
+    limits = httpx.Limits(max_connections=live_pages + 10)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
         form = (await client.get("/masuk")).text
         token = re.search(r'name="csrf" value="([^"]+)"', form)
@@ -225,7 +225,7 @@ async def _load(base: str, ids: dict[str, str], rounds: int, out: str) -> None:
                         at = now_ms()
                         delays.extend(at - int(e["received_ms"]) for e in json.loads(line[6:]))
 
-        pages = [asyncio.create_task(live_page()) for _ in range(LIVE_PAGES)]
+        pages = [asyncio.create_task(live_page()) for _ in range(live_pages)]
         await asyncio.sleep(2)
         delays.clear()  # from here on: all pages open
         times: dict[str, list[float]] = {name: [] for name in PAGES}
@@ -264,7 +264,9 @@ def _vm_hwm_mb(pid: int) -> float | None:
     return None
 
 
-def run_one(store_url: str, scale: Scale, folder: Path, rounds: int) -> dict[str, Any]:
+def run_one(
+    store_url: str, scale: Scale, folder: Path, rounds: int, live_pages: int = LIVE_PAGES
+) -> dict[str, Any]:
     filled_at = time.monotonic()
     ids = fill(store_url, scale)
     fill_s = time.monotonic() - filled_at
@@ -293,7 +295,7 @@ def run_one(store_url: str, scale: Scale, folder: Path, rounds: int) -> dict[str
         _wait_port(port)
         ingest.start()
         loader = context.Process(
-            target=load, args=(f"http://127.0.0.1:{port}", ids, rounds, str(out))
+            target=load, args=(f"http://127.0.0.1:{port}", ids, rounds, str(out), live_pages)
         )
         loader.start()
         loader.join(1800)
@@ -347,7 +349,9 @@ def _stores(engine: str, folder: Path) -> Iterator[str]:
         yield url
 
 
-def run_console_bench(*, as_json: bool, quick: bool, engines: tuple[str, ...]) -> dict[str, Any]:
+def run_console_bench(
+    *, as_json: bool, quick: bool, engines: tuple[str, ...], live_pages: int = LIVE_PAGES
+) -> dict[str, Any]:
     scans = 100_000 if quick else 1_000_000
     scales = [Scale("42 stations, 810 employees", 42, 810, scans)]
     scales.append(Scale("1,000 stations, 100,000 employees", 1000, 100_000, scans))
@@ -355,7 +359,7 @@ def run_console_bench(*, as_json: bool, quick: bool, engines: tuple[str, ...]) -
     results: dict[str, Any] = {
         "scans": scans,
         "rounds": rounds,
-        "live_pages": LIVE_PAGES,
+        "live_pages": live_pages,
         "ingest_per_s": INGEST_PER_S,
     }
     for scale in scales:
@@ -364,9 +368,9 @@ def run_console_bench(*, as_json: bool, quick: bool, engines: tuple[str, ...]) -
             try:
                 with _stores(engine, folder) as url:
                     key = f"{engine}: {scale.name}"
-                    results[key] = run_one(url, scale, folder, rounds)
+                    results[key] = run_one(url, scale, folder, rounds, live_pages)
                     if not as_json:
-                        _print(key, results[key])
+                        _print(key, results[key], live_pages)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
     if as_json:
@@ -374,13 +378,13 @@ def run_console_bench(*, as_json: bool, quick: bool, engines: tuple[str, ...]) -
     return results
 
 
-def _print(key: str, r: dict[str, Any]) -> None:
+def _print(key: str, r: dict[str, Any], live_pages: int) -> None:
     click.echo(f"\n{key}  (filled in {r['fill_s']} s; console RSS {r['console_rss_mb']} MB)")
     click.echo(f"  {'page':18s} {'p50':>8s} {'p95':>8s} {'p99':>8s}   ms")
     for name, p in r["pages_ms"].items():
         click.echo(f"  {name:18s} {p['p50']:>8} {p['p95']:>8} {p['p99']:>8}")
     live = r["live_ms"]
     click.echo(
-        f"  live: {r['live_events']} events to {LIVE_PAGES} pages, commit to event "
+        f"  live: {r['live_events']} events to {live_pages} pages, commit to event "
         f"p50 {live['p50']} ms, p99 {live['p99']} ms"
     )
