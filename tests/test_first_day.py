@@ -286,11 +286,12 @@ def test_the_first_day_runs_as_the_docs_say(site: Site, store_url: str) -> None:
     assert wait_for(lambda: "hub connected to the broker" in site.output(hub)), site.output(hub)
     fleet = site.presensi("hub", "stations", "--store", store_url)
     assert f": connected to 127.0.0.1:{port} since" in fleet.stdout, fleet.stdout
+    site.presensi("badge", "issue", "--out", str(site.work / "kartu-2026.pdf"))
     synced = site.presensi("provision", "employees", "sync", "--hub-store", store_url)
     assert "12 employees" in synced.stdout and "12 new" in synced.stdout
+    assert "12 badge changes" in synced.stdout  # the badges just issued, for the console
     points = site.presensi("provision", "locations", "sync", "--hub-store", store_url)
     assert "42 attendance points" in points.stdout
-    site.presensi("badge", "issue", "--out", str(site.work / "kartu-2026.pdf"))
     site.presensi(
         *("hub", "publish-fleet", "--revocations", f"{org}/revocations.signed.json"),
         *("--broker", broker_url, *hub_login),

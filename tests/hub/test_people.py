@@ -3,10 +3,12 @@ folder, searched by number or name, limited by unit."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from click.testing import CliRunner
 
+from presensi.hub.badges import Badge, badges_of, employee_state, sync_badges
 from presensi.hub.people import Person, find_people, numbers_in_units, person, sync_people
 from presensi.hub.store import SqlStore
 from presensi.protocol.cli import main
@@ -77,8 +79,55 @@ def test_provision_employees_sync_gives_the_hub_the_org_list(
         assert isinstance(hub, SqlStore)
         found = person(hub.database, "TS-0666")
         assert found is not None and found.name == "<script>alert(1)</script>"
+        assert badges_of(hub.database, ["TS-0101"]) == {}  # no badge issued yet
     finally:
         hub.close()
+
+    # badges issued, one reissued (lost card), one revoked: the next sync carries them
+    org_args = ["--org", str(org.path)]
+    for args in (
+        ["badge", "issue", "--out", str(tmp_path / "kartu.pdf")],
+        ["badge", "reissue", "TS-0101", "--reason", "hilang", "--out", str(tmp_path / "g.pdf")],
+        ["badge", "revoke", "--employee", "TS-0666", "--reason", "keluar"],
+    ):
+        done = runner.invoke(main, [*args, *org_args])
+        assert done.exit_code == 0, done.output
+    sync = ["provision", "employees", "sync", *org_args, "--hub-store", store_url]
+    done = runner.invoke(main, sync)
+    assert done.exit_code == 0 and "3 badge changes" in done.output, done.output
+    hub = open_store(store_url, existing=True)
+    try:
+        assert isinstance(hub, SqlStore)
+        held = badges_of(hub.database, ["TS-0101", "TS-0666"])
+        now_s = int(time.time())
+        new, old = held["TS-0101"]
+        assert (new.state(now_s), old.state(now_s)) == ("aktif", "diganti")
+        assert old.replaced_by == new.serial
+        (gone,) = held["TS-0666"]
+        assert gone.state(now_s) == "dicabut" and gone.revoke_reason == "keluar"
+        assert employee_state(held["TS-0666"], now_s) == "dicabut"
+        assert employee_state(held["TS-0101"], now_s) == "aktif"
+    finally:
+        hub.close()
+    again = runner.invoke(main, sync)
+    assert "0 badge changes" in again.output, again.output
+
+
+def test_badge_states(store: SqlStore) -> None:
+    now = 1_800_000_000
+    day = 86_400
+    valid = Badge(1, "TS-0101", now - day, now + day, 1)
+    assert valid.state(now) == "aktif" and valid.state(now + day) == "kedaluwarsa"
+    assert valid.state(now - 2 * day) == "belum_berlaku"
+    assert Badge(2, "TS-0101", 0, now + day, 1, revoked_ms=5).state(now) == "dicabut"
+    assert Badge(3, "TS-0101", 0, now + day, 1, revoked_ms=5, replaced_by=4).state(now) == "diganti"
+    assert employee_state([], now) == "tanpa"
+    expired = Badge(5, "TS-0102", 0, now - day, 1)
+    revoked = Badge(6, "TS-0102", 0, now + day, 1, revoked_ms=5)
+    assert employee_state([revoked, expired], now) == "kedaluwarsa"
+    assert sync_badges(store.database, [valid, expired], 1) == 2
+    assert sync_badges(store.database, [valid], 2) == 1  # a serial gone from the registry
+    assert badges_of(store.database, ["TS-0101", "TS-0102"]) == {"TS-0101": [valid]}
 
 
 def test_provision_locations_sync_gives_the_hub_the_points(tmp_path: Path, store_url: str) -> None:

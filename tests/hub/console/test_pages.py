@@ -383,3 +383,98 @@ def test_the_places_page_lists_points_on_a_map_without_tiles(
     assert "Kantor BLU &lt;Trans Semarang&gt;" in page and "<Trans" not in page
     assert "-6.98390, 110.40890" in page and "0 / 1" in page
     assert "http" not in page.split("<svg", 1)[1].split("</svg>", 1)[0]  # no tiles from anywhere
+
+
+def test_the_station_page_charts_its_telemetry_history(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    from presensi.protocol.wire import Telemetry
+
+    store = console_store[1]
+    store.register_station(StationInfo("st-halte-01", bytes(32), "halte-balaikota"))
+    now = time.time_ns() // 10**6
+    for minutes_ago, backlog in [(50, 0), (45, 12), (40, 30), (35, 2), (10, 0), (5, 0)]:
+        at = now - minutes_ago * 60_000
+        t = Telemetry(ts_ms=at, last_seq=40, acked_upto=40, backlog=backlog, disk_free_mb=700)
+        store.record_telemetry("st-halte-01", at, t)
+    store.record_telemetry("st-halte-01", now - 3 * 86_400_000, Telemetry(now, 1, 1, 77))
+    client = make_client("viewer")
+    page = client.get("/stasiun/st-halte-01").text
+    backlog = page[page.index('data-chart="backlog"') : page.index('data-chart="disk"')]
+    # two stretches (a 25-minute silence between them), the peak of 30 under a 50 axis
+    assert backlog.count("<polyline") == 2 and ">50</text>" in backlog
+    assert 'data-chart="clock"' in page and "Riwayat telemetri" in page
+    week = client.get("/stasiun/st-halte-01?rentang=7h").text
+    assert ">100</text>" in week[week.index('data-chart="backlog"') :]  # the 77 of 3 days ago
+    odd = client.get("/stasiun/st-halte-01?rentang=xx")  # an unknown range: the default one
+    assert odd.status_code == 200 and odd.text.count("<polyline") == page.count("<polyline")
+    store.register_station(StationInfo("st-halte-02", bytes(32), "halte-balaikota"))
+    assert "Belum ada telemetri" in client.get("/stasiun/st-halte-02").text
+
+
+def test_employees_show_their_badge_state(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    from presensi.hub.badges import Badge, sync_badges
+    from presensi.hub.people import Person, sync_people
+
+    store = console_store[1]
+    sync_people(
+        store.database,
+        [
+            Person("EMP-00001", "Budi Santoso", "Pramudi Koridor I", "pagi"),
+            Person("EMP-00002", "Siti Rahayu", "Pramudi Koridor I", "pagi"),
+            Person("EMP-00003", "Agus Prasetyo", "Pramudi Koridor I", "pagi"),
+        ],
+        1,
+    )
+    now_s = int(time.time())
+    sync_badges(
+        store.database,
+        [
+            Badge(7, "EMP-00001", now_s - 86_400, now_s + 86_400 * 365, 1, 5, "hilang", 9),
+            Badge(9, "EMP-00001", now_s - 3600, now_s + 86_400 * 365, 2),
+            Badge(8, "EMP-00002", now_s - 86_400, now_s + 86_400, 1, 5, "<b>keluar</b>"),
+        ],
+        1,
+    )
+    client = make_client("viewer")
+    listing = client.get("/pegawai").text
+    for number, state in [("EMP-00001", "aktif"), ("EMP-00002", "dicabut"), ("EMP-00003", "tanpa")]:
+        row = listing[listing.index(f'data-employee="{number}"') :]
+        assert row[: row.index("</tr>")].count(f'data-badge="{state}"') == 1, (number, state)
+    budi = client.get("/pegawai/EMP-00001").text
+    assert 'data-serial="9"' in budi and "diganti oleh seri 9" in budi
+    siti = client.get("/pegawai/EMP-00002").text
+    assert "&lt;b&gt;keluar&lt;/b&gt;" in siti and "<b>keluar" not in siti
+    assert "Belum ada kartu" in client.get("/pegawai/EMP-00003").text
+    client.get("/bahasa?ke=en")
+    english = client.get("/pegawai/EMP-00001").text
+    assert "replaced by serial 9" in english and ">valid<" in english
+
+
+def test_badges_refused_at_stations_are_on_the_alerts_page(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    from presensi.device.testbed import sample_record
+    from presensi.protocol.reasons import Outcome, Reason
+    from presensi.protocol.record import GENESIS
+
+    store = console_store[1]
+    store.register_station(StationInfo("st-term-mangkang-01", bytes(32), "term-mangkang"))
+    records = []
+    prev = GENESIS
+    cases = [Reason.OK, Reason.REVOKED, Reason.NOT_A_BADGE, Reason.BAD_SIGNATURE, Reason.OK]
+    for seq, reason in enumerate(cases, 1):
+        outcome = Outcome.ACCEPTED if reason is Reason.OK else Outcome.REJECTED
+        record = sample_record("st-term-mangkang-01", seq, prev, outcome=outcome, reason=reason)
+        records.append(record)
+        prev = record.digest()
+    store.ingest(
+        [batch_of("st-term-mangkang-01", records[0].journal, records)], time.time_ns() // 10**6
+    )
+    page = make_client("viewer").get("/peringatan").text
+    refused = page[page.index("Kartu yang ditolak stasiun") : page.index("Pesan yang ditolak")]
+    assert refused.count("data-key=") == 2  # the revoked and the forged badge, not the WiFi QR
+    assert "(revoked)" in refused and "(bad_signature)" in refused
+    assert "not_a_badge" not in refused.split("</p>", 1)[1]

@@ -23,7 +23,7 @@ import time
 import zoneinfo
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import msgspec
@@ -31,27 +31,37 @@ import msgspec
 from presensi.device import config as station_config
 from presensi.device.station import Parts, Station
 from presensi.device.testbed import make_tokens
-from presensi.protocol import badge
-from presensi.protocol.keys import Revocations, SigningKey, load_signing_key, raw_public
+from presensi.protocol.keys import SigningKey, load_signing_key, raw_public
 from presensi.protocol.record import ScanRecord
 
+if TYPE_CHECKING:
+    from presensi.provisioning.employees import Employee
+    from presensi.provisioning.org import Org
+
 ZONE = zoneinfo.ZoneInfo("Asia/Jakarta")
-REVOKED = (900_000, 900_001)
+LOST_CARDS = 2  # employees whose first card was lost and reissued: the old card is revoked
 
 
-DAY_S = 86_400
+def _issue_badges(org: Org, staff: list[Employee]) -> tuple[list[str], list[str]]:
+    """Badges issued as an admin does (the org's registry, its revocation list), two of them
+    reissued after a lost card: (the current cards, the lost ones, now revoked)."""
+    from presensi.provisioning import badges
+
+    issued = {b.employee: b.token for b in badges.issue(org, staff)}
+    lost = [issued[e.number] for e in staff[:LOST_CARDS]]
+    for employee in staff[:LOST_CARDS]:
+        issued[employee.number] = badges.reissue(org, employee, "hilang").badge.token
+    return list(issued.values()), lost
 
 
-def _badges(org: SigningKey, numbers: list[str], rng: random.Random) -> list[str]:
-    now = int(time.time())
-    good = [
-        badge.issue(org, number, serial, now - DAY_S, now + 365 * DAY_S).to_text()
-        for serial, number in enumerate(numbers, 1)
-    ]
-    revoked = make_tokens(org, 2, prefix="LOST", first_serial=REVOKED[0])
+def _pool(current: list[str], lost: list[str], rng: random.Random) -> list[str]:
+    """What one station's camera will see: the current cards, the lost ones, foreign badges
+    and QR codes that are no badge."""
     foreign = make_tokens(SigningKey.generate(), 2, prefix="OTHER")
     junk = ["https://transjakarta.co.id/", "WIFI:S:Pool;T:WPA;P:rahasia;;"]
-    pool = good * 6 + revoked + foreign + junk
+    # about one scan in eight is a problem card, so that the console's alerts page has some
+    problems = (lost + foreign + junk) * max(1, len(current) // 20)
+    pool = current * 2 + problems
     rng.shuffle(pool)
     return pool
 
@@ -132,17 +142,22 @@ def _run(
     from presensi.hardware.indicator_console import ConsoleIndicator
     from presensi.hardware.indicator_memory import RecordingIndicator
     from presensi.hub.store import StationInfo
-    from presensi.provisioning.employees import sample_employees
+    from presensi.provisioning.employees import employees_csv, import_employees, sample_employees
+    from presensi.provisioning.employees import sync_to_hub as employees_to_hub
     from presensi.provisioning.enroll import enroll_station
     from presensi.provisioning.locations import import_locations, sample_csv_text
+    from presensi.provisioning.locations import sync_to_hub as locations_to_hub
     from presensi.provisioning.org import Org
 
     rng = random.Random(seed)
     org = Org.init(data_dir / "org", "Trans Semarang (demo)")
     points = import_locations(org, sample_csv_text())
-    org.publish_revocations(Revocations(2, frozenset(REVOKED)))
-    key = org.signing_key()
-    staff = [e.number for e in sample_employees(employees, rng.randrange(2**31))]
+    staff = import_employees(org, employees_csv(sample_employees(employees, rng.randrange(2**31))))
+    current, lost = _issue_badges(org, staff)
+    # what an admin syncs to the hub for its console: names, units, badges, the points
+    hub_url = f"sqlite:///{data_dir / 'hub.db'}"
+    employees_to_hub(org, hub_url)
+    locations_to_hub(org, hub_url)
     printer = _Printer(quiet)
     running: list[Station] = []
     hub.start()
@@ -158,7 +173,7 @@ def _run(
         hub.store.register_station(StationInfo(sid, raw_public(station_key.public), location.id))
         config = _on_this_machine(station_config.load(bundle / "station.toml"), data_dir / sid)
         indicator = RecordingIndicator() if quiet else ConsoleIndicator(prefix=f"   {sid}")
-        camera = demo_camera(_badges(key, staff, rng), fps=10.0, seed=rng.randrange(2**31))
+        camera = demo_camera(_pool(current, lost, rng), fps=10.0, seed=rng.randrange(2**31))
         parts = Parts(indicator=indicator, camera=camera, decoder=ZxingDecoder())
         running.append(Station(config, parts, on_record=printer, exit_when_source_ends=False))
     console = _console(data_dir, console_port, quiet)

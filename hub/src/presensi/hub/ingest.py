@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from presensi.hub.broker import TlsFiles, make_client
 from presensi.hub.errors import StoreError
 from presensi.hub.store import REJECT_PAYLOAD_MAX, IngestResult, Store
+from presensi.hub.telemetry import RETENTION_MS as TELEMETRY_RETENTION_MS
 from presensi.protocol import topics, wire
 from presensi.protocol.errors import ProtocolError
 
@@ -282,6 +283,7 @@ class Ingest:
         self.store.purge_rejects(
             time.time_ns() // 1_000_000 - self.reject_retention_ms, self.rejects_kept
         )
+        self.store.purge_telemetry(time.time_ns() // 1_000_000 - TELEMETRY_RETENTION_MS)
 
     def _collect(self) -> list[_Message]:
         first = self._inbox.get(timeout=0.2)
@@ -445,6 +447,7 @@ class Ingest:
                 # what the schema knows of it, re-encoded: never an unknown blob
                 telemetry_json=wire.encode(t).decode(),
             )
+            self.store.record_telemetry(station, message.received_ms, t)
 
     def _reject(self, message: _Message, station: str | None, reason: str) -> None:
         self.stats.rejected += 1

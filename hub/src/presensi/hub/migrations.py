@@ -350,6 +350,51 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        8,
+        "telemetry history, badges, refused scans",
+        (
+            # a station's telemetry over time, one row per station per five minutes (the last
+            # report of the bucket, with the highest backlog seen in it); kept for a week
+            """
+            CREATE TABLE telemetry_samples (
+                station           TEXT NOT NULL,
+                bucket_ms         BIGINT NOT NULL,
+                received_ms       BIGINT NOT NULL,
+                backlog           BIGINT NOT NULL,
+                backlog_max       BIGINT NOT NULL,
+                oldest_unacked_ms BIGINT,
+                disk_free_mb      BIGINT,
+                clock_synced      BOOLEAN NOT NULL,
+                clock_offset_ms   BIGINT,
+                decode_fps        DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (station, bucket_ms)
+            )
+            """,
+            "CREATE INDEX telemetry_samples_bucket ON telemetry_samples (bucket_ms)",
+            # the org's badge registry as `presensi provision employees sync` gives it: what the
+            # console shows of each employee's badges (the org folder stays the source of truth)
+            """
+            CREATE TABLE badges (
+                serial        BIGINT PRIMARY KEY,
+                employee      TEXT NOT NULL,
+                valid_from_s  BIGINT NOT NULL,
+                valid_until_s BIGINT NOT NULL,
+                issued_ms     BIGINT NOT NULL,
+                revoked_ms    BIGINT,
+                revoke_reason TEXT,
+                replaced_by   BIGINT,
+                updated_ms    BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX badges_employee ON badges (employee)",
+            # the alerts page lists badges refused at stations, newest first: a few among millions
+            "CREATE INDEX scans_refused ON scans (received_ms) WHERE outcome = 'rejected'",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _CREATE_TABLE = """

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, Unpack
 
-from presensi.hub import migrations
+from presensi.hub import migrations, telemetry
 from presensi.hub.branches import Arrival
 from presensi.hub.errors import StoreError
 from presensi.hub.journals import JournalLedger, correct_times
@@ -46,7 +46,7 @@ from presensi.hub.model import (
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.record import ScanRecord, decode_record
 from presensi.protocol.topics import STATION_ID
-from presensi.protocol.wire import Batch, JournalState
+from presensi.protocol.wire import Batch, JournalState, Telemetry
 
 __all__ = [
     "CHAIN_BREAK",
@@ -116,6 +116,8 @@ class Store(Protocol):
     ) -> list[ScanRecord]: ...
     def update_station_status(self, station: str, **fields: Unpack[StationStatus]) -> None: ...
     def stations(self) -> list[StationRow]: ...
+    def record_telemetry(self, station: str, received_ms: int, report: Telemetry) -> None: ...
+    def purge_telemetry(self, before_ms: int) -> int: ...
     def set_hub_worker(
         self, client_id: str, connected: bool, since_ms: int, broker: str
     ) -> None: ...
@@ -660,6 +662,15 @@ class SqlStore:
             _station_row(row, by_station.get(row[0], []), int(alerts.get(row[0], 0)))
             for row in rows
         ]
+
+    def record_telemetry(self, station: str, received_ms: int, report: Telemetry) -> None:
+        """Keep a station's report in its telemetry history (presensi.hub.telemetry)."""
+        with self._lock:
+            telemetry.record(self._db, station, received_ms, report)
+
+    def purge_telemetry(self, before_ms: int) -> int:
+        with self._lock:
+            return telemetry.purge(self._db, before_ms)
 
     def set_hub_worker(self, client_id: str, connected: bool, since_ms: int, broker: str) -> None:
         """A hub worker's connection to the broker, as it changes."""

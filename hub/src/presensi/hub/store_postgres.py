@@ -69,10 +69,22 @@ class PostgresDatabase:
     def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         conn = self._conn if self._in_transaction else self._live()
         try:
-            cursor = conn.execute(self._query(sql), params)
-            return cursor.fetchall() if cursor.description is not None else []
+            return self._run(conn, sql, params)
+        except self._error as exc:
+            # a read on a connection the server dropped while it sat idle (a restart): the
+            # first use finds out; a read is safe to try once more on a new connection
+            if self._in_transaction or not conn.broken or not _is_read(sql):
+                raise StoreError(f"PostgreSQL store: {exc}") from exc
+        try:
+            return self._run(self._live(), sql, params)
         except self._error as exc:
             raise StoreError(f"PostgreSQL store: {exc}") from exc
+
+    def _run(
+        self, conn: psycopg.Connection[tuple[Any, ...]], sql: str, params: Sequence[object]
+    ) -> list[tuple[Any, ...]]:
+        cursor = conn.execute(self._query(sql), params)
+        return cursor.fetchall() if cursor.description is not None else []
 
     def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> int:
         conn = self._conn if self._in_transaction else self._live()
@@ -97,3 +109,7 @@ class PostgresDatabase:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _is_read(sql: str) -> bool:
+    return sql.lstrip()[:6].upper() == "SELECT"

@@ -486,17 +486,18 @@ def employees_import(file: Path, org_dir: Path) -> None:
 @org_option
 @_sync_store_option
 def employees_sync(org_dir: Path, hub_store_url: str) -> None:
-    """Give the hub's store the org's employees (names and units for the console)."""
+    """Give the hub's store the org's employees and badges (names, units and badge states for
+    the console). Run it again after importing employees or issuing or revoking badges."""
     from presensi.provisioning.employees import sync_to_hub
     from presensi.provisioning.org import Org
 
     try:
-        listed, added, changed, retired = sync_to_hub(Org.open(org_dir), hub_store_url)
+        listed, added, changed, retired, badges = sync_to_hub(Org.open(org_dir), hub_store_url)
     except (ProvisioningError, OSError) as exc:
         _fail(exc)
     click.echo(
         f"{listed} employees at {hub_store_url}: {added} new, {changed} changed, "
-        f"{retired} no longer listed (kept, inactive)"
+        f"{retired} no longer listed (kept, inactive); {badges} badge changes"
     )
 
 

@@ -202,15 +202,35 @@ def sample_employees(n: int = 810, seed: int = 0) -> list[Employee]:
     return employees
 
 
-def sync_to_hub(org: Org, hub_store_url: str) -> tuple[int, int, int, int]:
-    """Give the hub's store the org's employees (names and units for its console): (listed,
-    added, changed, no longer listed). The org folder stays the source of truth."""
+def sync_to_hub(org: Org, hub_store_url: str) -> tuple[int, int, int, int, int]:
+    """Give the hub's store the org's employees and badges (for its console): (listed, added,
+    changed, no longer listed, badges changed). The org folder stays the source of truth."""
     import time
 
+    from presensi.hub.badges import Badge, sync_badges
     from presensi.hub.people import Person, sync_people
+    from presensi.provisioning.badges import Registry
     from presensi.provisioning.hub_store import hub_store
 
     people = [Person(e.number, e.name, e.unit, e.shift_group) for e in load_employees(org)]
+    badges: list[Badge] = []
+    if org.badges_db.exists():
+        with Registry.of(org) as registry:
+            badges = [
+                Badge(
+                    r.serial,
+                    r.employee,
+                    r.valid_from,
+                    r.valid_until,
+                    r.issued_ms,
+                    r.revoked_ms,
+                    r.revoke_reason,
+                    r.replaced_by,
+                )
+                for r in registry.all()
+            ]
+    now = time.time_ns() // 1_000_000
     with hub_store(hub_store_url) as store:
-        done = sync_people(store.database, people, time.time_ns() // 1_000_000)
-    return len(people), done.added, done.changed, done.retired
+        done = sync_people(store.database, people, now)
+        badges_changed = sync_badges(store.database, badges, now)
+    return len(people), done.added, done.changed, done.retired, badges_changed

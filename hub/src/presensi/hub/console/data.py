@@ -9,10 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from presensi.hub import people, places
+from presensi.hub import badges, people, places, telemetry
+from presensi.hub.badges import Badge
 from presensi.hub.errors import StoreError
 from presensi.hub.people import Person
 from presensi.hub.places import Place
+from presensi.hub.telemetry import Sample
 
 if TYPE_CHECKING:
     from presensi.hub.store import Database
@@ -286,12 +288,16 @@ class ConsoleData:
         location: str | None = None,
         employee: str | None = None,
         units: Sequence[str] = (),
+        refused: bool = False,
         limit: int = 50,
     ) -> list[ScanView]:
         """The newest committed scans, optionally of one station, place or person, or of the
-        people of `units` only (a unit head's view)."""
+        people of `units` only (a unit head's view); `refused`: only badges a station refused
+        as forged, foreign, revoked, expired or malformed (not QR codes that are no badge)."""
         where: list[str] = []
         params: list[object] = []
+        if refused:
+            where.append("s.outcome = 'rejected' AND s.reason <> 'not_a_badge'")
         for column, value in (
             ("s.station", station),
             ("s.location", location),
@@ -367,6 +373,10 @@ class ConsoleData:
         with self._lock:
             return people.person(self._db, number)
 
+    def badges_of(self, numbers: Sequence[str]) -> dict[str, list[Badge]]:
+        with self._lock:
+            return badges.badges_of(self._db, numbers)
+
     def numbers_in_units(self, units: Sequence[str]) -> set[str]:
         with self._lock:
             return people.numbers_in_units(self._db, units)
@@ -439,6 +449,10 @@ class ConsoleData:
         """The station's last telemetry message (JSON text), as the hub stored it."""
         rows = self._q("SELECT telemetry_json FROM stations WHERE id = ?", (station,))
         return None if not rows or rows[0][0] is None else str(rows[0][0])
+
+    def telemetry_history(self, station: str, since_ms: int) -> list[Sample]:
+        with self._lock:
+            return telemetry.samples(self._db, station, since_ms)
 
     def close(self) -> None:
         with self._lock:

@@ -15,14 +15,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from presensi.hub.console import accounts, i18n
+from presensi.hub import badges
+from presensi.hub.console import accounts, charts, i18n
 from presensi.hub.console.core import Console, now_ms, page, safe_next
 from presensi.hub.console.data import ScanView, User
 from presensi.hub.console.live import PAGE_ROWS, Batch
-from presensi.hub.console.timefmt import age
+from presensi.hub.console.timefmt import age, megabytes
 from presensi.hub.errors import StoreError
 from presensi.hub.model import StationRow
 from presensi.hub.places import Place
+from presensi.hub.telemetry import Sample
 
 STATION_FILTERS = ("semua", "diam", "jam", "antrian")
 LOCATION_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # the protocol's location ids
@@ -185,7 +187,9 @@ async def overview(console: Console, request: Request, user: User) -> Response:
     )
     workers = await run_in_threadpool(console.store.hub_workers)
     down = [w for w in workers if not w.connected]
+    names = {p.id: p.name for p in await run_in_threadpool(console.data.places)}
     context = {
+        "names": names,
         "counts": counts,
         "backlog": sum(v.row.backlog or 0 for v in fleet),
         "alerts": alerts,
@@ -228,7 +232,13 @@ async def station(console: Console, request: Request, user: User) -> Response:
     )
     rejects = await run_in_threadpool(lambda: console.data.recent_rejects(station=station_id))
     journals = await run_in_threadpool(console.store.journals, station_id)
+    chosen = request.query_params.get("rentang", charts.DEFAULT_RANGE)
+    if chosen not in charts.RANGES:
+        chosen = charts.DEFAULT_RANGE
     context = {
+        "charts": await _telemetry_charts(console, station_id, chosen),
+        "ranges": charts.RANGES,
+        "chosen_range": chosen,
         "view": view,
         "scans": scans,
         "rejects": rejects,
@@ -238,6 +248,36 @@ async def station(console: Console, request: Request, user: User) -> Response:
         "age": age,
     }
     return console.render(request, "station.html", context, user=user)
+
+
+async def _telemetry_charts(console: Console, station: str, chosen: str) -> list[charts.Chart]:
+    hours, label_every_h = charts.RANGES[chosen]
+    end = now_ms()
+    start = end - hours * 3_600_000
+    samples = await run_in_threadpool(console.data.telemetry_history, station, start)
+    series: list[tuple[str, Callable[[Sample], float | None], Callable[[float], str]]] = [
+        ("backlog", lambda s: s.backlog_max, charts.count),
+        ("disk", lambda s: s.disk_free_mb, lambda mb: megabytes(round(mb))),
+        (
+            "clock",
+            lambda s: None if s.clock_offset_ms is None else s.clock_offset_ms / 1000,
+            charts.seconds,
+        ),
+    ]
+    return [
+        charts.line_chart(
+            key,
+            samples,
+            value,
+            start_ms=start,
+            end_ms=end,
+            clock=console.clock,
+            label_every_h=label_every_h,
+            fmt=fmt,
+            min_top=2 if key == "backlog" else 0,  # whole records on the axis: 0, 1, 2
+        )
+        for key, value, fmt in series
+    ]
 
 
 @page("view")
@@ -350,7 +390,11 @@ async def alerts(console: Console, request: Request, user: User) -> Response:
     handled = await run_in_threadpool(lambda: console.store.alerts(cleared_only=True, limit=20))
     reasons = await run_in_threadpool(console.data.reject_reasons)
     rejects = await run_in_threadpool(lambda: console.data.recent_rejects(reason=reason, limit=100))
+    refused = await run_in_threadpool(
+        lambda: console.data.recent_scans(refused=True, units=user.units, limit=50)
+    )
     context = {
+        "refused": refused,
         "quiet": quiet,
         "open_alerts": open_alerts,
         "handled": handled,
@@ -400,7 +444,10 @@ async def employees(console: Console, request: Request, user: User) -> Response:
     if len(text) > 64:
         return console.error(request, 400, "error.bad_request", user=user, detail="cari")
     found = await run_in_threadpool(lambda: console.data.find_people(text, units=user.units))
-    context = {"found": found, "text": text}
+    held = await run_in_threadpool(console.data.badges_of, [p.number for p in found])
+    now_s = now_ms() // 1000
+    states = {p.number: badges.employee_state(held.get(p.number, []), now_s) for p in found}
+    context = {"found": found, "text": text, "badge_states": states}
     return console.render(request, "employees.html", context, user=user)
 
 
@@ -413,7 +460,15 @@ async def employee(console: Console, request: Request, user: User) -> Response:
     if who is None or (user.units and who.unit not in user.units):
         return console.error(request, 404, "error.not_found", user=user)  # not 403: no hint
     scans = await run_in_threadpool(lambda: console.data.recent_scans(employee=number, limit=100))
-    return console.render(request, "employee.html", {"who": who, "scans": scans}, user=user)
+    held = (await run_in_threadpool(console.data.badges_of, [number])).get(number, [])
+    now_s = now_ms() // 1000
+    context = {
+        "who": who,
+        "scans": scans,
+        "badges": [(b, b.state(now_s)) for b in held],
+        "badge_state": badges.employee_state(held, now_s),
+    }
+    return console.render(request, "employee.html", context, user=user)
 
 
 # -- metrics -------------------------------------------------------------------------------------

@@ -43,6 +43,11 @@ class Clock:
             return f"{when:%H:%M:%S} {self.abbreviation}"
         return f"{when.day} {_MONTHS[when.month - 1]} {when:%H:%M} {self.abbreviation}"
 
+    def date(self, ms: int) -> str:
+        """'3 Des 2026', the operator's calendar day of `ms`."""
+        when = self.local(ms)
+        return f"{when.day} {_MONTHS[when.month - 1]} {when.year}"
+
     def start_of_today_ms(self, now_ms: int) -> int:
         day = self.local(now_ms).date()
         return int(dt.datetime.combine(day, dt.time(), self.zone).timestamp() * 1000)
