@@ -28,11 +28,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from presensi.demo.mosquitto import free_port
+
+if TYPE_CHECKING:
+    from presensi.hub.store import Database
 
 POSTGRES_ENV = "PRESENSI_BENCH_POSTGRES"
 PASSWORD = "bench-password-long"  # noqa: S105
@@ -44,6 +47,7 @@ PAGES = {
     "stasiun": "/stasiun",
     "stasiun_diam": "/stasiun?saring=diam",
     "stasiun_detail": "/stasiun/{station}",
+    "stasiun_7hari": "/stasiun/{station}?rentang=7h",
     "langsung": "/langsung",
     "langsung_lokasi": "/langsung?lokasi={location}",
     "pegawai": "/pegawai?cari={name}",
@@ -129,6 +133,7 @@ def fill(store_url: str, scale: Scale, seed: int = 7) -> dict[str, str]:
             "bad_signature",
             b"{}",
         )
+    _fill_history(db, stations, numbers, t_end)
     data = ConsoleData(db)
     data.add_user("bench", "admin", accounts.hash_password(PASSWORD), units=(), now_ms=t_end)
     token, digest = new_token()
@@ -147,14 +152,55 @@ def fill(store_url: str, scale: Scale, seed: int = 7) -> dict[str, str]:
 _INSERT_SCAN = (
     "INSERT INTO scans (station, journal, fork, seq, scan_id, employee, serial, outcome, reason, "
     "direction, wall_ms, location, clock_synced, prev_hash, hash, body, received_ms) "
-    "VALUES (?, ?, 0, ?, ?, ?, 1, 'accepted', 'ok', 'in', ?, ?, TRUE, '', '', '{}', ?)"
+    "VALUES (?, ?, 0, ?, ?, ?, 1, ?, ?, 'in', ?, ?, TRUE, '', '', '{}', ?)"
 )
+REFUSED_EVERY = 500  # one scan in 500 is a revoked card: the alerts page lists them
 
 
 def _scan_row(
     station: str, journal: str, seq: int, employee: str, location: str, wall: int
 ) -> tuple[object, ...]:
-    return (station, journal, seq, f"{station}-{seq}", employee, wall, location, wall + 500)
+    outcome, reason = ("rejected", "revoked") if seq % REFUSED_EVERY == 0 else ("accepted", "ok")
+    return (
+        *(station, journal, seq, f"{station}-{seq}", employee, outcome, reason, wall, location),
+        wall + 500,
+    )
+
+
+def _fill_history(db: Database, stations: list[str], numbers: list[str], t_end: int) -> None:
+    """Telemetry history (the last day of every station, a week of the measured one) and one
+    badge per employee, as a synced registry gives them."""
+    from presensi.hub.telemetry import BUCKET_MS
+
+    day, week = DAY_MS // BUCKET_MS, 7 * DAY_MS // BUCKET_MS
+    measured = stations[len(stations) // 2]
+    last = t_end - t_end % BUCKET_MS
+    rows: list[tuple[object, ...]] = []
+    for n, station in enumerate(stations):
+        for k in range(week if station == measured else day):
+            at = last - k * BUCKET_MS
+            rows.append((station, at, at + 1000, k % 7, k % 11, 800 - k % 50, n % 17 != 0, k % 900))
+            if len(rows) >= 20_000:
+                _insert_samples(db, rows)
+    _insert_samples(db, rows)
+    valid_from, valid_until = (t_end - 30 * DAY_MS) // 1000, (t_end + 335 * DAY_MS) // 1000
+    with db.transaction():
+        db.executemany(
+            "INSERT INTO badges (serial, employee, valid_from_s, valid_until_s, issued_ms, "
+            "updated_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            [(n + 1, e, valid_from, valid_until, t_end, t_end) for n, e in enumerate(numbers)],
+        )
+
+
+def _insert_samples(db: Database, rows: list[tuple[object, ...]]) -> None:
+    with db.transaction():
+        db.executemany(
+            "INSERT INTO telemetry_samples (station, bucket_ms, received_ms, backlog, "
+            "backlog_max, disk_free_mb, clock_synced, clock_offset_ms, decode_fps) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 9.5)",
+            rows,
+        )
+    rows.clear()
 
 
 # -- the writer: ingest's load -------------------------------------------------------------------
@@ -183,6 +229,8 @@ def writer(store_url: str, stop_file: str, per_s: int) -> None:
                     seq,
                     f"w-{seq}",
                     "EMP-000001",
+                    "accepted",
+                    "ok",
                     stamp,
                     "lokasi-00",
                     stamp,

@@ -31,6 +31,8 @@ REJECT_RETENTION_MS = 30 * 86_400_000  # rejects older than this are deleted
 REJECTS_KEPT = 100_000  # and at most this many are kept
 PURGE_EVERY_S = 3600.0
 PING_EVERY_S = 5.0
+DERIVE_BATCH = 200  # attendance marks per transaction
+DERIVE_BUDGET_S = 0.2  # at most this long per pause between message groups
 
 
 @dataclass
@@ -145,6 +147,7 @@ class Ingest:
         self.reject_retention_ms = REJECT_RETENTION_MS
         self.rejects_kept = REJECTS_KEPT
         self._next_purge = 0.0
+        self._next_derive_error_log = 0.0
         self._next_ping = 0.0
         self.store_ok = True  # the last store call worked (health checks, the watchdog)
         self.last_store_ok = time.monotonic()
@@ -274,6 +277,7 @@ class Ingest:
 
     def _housekeeping(self) -> None:
         now = time.monotonic()
+        self._derive(now)
         if now >= self._next_ping:  # with no traffic, still find out that the store is gone
             self._next_ping = now + PING_EVERY_S
             self.store.ping()
@@ -284,6 +288,22 @@ class Ingest:
             time.time_ns() // 1_000_000 - self.reject_retention_ms, self.rejects_kept
         )
         self.store.purge_telemetry(time.time_ns() // 1_000_000 - TELEMETRY_RETENTION_MS)
+
+    def _derive(self, now: float) -> None:
+        """Attendance: derive the days of what was just committed, a bounded slice at a time.
+        A failure of the store is the store's (the caller pauses); any other is logged and
+        never stops ingest: scans keep being stored, their days are derived once it is fixed
+        (presensi hub attendance recompute)."""
+        deadline = now + DERIVE_BUDGET_S
+        try:
+            while self.store.derive_attendance(DERIVE_BATCH) and time.monotonic() < deadline:
+                pass
+        except StoreError:
+            raise
+        except Exception:
+            if now >= self._next_derive_error_log:
+                self._next_derive_error_log = now + 60
+                log.exception("attendance derivation failed; ingest goes on")
 
     def _collect(self) -> list[_Message]:
         first = self._inbox.get(timeout=0.2)

@@ -395,6 +395,56 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        9,
+        "attendance",
+        (
+            # the rules files loaded (presensi hub attendance rules load): the newest applies
+            """
+            CREATE TABLE attendance_rules (
+                version   {id},
+                text      TEXT NOT NULL,
+                loaded_ms BIGINT NOT NULL,
+                loaded_by TEXT NOT NULL
+            )
+            """,
+            # (employee, UTC day) whose work days must be derived again: written by ingest in
+            # its own transaction, taken by the derivation (presensi.hub.attendance.days)
+            """
+            CREATE TABLE attendance_dirty (
+                employee TEXT NOT NULL,
+                utc_day  INTEGER NOT NULL,
+                mark     BIGINT NOT NULL DEFAULT 1,  -- raised by each new mark: see days.py
+                PRIMARY KEY (employee, utc_day)
+            )
+            """,
+            # one row per employee per work day with a punch; an absence has no row
+            """
+            CREATE TABLE attendance_days (
+                employee      TEXT NOT NULL,
+                work_date     TEXT NOT NULL,
+                shift         TEXT NOT NULL,
+                start_ms      BIGINT NOT NULL,
+                end_ms        BIGINT NOT NULL,
+                window_end_ms BIGINT NOT NULL,
+                first_in_ms   BIGINT,
+                last_out_ms   BIGINT,
+                late_min      INTEGER NOT NULL,
+                early_min     INTEGER NOT NULL,
+                codes         TEXT NOT NULL,
+                deduction     DOUBLE PRECISION NOT NULL,
+                locations     TEXT NOT NULL,
+                rules_version BIGINT NOT NULL,
+                computed_ms   BIGINT NOT NULL,
+                PRIMARY KEY (employee, work_date)
+            )
+            """,
+            "CREATE INDEX attendance_days_date ON attendance_days (work_date)",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _CREATE_TABLE = """

@@ -24,6 +24,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol, Unpack
 
 from presensi.hub import migrations, telemetry
+from presensi.hub.attendance import days as attendance
 from presensi.hub.branches import Arrival
 from presensi.hub.errors import StoreError
 from presensi.hub.journals import JournalLedger, correct_times
@@ -117,6 +118,7 @@ class Store(Protocol):
     def update_station_status(self, station: str, **fields: Unpack[StationStatus]) -> None: ...
     def stations(self) -> list[StationRow]: ...
     def record_telemetry(self, station: str, received_ms: int, report: Telemetry) -> None: ...
+    def derive_attendance(self, limit: int = 500) -> int: ...
     def purge_telemetry(self, before_ms: int) -> int: ...
     def set_hub_worker(
         self, client_id: str, connected: bool, since_ms: int, broker: str
@@ -219,6 +221,7 @@ class SqlStore:
         self._db = db
         self._lock = threading.Lock()
         self._ledger = JournalLedger(db, self._raise_alert, self._ledger_reject)
+        self._rules = attendance.RulesInForce()
 
     @property
     def dialect(self) -> migrations.Dialect:
@@ -307,6 +310,8 @@ class SqlStore:
                 correct_times(self._db, station, boots)
                 self._touch_station(station, received_ms, last_scan)
                 self._check_live_journals(station, received_ms)
+            # the work days these scans fall on are derived again (attendance/days.py)
+            attendance.mark(self._db, (a.record for group in arrivals.values() for a in group))
         acks.sort(key=lambda pair: pair[0])  # oldest journal first: the newest is retained last
         return IngestResult([a for _, a in acks], inserted, duplicates, conflicts, branches)
 
@@ -662,6 +667,11 @@ class SqlStore:
             _station_row(row, by_station.get(row[0], []), int(alerts.get(row[0], 0)))
             for row in rows
         ]
+
+    def derive_attendance(self, limit: int = 500) -> int:
+        """Derive the work days of up to `limit` waiting marks (attendance/days.py)."""
+        with self._lock:
+            return attendance.derive_pending(self._db, self._rules, limit=limit)
 
     def record_telemetry(self, station: str, received_ms: int, report: Telemetry) -> None:
         """Keep a station's report in its telemetry history (presensi.hub.telemetry)."""

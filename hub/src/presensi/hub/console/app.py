@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from presensi.hub.console import api, pages
+from presensi.hub.console import api, attendance, pages
 from presensi.hub.console.core import HERE, SESSION_S, Console, ConsoleConfig
 from presensi.hub.console.data import ConsoleData
 from presensi.hub.console.middleware import BodyLimit, SecurityHeaders
@@ -73,6 +73,8 @@ def make_app(config: ConsoleConfig) -> Starlette:
         Route("/stasiun/{station_id}", pages.station),
         Route("/langsung", pages.live),
         Route("/langsung/aliran", pages.live_stream),
+        Route("/kehadiran", attendance.day),
+        Route("/kehadiran/rekap", attendance.recap),
         Route("/pegawai", pages.employees),
         Route("/pegawai/{number}", pages.employee),
         Route("/lokasi", pages.places),

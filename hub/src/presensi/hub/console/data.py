@@ -4,12 +4,16 @@ workers keep theirs); calls are serialised. Errors are StoreError, as everywhere
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from presensi.hub import badges, people, places, telemetry
+from presensi.hub.attendance import reports
+from presensi.hub.attendance.days import RulesInForce
+from presensi.hub.attendance.rules import Rules
 from presensi.hub.badges import Badge
 from presensi.hub.errors import StoreError
 from presensi.hub.people import Person
@@ -137,6 +141,7 @@ class ConsoleData:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._lock = threading.Lock()
+        self._rules = RulesInForce()
 
     def _q(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -449,6 +454,29 @@ class ConsoleData:
         """The station's last telemetry message (JSON text), as the hub stored it."""
         rows = self._q("SELECT telemetry_json FROM stations WHERE id = ?", (station,))
         return None if not rows or rows[0][0] is None else str(rows[0][0])
+
+    # -- attendance ------------------------------------------------------------------------
+
+    def attendance_day(
+        self, day: dt.date, units: Sequence[str], unit: str | None, now_ms: int
+    ) -> tuple[Rules, list[reports.DayLine], reports.Completeness]:
+        with self._lock:
+            _, rules = self._rules.get(self._db)
+            persons = reports.people(self._db, units, unit)
+            lines, complete = reports.daily(self._db, rules, day, persons, now_ms)
+            return rules, lines, complete
+
+    def attendance_recap(
+        self, first: dt.date, last: dt.date, units: Sequence[str], unit: str | None, now_ms: int
+    ) -> tuple[Rules, list[reports.RecapLine]]:
+        with self._lock:
+            _, rules = self._rules.get(self._db)
+            persons = reports.people(self._db, units, unit)
+            return rules, reports.recap(self._db, rules, first, last, persons, now_ms)
+
+    def units(self) -> list[str]:
+        with self._lock:
+            return reports.units(self._db)
 
     def telemetry_history(self, station: str, since_ms: int) -> list[Sample]:
         with self._lock:

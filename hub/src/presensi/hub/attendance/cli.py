@@ -1,0 +1,155 @@
+"""`presensi hub attendance ...`: the rules in force, a recompute after a rule change, a day's
+exceptions and a month's recap from the command line (the console shows the same)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from presensi.protocol.cli import fail as _fail
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _store_option() -> Callable[[F], F]:
+    from presensi.hub.cli import store_option  # (hub.cli adds this group: imported late)
+
+    return store_option
+
+
+def _day(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+@click.group()
+def attendance() -> None:
+    """Attendance: rules, recompute, a day's exceptions, the monthly recap."""
+
+
+@attendance.group()
+def rules() -> None:
+    """The attendance rules (a TOML file; docs/attendance.md)."""
+
+
+@rules.command("default")
+def rules_default() -> None:
+    """Print the default rules: a file to start from."""
+    from presensi.hub.attendance.rules import DEFAULT_RULES
+
+    click.echo(DEFAULT_RULES, nl=False)
+
+
+@rules.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def rules_check(file: Path) -> None:
+    """Check a rules file without loading it: every problem with its line."""
+    from presensi.hub.attendance.rules import RulesError, parse_rules
+
+    try:
+        parsed = parse_rules(file.read_text(encoding="utf-8"))
+    except RulesError as exc:
+        _fail(f"{file}: refused, nothing changed:\n{exc}")
+    click.echo(f"{file}: ok ({len(parsed.shifts)} shifts, {len(parsed.groups)} groups)")
+
+
+def _with_store(store_url: str, what: Any) -> Any:
+    from presensi.hub.errors import StoreError
+    from presensi.hub.store import SqlStore, open_store
+
+    try:
+        store = open_store(store_url)
+        try:
+            store.migrate()
+            assert isinstance(store, SqlStore)
+            return what(store)
+        finally:
+            store.close()
+    except StoreError as exc:
+        _fail(exc)
+
+
+@rules.command("load")
+@_store_option()
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def rules_load(store_url: str, file: Path) -> None:
+    """Make FILE the rules in force (checked whole first). Days already derived keep their
+    results until `presensi hub attendance recompute`."""
+    from presensi.hub.attendance.days import load_rules
+    from presensi.hub.attendance.rules import RulesError
+
+    text = file.read_text(encoding="utf-8")
+
+    def load(store: Any) -> int:
+        return load_rules(store.database, text, getpass.getuser(), time.time_ns() // 10**6)
+
+    try:
+        version = _with_store(store_url, load)
+    except RulesError as exc:
+        _fail(f"{file}: refused, nothing changed:\n{exc}")
+    click.echo(f"rules version {version} in force; recompute past days with "
+               "`presensi hub attendance recompute --from YYYY-MM-DD --to YYYY-MM-DD`")  # fmt: skip
+
+
+@attendance.command()
+@_store_option()
+@click.option("--from", "first", required=True, help="First work day, YYYY-MM-DD.")
+@click.option("--to", "last", required=True, help="Last work day, YYYY-MM-DD.")
+def recompute(store_url: str, first: str, last: str) -> None:
+    """Derive the work days from FROM to TO again, under the rules in force."""
+    from presensi.hub.attendance.days import RulesInForce, derive_all, mark_range
+
+    start, end = _day(first), _day(last)
+    if end < start:
+        raise click.BadParameter("--to is before --from")
+
+    def run(store: Any) -> tuple[int, int]:
+        marks = mark_range(store.database, start, end)
+        return marks, derive_all(store.database, RulesInForce())
+
+    marked, done = _with_store(store_url, run)
+    click.echo(f"recomputed {start} to {end}: {marked} (employee, day) marks, {done} derived")
+
+
+@attendance.command()
+@_store_option()
+@click.argument("month")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="rekap.xlsx or rekap.csv")  # fmt: skip
+@click.option("--unit", default=None, help="One unit only.")
+def recap(store_url: str, month: str, out: Path, unit: str | None) -> None:
+    """Write MONTH's recap (YYYY-MM) per employee as XLSX or CSV."""
+    from presensi.hub.attendance import export, reports
+    from presensi.hub.attendance.days import RulesInForce
+
+    try:
+        first = dt.date.fromisoformat(month + "-01")
+    except ValueError:
+        raise click.BadParameter(f"{month!r} is not a month YYYY-MM") from None
+    if out.suffix not in (".xlsx", ".csv"):
+        raise click.BadParameter("--out must end in .xlsx or .csv")
+    last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    now = time.time_ns() // 10**6
+
+    def run(store: Any) -> bytes:
+        db = store.database
+        _, rules_now = RulesInForce().get(db)
+        lines = reports.recap(db, rules_now, first, last, reports.people(db, unit=unit), now)
+        table = export.recap_table(lines, rules_now)
+        return (
+            export.to_xlsx(table, f"Rekap {month}")
+            if out.suffix == ".xlsx"
+            else export.to_csv(table)
+        )
+
+    body = _with_store(store_url, run)
+    out.write_bytes(body)
+    click.echo(f"wrote {out}")

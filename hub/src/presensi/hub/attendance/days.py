@@ -1,0 +1,244 @@
+"""Attendance kept up to date as scans arrive, in the hub's store.
+
+Ingest marks (employee, UTC day) of every accepted scan in its own transaction (`mark`): cheap,
+one upsert per batch. The derivation (`derive_pending`, run by the hub's ingest between message
+groups, and by `presensi hub attendance recompute`) takes marks, derives each employee's work
+days around them from all of that employee's scans (presensi.hub.attendance.derive), writes the
+results and removes the marks, in one transaction. A mark raised again while it was being
+derived (a scan committed meanwhile by another worker) carries a higher `mark` and stays, so
+no scan is ever left out of its day; deriving twice gives the same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from presensi.hub.attendance.derive import Day, Punch, derive_day
+from presensi.hub.attendance.rules import Rules, default_rules, parse_rules
+from presensi.protocol.reasons import Outcome
+from presensi.protocol.record import ScanRecord
+
+if TYPE_CHECKING:
+    from presensi.hub.store import Database
+
+DAY_MS = 86_400_000
+_EPOCH = dt.date(1970, 1, 1)
+_DAY_COLUMNS = (
+    "employee, work_date, shift, start_ms, end_ms, window_end_ms, first_in_ms, last_out_ms, "
+    "late_min, early_min, codes, deduction, locations, rules_version, computed_ms"
+)
+
+
+def mark(db: Database, records: Iterable[ScanRecord]) -> None:
+    """Inside the caller's transaction: the accepted scans' days need deriving again."""
+    marks = sorted(
+        {
+            (r.employee, r.wall_ms // DAY_MS)
+            for r in records
+            if r.employee and r.outcome is Outcome.ACCEPTED
+        }
+    )
+    if marks:
+        db.executemany(
+            "INSERT INTO attendance_dirty (employee, utc_day) VALUES (?, ?) "
+            "ON CONFLICT (employee, utc_day) DO UPDATE SET mark = attendance_dirty.mark + 1",
+            marks,
+        )
+
+
+def mark_range(db: Database, first: dt.date, last: dt.date) -> int:
+    """Mark every employee's days with scans from `first` to `last` (a recompute after a rule
+    change); how many marks."""
+    low = (first - _EPOCH).days - 1
+    high = (last - _EPOCH).days + 1
+    with db.transaction():
+        rows = db.execute(
+            "SELECT DISTINCT employee, wall_ms / ? FROM scans WHERE outcome = 'accepted' "
+            "AND employee IS NOT NULL AND wall_ms >= ? AND wall_ms < ?",
+            (DAY_MS, low * DAY_MS, (high + 1) * DAY_MS),
+        )
+        marks = [(str(r[0]), int(r[1])) for r in rows]
+        db.executemany(
+            "INSERT INTO attendance_dirty (employee, utc_day) VALUES (?, ?) "
+            "ON CONFLICT (employee, utc_day) DO UPDATE SET mark = attendance_dirty.mark + 1",
+            marks,
+        )
+    return len(marks)
+
+
+# -- rules -----------------------------------------------------------------------------------
+
+
+def load_rules(db: Database, text: str, by: str, now_ms: int) -> int:
+    """Check the rules text (RulesError if it has any problem: nothing is stored) and make it
+    the rules in force; returns its version."""
+    parse_rules(text)
+    with db.transaction():
+        db.execute(
+            "INSERT INTO attendance_rules (text, loaded_ms, loaded_by) VALUES (?, ?, ?)",
+            (text, now_ms, by),
+        )
+        row = db.execute("SELECT MAX(version) FROM attendance_rules")
+    return int(row[0][0])
+
+
+class RulesInForce:
+    """The newest loaded rules (the defaults, version 0, until a file is loaded), parsed once
+    per version."""
+
+    def __init__(self) -> None:
+        self._cached: tuple[int, Rules] = (0, default_rules())
+
+    def get(self, db: Database) -> tuple[int, Rules]:
+        rows = db.execute("SELECT MAX(version) FROM attendance_rules")
+        version = int(rows[0][0] or 0)
+        if version != self._cached[0]:
+            text = db.execute("SELECT text FROM attendance_rules WHERE version = ?", (version,))
+            self._cached = (version, parse_rules(str(text[0][0])))
+        return self._cached
+
+
+# -- derivation ------------------------------------------------------------------------------
+
+
+def derive_pending(
+    db: Database, rules_in_force: RulesInForce, *, limit: int = 500, now_ms: int | None = None
+) -> int:
+    """Derive the days of up to `limit` marks; how many marks were done (0: none waiting)."""
+    now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    with db.transaction():
+        version, rules = rules_in_force.get(db)
+        taken = db.execute(
+            "SELECT employee, utc_day, mark FROM attendance_dirty ORDER BY employee, utc_day "
+            "LIMIT ?",
+            (limit,),
+        )
+        if not taken:
+            return 0
+        wanted: dict[str, set[dt.date]] = defaultdict(set)
+        for employee, utc_day, _ in taken:
+            base = _EPOCH + dt.timedelta(days=int(utc_day))
+            wanted[str(employee)].update(base + dt.timedelta(days=k) for k in (-1, 0, 1))
+        groups = _shift_groups(db, list(wanted))
+        for employee, days in wanted.items():
+            group = rules.group_of(groups.get(employee, ""))
+            if group is None:
+                continue  # a shift group the rules do not name, and no default group
+            punches = _punches(db, employee, min(days), max(days))
+            results = [derive_day(rules, group, employee, d, punches) for d in sorted(days)]
+            _write(db, employee, sorted(days), results, version, now_ms)
+        db.executemany(
+            "DELETE FROM attendance_dirty WHERE employee = ? AND utc_day = ? AND mark = ?",
+            [(str(e), int(u), int(m)) for e, u, m in taken],
+        )
+    return len(taken)
+
+
+def derive_all(db: Database, rules_in_force: RulesInForce, *, batch: int = 500) -> int:
+    """Derive until no mark is waiting; how many marks."""
+    done = 0
+    while count := derive_pending(db, rules_in_force, limit=batch):
+        done += count
+    return done
+
+
+def _shift_groups(db: Database, employees: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(employees), 500):
+        chunk = employees[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        rows = db.execute(
+            f"SELECT number, shift_group FROM employees WHERE number IN ({marks})",  # noqa: S608
+            tuple(chunk),
+        )
+        found.update((str(r[0]), str(r[1])) for r in rows)
+    return found
+
+
+def _punches(db: Database, employee: str, first: dt.date, last: dt.date) -> list[Punch]:
+    """The employee's accepted scans that any shift of days `first`..`last` could use (a day
+    of margin either side for zones and for clocks the hub corrected)."""
+    low = ((first - _EPOCH).days - 1) * DAY_MS
+    high = ((last - _EPOCH).days + 3) * DAY_MS
+    rows = db.execute(
+        "SELECT COALESCE(corrected_wall_ms, wall_ms), direction, location FROM scans "
+        "WHERE employee = ? AND wall_ms >= ? AND wall_ms < ? AND outcome = 'accepted'",
+        (employee, low, high),
+    )
+    return [Punch(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+def _write(
+    db: Database,
+    employee: str,
+    days: list[dt.date],
+    results: list[Day | None],
+    version: int,
+    now_ms: int,
+) -> None:
+    gone = [(employee, d.isoformat()) for d, r in zip(days, results, strict=True) if r is None]
+    db.executemany("DELETE FROM attendance_days WHERE employee = ? AND work_date = ?", gone)
+    rows = [_row(r, version, now_ms) for r in results if r is not None]
+    db.executemany(
+        f"INSERT INTO attendance_days ({_DAY_COLUMNS}) VALUES ({', '.join('?' * 15)}) "  # noqa: S608
+        "ON CONFLICT (employee, work_date) DO UPDATE SET shift = excluded.shift, "
+        "start_ms = excluded.start_ms, end_ms = excluded.end_ms, "
+        "window_end_ms = excluded.window_end_ms, first_in_ms = excluded.first_in_ms, "
+        "last_out_ms = excluded.last_out_ms, late_min = excluded.late_min, "
+        "early_min = excluded.early_min, codes = excluded.codes, deduction = excluded.deduction, "
+        "locations = excluded.locations, rules_version = excluded.rules_version, "
+        "computed_ms = excluded.computed_ms",
+        rows,
+    )
+
+
+def _row(d: Day, version: int, now_ms: int) -> tuple[object, ...]:
+    return (
+        d.employee,
+        d.work_date.isoformat(),
+        d.shift,
+        d.start_ms,
+        d.end_ms,
+        d.window_end_ms,
+        d.first_in_ms,
+        d.last_out_ms,
+        d.late_min,
+        d.early_min,
+        ",".join(d.codes),
+        d.deduction,
+        ",".join(d.locations),
+        version,
+        now_ms,
+    )
+
+
+def stored_days(db: Database, first: dt.date, last: dt.date) -> list[Day]:
+    """The derived days from `first` to `last` (work dates), every employee."""
+    rows = db.execute(
+        f"SELECT {_DAY_COLUMNS} FROM attendance_days WHERE work_date >= ? AND work_date <= ? "  # noqa: S608
+        "ORDER BY employee, work_date",
+        (first.isoformat(), last.isoformat()),
+    )
+    return [_day(r) for r in rows]
+
+
+def _day(r: Sequence[Any]) -> Day:
+    return Day(
+        str(r[0]),
+        dt.date.fromisoformat(str(r[1])),
+        str(r[2]),
+        int(r[3]),
+        int(r[4]),
+        int(r[5]),
+        None if r[6] is None else int(r[6]),
+        None if r[7] is None else int(r[7]),
+        int(r[8]),
+        int(r[9]),
+        tuple(str(r[10]).split(",")),
+        float(r[11]),
+        tuple(c for c in str(r[12]).split(",") if c),
+    )

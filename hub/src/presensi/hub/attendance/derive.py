@@ -1,0 +1,129 @@
+"""One employee's work day from their punches: pure, no database. A work day is the date its
+shift starts on (a night shift 21:00-05:00 belongs to the evening's date, its check-out the next
+morning included). The check-in is the first accepted "in" punch in the check-in window, the
+check-out the last accepted "out" punch in the check-out window; minutes late and early fall in
+the rules' bands; a missing punch counts as the rules say (TL4, PSW4 by default).
+
+The same punches in any order give the same day: everything here sorts or takes min/max.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from presensi.hub.attendance.rules import Group, Rules, Shift
+
+MINUTE_MS = 60_000
+
+
+@dataclass(frozen=True)
+class Punch:
+    at_ms: int  # when it was made (the hub's corrected time if the station's clock was off)
+    direction: str  # "in" or "out"
+    location: str
+
+
+@dataclass(frozen=True)
+class Day:
+    employee: str
+    work_date: dt.date
+    shift: str
+    start_ms: int
+    end_ms: int
+    window_end_ms: int  # after this no punch can change the day (if every station delivered)
+    first_in_ms: int | None
+    last_out_ms: int | None
+    late_min: int
+    early_min: int
+    codes: tuple[str, ...]  # ("H",) or e.g. ("TL2", "PSW4")
+    deduction: float
+    locations: tuple[str, ...]
+
+
+def at_local(day: dt.date, minutes: int, zone: str) -> int:
+    """Unix ms of `minutes` after local midnight of `day` (may run into the next days)."""
+    midnight = dt.datetime.combine(day, dt.time(), zoneinfo.ZoneInfo(zone))
+    return int(midnight.timestamp() * 1000) + minutes * MINUTE_MS
+
+
+def shift_on(rules: Rules, group: Group, day: dt.date) -> Shift | None:
+    """The shift `group` works on `day`, or None for a day off (not a work day, or a public
+    holiday that the group has off)."""
+    if day.weekday() not in group.days:
+        return None
+    if group.holidays_off and day in rules.holidays:
+        return None
+    return rules.shifts[group.shift]
+
+
+def derive_day(
+    rules: Rules, group: Group, employee: str, day: dt.date, punches: Iterable[Punch]
+) -> Day | None:
+    """The employee's result for `day`; None on a day off or with no punch in the windows
+    (an absence: reports count it, as TK or provisional, from the calendar)."""
+    shift = shift_on(rules, group, day)
+    if shift is None:
+        return None
+    zone = group.timezone
+    start = at_local(day, shift.start_min, zone)
+    end = start + shift.length_min * MINUTE_MS
+    in_from, in_to = start + shift.in_window[0] * MINUTE_MS, start + shift.in_window[1] * MINUTE_MS
+    out_from, out_to = end + shift.out_window[0] * MINUTE_MS, end + shift.out_window[1] * MINUTE_MS
+    ins = [p for p in punches if p.direction == "in" and in_from <= p.at_ms <= in_to]
+    outs = [p for p in punches if p.direction == "out" and out_from <= p.at_ms <= out_to]
+    if not ins and not outs:
+        return None
+    first_in = min((p.at_ms for p in ins), default=None)
+    last_out = max((p.at_ms for p in outs), default=None)
+    codes: list[str] = []
+    late = early = 0
+    if first_in is None:
+        codes.append(rules.missing_in)
+    else:
+        late = _minutes_after(first_in, start)
+        if late <= shift.grace_min:
+            late = 0
+        band = rules.band(rules.late, late) if late else None
+        if band:
+            codes.append(band)
+    if last_out is None:
+        codes.append(rules.missing_out)
+    else:
+        early = _minutes_after(end, last_out)
+        band = rules.band(rules.early, early) if early else None
+        if band:
+            codes.append(band)
+    final = tuple(codes) or (rules.present,)
+    used = sorted({p.location for p in (*ins, *outs)})
+    return Day(
+        employee,
+        day,
+        shift.name,
+        start,
+        end,
+        max(in_to, out_to),
+        first_in,
+        last_out,
+        late,
+        early,
+        final,
+        rules.deduction(final),
+        tuple(used),
+    )
+
+
+def _minutes_after(later: int, earlier: int) -> int:
+    """Whole minutes `later` is after `earlier`, rounded up (07:30:01 is 1 minute late)."""
+    return max(0, math.ceil((later - earlier) / MINUTE_MS))
+
+
+def candidate_days(at_ms: int) -> list[dt.date]:
+    """The work days a punch at `at_ms` could belong to, in any zone of Indonesia (UTC+7 to
+    +9) and with any shift whose windows span under 24 hours: its UTC date and the days either
+    side."""
+    utc = dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC).date()
+    return [utc - dt.timedelta(days=1), utc, utc + dt.timedelta(days=1)]

@@ -1,0 +1,195 @@
+"""What the attendance pages and exports show: each person's day (present with codes, absent,
+off, still going), marked provisional while a station that could hold one of their scans has
+not delivered past the end of the day's windows, and the monthly recap ("rekap") per person.
+
+Complete or provisional: a station's delivered watermark is the time up to which the hub holds
+everything it scanned: its last report if its backlog was empty then, else just before its
+oldest unsent scan. A location is complete up to the lowest watermark of its stations. A day
+with both punches is provisional while its windows end after that of the locations it was
+punched at (an earlier check-in or a later check-out could only come from a station still
+sending); a day with a punch missing, and an absence, while any location is not complete past
+the day's windows: the missing scan may be waiting in any station. So a station that is down
+keeps people provisional, never absent, until it delivers or is retired.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from presensi.hub.attendance.days import stored_days
+from presensi.hub.attendance.derive import MINUTE_MS, Day, at_local, shift_on
+from presensi.hub.attendance.rules import Rules
+
+if TYPE_CHECKING:
+    from presensi.hub.store import Database
+
+State = Literal["hadir", "absen", "libur", "berlangsung"]
+
+
+@dataclass(frozen=True)
+class Person:
+    number: str
+    name: str
+    unit: str
+    shift_group: str
+
+
+@dataclass(frozen=True)
+class DayLine:
+    person: Person
+    work_date: dt.date
+    state: State
+    shift: str | None
+    codes: tuple[str, ...]  # () on a day off or while it is still going
+    deduction: float
+    provisional: bool
+    day: Day | None  # the derived day (punch times, minutes, locations), if any punch
+
+    @property
+    def exception(self) -> bool:
+        """What a daily exception list shows: late, early, missing, absent, provisional."""
+        return (
+            self.provisional
+            or self.state == "absen"
+            or (self.state == "hadir" and self.codes != ("H",))
+        )
+
+
+@dataclass(frozen=True)
+class RecapLine:
+    person: Person
+    work_days: int
+    counts: dict[str, int]  # days per code
+    provisional: int  # days not yet final
+    deduction: float  # percent, the days' deductions summed
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """Per location, the time up to which the hub holds every scan (Unix ms)."""
+
+    upto: dict[str, int] = field(default_factory=dict)
+
+    def complete(self, locations: Sequence[str], at_ms: int) -> bool:
+        wanted = locations or list(self.upto)
+        return all(self.upto.get(loc, at_ms) >= at_ms for loc in wanted)
+
+
+def completeness(db: Database) -> Completeness:
+    rows = db.execute(
+        "SELECT location, backlog, last_seen_ms, telemetry_json FROM stations "
+        "WHERE location IS NOT NULL AND location <> ''"
+    )
+    upto: dict[str, int] = {}
+    for location, backlog, last_seen, telemetry in rows:
+        mark = int(last_seen or 0)
+        if backlog:
+            oldest = json.loads(telemetry).get("oldest_unacked_ms") if telemetry else None
+            mark = int(oldest) - 1 if oldest else 0
+        upto[str(location)] = min(upto.get(str(location), mark), mark)
+    return Completeness(upto)
+
+
+def people(db: Database, units: Sequence[str] = (), unit: str | None = None) -> list[Person]:
+    where, params = ["active = TRUE"], []
+    chosen = [unit] if unit is not None else list(units)
+    if unit is not None and units and unit not in units:
+        return []
+    if chosen:
+        where.append(f"unit IN ({', '.join('?' for _ in chosen)})")
+        params.extend(chosen)
+    rows = db.execute(
+        f"SELECT number, name, unit, shift_group FROM employees WHERE {' AND '.join(where)} "  # noqa: S608
+        "ORDER BY unit, name, number",
+        tuple(params),
+    )
+    return [Person(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+
+def units(db: Database) -> list[str]:
+    rows = db.execute("SELECT DISTINCT unit FROM employees WHERE active = TRUE ORDER BY unit")
+    return [str(r[0]) for r in rows]
+
+
+class _Month:
+    """The derived days and completeness a report needs, read once."""
+
+    def __init__(self, db: Database, first: dt.date, last: dt.date) -> None:
+        self.days = {(d.employee, d.work_date): d for d in stored_days(db, first, last)}
+        self.complete = completeness(db)
+
+    def line(self, rules: Rules, person: Person, day: dt.date, now_ms: int) -> DayLine:
+        derived = self.days.get((person.number, day))
+        group = rules.group_of(person.shift_group)
+        shift = None if group is None else shift_on(rules, group, day)
+        if derived is not None:
+            going = now_ms < derived.window_end_ms
+            both = derived.first_in_ms is not None and derived.last_out_ms is not None
+            where = derived.locations if both else ()  # (): every location
+            provisional = going or not self.complete.complete(where, derived.window_end_ms)
+            codes = () if going else derived.codes
+            return DayLine(
+                person,
+                day,
+                "berlangsung" if going else "hadir",
+                derived.shift,
+                codes,
+                rules.deduction(codes),
+                provisional,
+                derived,
+            )
+        if shift is None or group is None:
+            return DayLine(person, day, "libur", None, (), 0.0, False, None)
+        start = at_local(day, shift.start_min, group.timezone)
+        end = start + shift.length_min * MINUTE_MS
+        window_end = max(
+            start + shift.in_window[1] * MINUTE_MS, end + shift.out_window[1] * MINUTE_MS
+        )
+        if now_ms < window_end:
+            return DayLine(person, day, "berlangsung", shift.name, (), 0.0, True, None)
+        provisional = not self.complete.complete((), window_end)
+        codes = (rules.absent,)
+        return DayLine(
+            person, day, "absen", shift.name, codes, rules.deduction(codes), provisional, None
+        )
+
+
+def daily(
+    db: Database, rules: Rules, day: dt.date, persons: Sequence[Person], now_ms: int
+) -> tuple[list[DayLine], Completeness]:
+    month = _Month(db, day, day)
+    return [month.line(rules, p, day, now_ms) for p in persons], month.complete
+
+
+def recap(
+    db: Database,
+    rules: Rules,
+    first: dt.date,
+    last: dt.date,
+    persons: Sequence[Person],
+    now_ms: int,
+) -> list[RecapLine]:
+    """Each person's month (or any range): work days, days per code, provisional days, the
+    deductions summed. Days still going are not counted yet."""
+    month = _Month(db, first, last)
+    out: list[RecapLine] = []
+    span = [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+    for person in persons:
+        counts: Counter[str] = Counter()
+        work = provisional = 0
+        deduction = 0.0
+        for day in span:
+            line = month.line(rules, person, day, now_ms)
+            if line.state in ("libur", "berlangsung"):
+                continue
+            work += 1
+            provisional += line.provisional
+            counts.update(line.codes)
+            deduction += line.deduction
+        out.append(RecapLine(person, work, dict(counts), provisional, round(deduction, 2)))
+    return out

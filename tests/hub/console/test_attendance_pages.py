@@ -1,0 +1,153 @@
+"""The console's attendance pages at the request level: a day's exceptions (and everyone), the
+month's recap, their XLSX and CSV downloads, a unit head limited to his units, bad input 400,
+and the attendance commands (rules check, load, recompute, recap)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import openpyxl
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+from presensi.hub.attendance.rules import DEFAULT_RULES
+from presensi.hub.console import accounts
+from presensi.hub.console.data import ConsoleData
+from presensi.hub.people import Person, sync_people
+from presensi.hub.store import SqlStore, StationInfo
+from presensi.protocol.cli import main
+from tests.hub.attendance.factory import at, batch, chain
+
+from .conftest import PASSWORD
+
+MakeClient = Callable[..., TestClient]
+
+
+def fill(store: SqlStore) -> None:
+    sync_people(
+        store.database,
+        [
+            Person("EMP-00001", "Budi Santoso", "Pramudi (driver)", "Pagi"),
+            Person("EMP-00002", "=1+2", "Pramudi (driver)", "Pagi"),
+            Person("EMP-00003", "Agus Prasetyo", "Teknik", "Pagi"),
+        ],
+        1,
+    )
+    store.register_station(StationInfo("st-term-mangkang-01", bytes(32), "term-mangkang"))
+    records = chain(
+        "st-term-mangkang-01",
+        [
+            ("EMP-00001", "2026-11-23 04:58", "in"),
+            ("EMP-00001", "2026-11-23 13:02", "out"),
+            ("EMP-00002", "2026-11-23 05:40", "in"),
+            ("EMP-00002", "2026-11-23 12:10", "out"),
+            ("EMP-00003", "2026-11-23 05:00", "in"),
+            ("EMP-00003", "2026-11-23 13:00", "out"),
+        ],
+    )
+    store.ingest([batch(records)], at("2026-11-23 13:05"))
+    store.update_station_status(
+        "st-term-mangkang-01", backlog=0, last_seen_ms=at("2026-12-01 00:00")
+    )
+    while store.derive_attendance():
+        pass
+
+
+def test_a_days_exceptions_everyone_and_the_download(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    fill(console_store[1])
+    client = make_client("viewer")
+    page = client.get("/kehadiran?tanggal=2026-11-23").text
+    assert 'data-employee="EMP-00002"' in page and 'data-codes="TL2 PSW2"' in page
+    assert 'data-employee="EMP-00001"' not in page  # on time: not an exception
+    assert "lengkap s/d" in page and 'data-location="term-mangkang"' in page
+    everyone = client.get("/kehadiran?tanggal=2026-11-23&semua=1").text
+    assert everyone.count('data-state="hadir"') == 3
+    tuesday = client.get("/kehadiran?tanggal=2026-11-24").text  # nobody came: TK, final
+    assert tuesday.count('data-codes="TK"') == 3 and "data-provisional" not in tuesday
+    xlsx = client.get("/kehadiran?tanggal=2026-11-23&format=xlsx")
+    assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:3] == ("Tanggal", "Nomor", "Nama") and rows[1][2] == "=1+2"
+    assert sheet["C2"].data_type == "s"  # the name is text, not the formula 1+2
+    for bad in ("tanggal=2026-13-01", "tanggal=kemarin", "unit=" + "x" * 101):
+        assert client.get(f"/kehadiran?{bad}").status_code == 400, bad
+
+
+def test_the_recap_and_a_unit_head(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    store = console_store[1]
+    fill(store)
+    ConsoleData(store.database).add_user(
+        "kabag", "viewer", accounts.hash_password(PASSWORD), units=["Teknik"], now_ms=1
+    )
+    admin = make_client("admin")
+    page = admin.get("/kehadiran/rekap?bulan=2026-11").text
+    budi = page[page.index('data-employee="EMP-00001"') :]
+    budi = budi[: budi.index("</tr>")]
+    assert '<td class="num" data-code="H">1</td>' in budi  # one day present, the rest TK
+    csv_text = admin.get("/kehadiran/rekap?bulan=2026-11&format=csv").content.decode("utf-8-sig")
+    assert csv_text.splitlines()[0].startswith("Nomor,Nama,Unit,Hari kerja,H,")
+    assert "'=1+2" in csv_text
+    head = make_client("kabag")
+    mine = head.get("/kehadiran/rekap?bulan=2026-11").text
+    assert 'data-employee="EMP-00003"' in mine and 'data-employee="EMP-00001"' not in mine
+    other = head.get("/kehadiran/rekap?bulan=2026-11&unit=Pramudi (driver)").text
+    assert 'data-employee="EMP-00001"' not in other  # another unit: nothing
+    assert admin.get("/kehadiran/rekap?bulan=2026-1").status_code == 400
+
+
+def test_the_attendance_commands(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    runner = CliRunner()
+    rules = tmp_path / "aturan.toml"
+    rules.write_text(DEFAULT_RULES.replace('start = "05:00"', 'start = "5 pagi"'))
+    line = DEFAULT_RULES.splitlines().index('start = "05:00"') + 1
+    refused = runner.invoke(
+        main, ["hub", "attendance", "rules", "load", str(rules), "--store", url]
+    )
+    assert refused.exit_code != 0 and f"line {line}: shifts.pagi.start" in refused.output
+    rules.write_text(DEFAULT_RULES.replace('start = "05:00"', 'start = "06:00"'))
+    loaded = runner.invoke(main, ["hub", "attendance", "rules", "load", str(rules), "--store", url])
+    assert loaded.exit_code == 0 and "rules version 1 in force" in loaded.output, loaded.output
+    from presensi.hub.store import open_store
+
+    store = open_store(url)
+    assert isinstance(store, SqlStore)
+    try:
+        fill(store)
+    finally:
+        store.close()
+    again = runner.invoke(
+        main,
+        [
+            "hub",
+            "attendance",
+            "recompute",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-30",
+            "--store",
+            url,
+        ],
+    )
+    assert again.exit_code == 0 and "recomputed" in again.output, again.output
+    out = tmp_path / "rekap.xlsx"
+    made = runner.invoke(
+        main, ["hub", "attendance", "recap", "2026-11", "--out", str(out), "--store", url]
+    )
+    assert made.exit_code == 0, made.output
+    sheet = openpyxl.load_workbook(out).active
+    assert sheet is not None
+    header = [c.value for c in sheet[1]]
+    rows = {r[0]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
+    # the shift starts at 06:00 now: 04:58 and 05:40 are on time
+    siti = rows["EMP-00002"]
+    assert (siti[header.index("TL2")], siti[header.index("PSW2")]) == (0, 1)  # 12:10: early
