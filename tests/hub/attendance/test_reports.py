@@ -19,7 +19,7 @@ from presensi.hub.store import SqlStore, StationInfo
 from .factory import at, batch, chain
 
 MONDAY = dt.date(2026, 11, 23)
-NOW = at("2026-11-25 12:00")
+NOW = at("2026-12-02 12:00")
 FORMULA = '=HYPERLINK("http://evil.example","klik")'
 
 MANGKANG = chain(
@@ -86,9 +86,11 @@ def test_a_station_offline_all_morning_keeps_its_people_provisional(store: SqlSt
     assert lines["EMP-00003"].exception and not lines["EMP-00001"].exception
     # the office worker's Saturday is a day off, the crews' is a work day; a day to come is
     # neither absent nor present yet
-    saturday = reported(store, MONDAY - dt.timedelta(days=2))
+    saturday = reported(store, MONDAY + dt.timedelta(days=5))
     assert saturday["EMP-00004"].state == "libur" and saturday["EMP-00003"].state == "absen"
-    later = reported(store, MONDAY + dt.timedelta(days=5))
+    before = reported(store, MONDAY - dt.timedelta(days=30))  # the hub held nothing yet
+    assert before["EMP-00003"].state == "sebelum" and not before["EMP-00003"].exception
+    later = reported(store, MONDAY + dt.timedelta(days=14))
     assert later["EMP-00003"].state == "berlangsung" and later["EMP-00003"].codes == ()
 
 

@@ -329,6 +329,8 @@ def test_every_page_of_the_running_demo_in_screenshots(browser: object, tmp_path
             ("/langsung", "langsung", "st-demo-0"),
             ("/lokasi", "lokasi", "Terminal Mangkang"),
             ("/peringatan", "peringatan", "Kartu yang ditolak stasiun"),
+            ("/kehadiran?semua=1", "kehadiran", "lengkap s/d"),
+            ("/kehadiran/rekap", "rekap", "Hari kerja"),
             ("/pegawai", "pegawai", str(first)),
             ("/pegawai/EMP-00001", "pegawai-detail", "diganti oleh seri"),
         ]

@@ -88,3 +88,23 @@ def bench_console(as_json: bool, quick: bool, engines: tuple[str, ...], live_pag
     from presensi.demo.console_bench import run_console_bench
 
     run_console_bench(as_json=as_json, quick=quick, engines=engines, live_pages=live_pages)
+
+
+@click.command("bench-attendance")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.option(
+    "--engine",
+    "engines",
+    type=click.Choice(["sqlite", "postgres"]),
+    multiple=True,
+    default=("sqlite", "postgres"),
+    show_default=True,
+)
+@click.option("--employees", default=810, show_default=True, type=click.IntRange(1, 200_000))
+@click.option("--scans", default=1_000_000, show_default=True, type=click.IntRange(1000, 10**8))
+def bench_attendance(as_json: bool, engines: tuple[str, ...], employees: int, scans: int) -> None:
+    """Measure deriving a month of attendance, the monthly recap and the daily exception list
+    on a store of SCANS scans."""
+    from presensi.demo.attendance_bench import run_attendance_bench
+
+    run_attendance_bench(engines, employees, scans, as_json)

@@ -17,7 +17,13 @@ from presensi.hub.attendance.rules import Rules
 
 Table = tuple[list[str], list[list[object]]]
 
-_STATE = {"hadir": "Hadir", "absen": "Tidak hadir", "libur": "Libur", "berlangsung": "Berlangsung"}
+_STATE = {
+    "hadir": "Hadir",
+    "absen": "Tidak hadir",
+    "libur": "Libur",
+    "berlangsung": "Berlangsung",
+    "sebelum": "Sebelum pencatatan",
+}
 _RISKY = ("=", "+", "-", "@", "\t", "\r")
 
 

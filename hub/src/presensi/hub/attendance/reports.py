@@ -28,7 +28,7 @@ from presensi.hub.attendance.rules import Rules
 if TYPE_CHECKING:
     from presensi.hub.store import Database
 
-State = Literal["hadir", "absen", "libur", "berlangsung"]
+State = Literal["hadir", "absen", "libur", "berlangsung", "sebelum"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,13 @@ class _Month:
     def __init__(self, db: Database, first: dt.date, last: dt.date) -> None:
         self.days = {(d.employee, d.work_date): d for d in stored_days(db, first, last)}
         self.complete = completeness(db)
+        # attendance starts with the hub's records: no one is absent before the first scan
+        earliest = db.execute("SELECT MIN(wall_ms) FROM scans")[0][0]
+        self.since = (
+            None
+            if earliest is None
+            else dt.datetime.fromtimestamp(int(earliest) / 1000, dt.UTC).date()
+        )
 
     def line(self, rules: Rules, person: Person, day: dt.date, now_ms: int) -> DayLine:
         derived = self.days.get((person.number, day))
@@ -145,6 +152,8 @@ class _Month:
             )
         if shift is None or group is None:
             return DayLine(person, day, "libur", None, (), 0.0, False, None)
+        if self.since is None or day < self.since:
+            return DayLine(person, day, "sebelum", shift.name, (), 0.0, False, None)
         start = at_local(day, shift.start_min, group.timezone)
         end = start + shift.length_min * MINUTE_MS
         window_end = max(
@@ -175,7 +184,8 @@ def recap(
     now_ms: int,
 ) -> list[RecapLine]:
     """Each person's month (or any range): work days, days per code, provisional days, the
-    deductions summed. Days still going are not counted yet."""
+    deductions summed. Days still going, and days before the hub's first scan, are not
+    counted."""
     month = _Month(db, first, last)
     out: list[RecapLine] = []
     span = [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
@@ -185,7 +195,7 @@ def recap(
         deduction = 0.0
         for day in span:
             line = month.line(rules, person, day, now_ms)
-            if line.state in ("libur", "berlangsung"):
+            if line.state in ("libur", "berlangsung", "sebelum"):
                 continue
             work += 1
             provisional += line.provisional

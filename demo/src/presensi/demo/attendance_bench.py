@@ -1,0 +1,165 @@
+"""`presensi hub bench-attendance`: the attendance reports on a big store, SQLite and
+PostgreSQL. 810 employees (shift groups Pagi, Siang, Malam) and 42 stations; 1,000,000 scans
+(an in and an out per work day, about 617 days back). Measured: deriving one month of days
+from their marks (24,300 employee-days), the monthly recap of 810 employees, the daily
+exception list (p50/p95 of 20), each from the store as the console reads it."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import random
+import statistics
+import tempfile
+import time
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+from presensi.demo.console_bench import _stores
+
+WIB = zoneinfo.ZoneInfo("Asia/Jakarta")
+SHIFT_START_H = {"Pagi": 5, "Siang": 13, "Malam": 21}
+_INSERT = (
+    "INSERT INTO scans (station, journal, fork, seq, scan_id, employee, serial, outcome, reason, "
+    "direction, wall_ms, location, clock_synced, prev_hash, hash, body, received_ms) "
+    "VALUES (?, ?, 0, ?, ?, ?, 1, 'accepted', 'ok', ?, ?, ?, TRUE, '', '', '{}', ?)"
+)
+
+
+def fill(store_url: str, employees: int, scans: int, today: dt.date, seed: int = 3) -> None:
+    from presensi.hub.people import Person, sync_people
+    from presensi.hub.store import SqlStore, open_store
+
+    rng = random.Random(seed)
+    store = open_store(store_url)
+    assert isinstance(store, SqlStore)
+    store.migrate()
+    db = store.database
+    groups = list(SHIFT_START_H)
+    people = [
+        Person(f"EMP-{n:05d}", f"Pegawai {n}", f"Unit {n % 12}", groups[n % 3])
+        for n in range(1, employees + 1)
+    ]
+    sync_people(db, people, 1)
+    stations = [(f"st-bench-{n:02d}", f"lokasi-{n:02d}") for n in range(42)]
+    now = int(time.time() * 1000)
+    with db.transaction():
+        db.executemany(
+            "INSERT INTO stations (id, location, public_key, online, last_seen_ms, backlog) "
+            "VALUES (?, ?, ?, TRUE, ?, 0)",
+            [(s, loc, bytes(32), now) for s, loc in stations],
+        )
+    days = scans // (2 * employees)
+    seqs = dict.fromkeys((s for s, _ in stations), 0)
+    rows: list[tuple[object, ...]] = []
+    for back in range(days, 0, -1):
+        day = today - dt.timedelta(days=back)
+        for p in people:
+            if rng.random() < 0.04:
+                continue  # absent
+            station, location = stations[int(p.number[4:]) % 42]
+            start = dt.datetime.combine(day, dt.time(SHIFT_START_H[p.shift_group]), WIB)
+            t_in = int(start.timestamp() * 1000) + rng.randint(-20, 40) * 60_000
+            t_out = t_in + 8 * 3_600_000 + rng.randint(-50, 30) * 60_000
+            for direction, at in (("in", t_in), ("out", t_out)):
+                seqs[station] += 1
+                seq = seqs[station]
+                rows.append(
+                    (
+                        station,
+                        "f" * 32,
+                        seq,
+                        f"{station}-{seq}",
+                        p.number,
+                        direction,
+                        at,
+                        location,
+                        at,
+                    )
+                )
+            if len(rows) >= 20_000:
+                with db.transaction():
+                    db.executemany(_INSERT, rows)
+                rows.clear()
+    if rows:
+        with db.transaction():
+            db.executemany(_INSERT, rows)
+    store.close()
+
+
+def run_one(engine: str, employees: int, scans: int) -> dict[str, Any]:
+    from presensi.hub.attendance import days, reports
+    from presensi.hub.store import SqlStore, open_store
+
+    today = dt.datetime.now(WIB).date()
+    first = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)  # last month, whole
+    last = today.replace(day=1) - dt.timedelta(days=1)
+    with (
+        tempfile.TemporaryDirectory(prefix="presensi-att-bench-") as tmp,
+        _stores(engine, Path(tmp)) as url,
+    ):
+        started = time.perf_counter()
+        fill(url, employees, scans, today)
+        fill_s = time.perf_counter() - started
+        store = open_store(url)
+        assert isinstance(store, SqlStore)
+        db = store.database
+        try:
+            started = time.perf_counter()
+            marks = days.mark_range(db, first, last)
+            derived = days.derive_all(db, days.RulesInForce())
+            derive_s = time.perf_counter() - started
+            rows = db.execute("SELECT COUNT(*) FROM attendance_days")[0][0]
+            _, rules = days.RulesInForce().get(db)
+            persons = reports.people(db)
+            now = int(time.time() * 1000)
+            recap_s = []
+            for _ in range(5):
+                started = time.perf_counter()
+                reports.recap(db, rules, first, last, persons, now)
+                recap_s.append(time.perf_counter() - started)
+            daily_ms = []
+            for k in range(20):
+                started = time.perf_counter()
+                lines, _ = reports.daily(db, rules, first + dt.timedelta(days=k % 28), persons, now)
+                [line for line in lines if line.exception]
+                daily_ms.append((time.perf_counter() - started) * 1000)
+        finally:
+            store.close()
+    daily_ms.sort()
+    return {
+        "fill_s": round(fill_s, 1),
+        "month": f"{first:%Y-%m}",
+        "marks": marks,
+        "days_derived": int(rows),
+        "derive_s": round(derive_s, 2),
+        "derive_days_per_s": round(int(rows) / derive_s),
+        "recap_s": {"median": round(statistics.median(recap_s), 3), "max": round(max(recap_s), 3)},
+        "daily_ms": {"p50": round(daily_ms[9], 1), "p95": round(daily_ms[18], 1)},
+        "marks_done": derived,
+    }
+
+
+def run_attendance_bench(
+    engines: tuple[str, ...], employees: int, scans: int, as_json: bool
+) -> None:
+    import json
+
+    import click
+
+    results = {}
+    for engine in engines:
+        with contextlib.suppress(KeyboardInterrupt):
+            results[engine] = run_one(engine, employees, scans)
+        if not as_json:
+            r = results[engine]
+            click.echo(
+                f"{engine}: {employees} employees, {scans:,} scans (filled in {r['fill_s']} s); "
+                f"month {r['month']}: {r['days_derived']} days derived in {r['derive_s']} s "
+                f"({r['derive_days_per_s']}/s); recap median {r['recap_s']['median']} s, max "
+                f"{r['recap_s']['max']} s; daily exceptions p50 {r['daily_ms']['p50']} ms, p95 "
+                f"{r['daily_ms']['p95']} ms"
+            )
+    if as_json:
+        click.echo(json.dumps(results))

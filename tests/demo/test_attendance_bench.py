@@ -1,0 +1,22 @@
+"""`presensi hub bench-attendance` runs end to end on a small SQLite store and reports figures
+that agree with the store it filled."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from presensi.protocol.cli import main
+
+
+def test_the_attendance_bench_measures_a_small_store() -> None:
+    args = ["hub", "bench-attendance", "--engine", "sqlite", "--employees", "60", "--scans", "6000"]
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output.strip().splitlines()[-1])["sqlite"]
+    # 60 employees, 50 days back, about 96 % present: the month's days (and the day either
+    # side that the marks reach) are derived, each mark done
+    assert 60 * 25 <= figures["days_derived"] <= 60 * 36
+    assert figures["marks_done"] == figures["marks"] > 0
+    assert figures["recap_s"]["max"] > 0 and figures["daily_ms"]["p95"] > 0
