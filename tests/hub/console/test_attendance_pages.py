@@ -151,3 +151,94 @@ def test_the_attendance_commands(tmp_path: Path) -> None:
     # the shift starts at 06:00 now: 04:58 and 05:40 are on time
     siti = rows["EMP-00002"]
     assert (siti[header.index("TL2")], siti[header.index("PSW2")]) == (0, 1)  # 12:10: early
+
+
+def test_a_correction_needs_a_second_person_and_leaves_a_trail(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    from .conftest import csrf_of
+
+    store = console_store[1]
+    fill(store)
+    operator, admin, viewer = make_client("operator"), make_client("admin"), make_client("viewer")
+    where = "pegawai=EMP-00003&tanggal=2026-11-24"
+    page = operator.get(f"/kehadiran/koreksi?{where}").text
+    assert 'data-codes="TK"' in page
+    form = {"csrf": csrf_of(page), "pegawai": "EMP-00003", "tanggal": "2026-11-24"}
+    empty = operator.post("/kehadiran/koreksi", data={**form, "kode": "S", "alasan": " "})
+    assert empty.status_code == 400 and "needs a reason" in empty.text
+    unknown = operator.post("/kehadiran/koreksi", data={**form, "kode": "XX", "alasan": "sakit"})
+    assert unknown.status_code == 400 and "unknown status code" in unknown.text
+    assert (
+        viewer.post("/kehadiran/koreksi", data={**form, "kode": "S", "alasan": "x"}).status_code
+        == 403
+    )
+    made = operator.post(
+        "/kehadiran/koreksi",
+        data={**form, "kode": "S", "alasan": "demam, surat dokter", "lampiran": "surat.pdf"},
+        follow_redirects=False,
+    )
+    assert made.status_code == 303
+    page = operator.get(f"/kehadiran/koreksi?{where}").text
+    assert 'data-decision="none"' in page and 'data-codes="TK"' in page  # not yet
+    assert "/setujui" not in page  # not for the one who asked
+    (pending,) = store.database.execute("SELECT id FROM attendance_corrections")
+    own = operator.post(f"/kehadiran/koreksi/{pending[0]}/setujui", data={"csrf": csrf_of(page)})
+    assert own.status_code == 409 and "second person" in own.text
+    page = admin.get(f"/kehadiran/koreksi?{where}").text
+    done = admin.post(f"/kehadiran/koreksi/{pending[0]}/setujui", data={"csrf": csrf_of(page)})
+    assert done.status_code == 200 and 'data-decision="approved"' in done.text
+    assert 'data-codes="S"' in done.text and "(manual)" in done.text
+    day = admin.get("/kehadiran?tanggal=2026-11-24").text
+    assert 'data-employee="EMP-00003"' not in day  # decided by a person: no longer an exception
+    again = admin.post(f"/kehadiran/koreksi/{pending[0]}/tolak", data={"csrf": csrf_of(page)})
+    assert again.status_code == 409
+    trail = [(a.actor, a.action) for a in ConsoleData(store.database).audit_trail()]
+    assert ("operator", "attendance.correct") in trail and ("admin", "attendance.approved") in trail
+    # a missing time set by hand: one more punch, derived by the hub
+    page = operator.get("/kehadiran/koreksi?pegawai=EMP-00002&tanggal=2026-11-23").text
+    operator.post(
+        "/kehadiran/koreksi",
+        data={"csrf": csrf_of(page), "pegawai": "EMP-00002", "tanggal": "2026-11-23",
+              "pulang": "13:00", "alasan": "pemindai halte mati"},
+    )  # fmt: skip
+    (second,) = store.database.execute("SELECT MAX(id) FROM attendance_corrections")
+    page = admin.get("/kehadiran/koreksi?pegawai=EMP-00002&tanggal=2026-11-23").text
+    approved = admin.post(f"/kehadiran/koreksi/{second[0]}/setujui", data={"csrf": csrf_of(page)})
+    assert approved.status_code == 200
+    while store.derive_attendance():
+        pass
+    fixed = admin.get("/kehadiran/koreksi?pegawai=EMP-00002&tanggal=2026-11-23").text
+    assert 'data-codes="TL2"' in fixed and "(manual)" in fixed  # no longer PSW2
+    scans = store.database.execute("SELECT COUNT(*) FROM scans WHERE employee = 'EMP-00002'")
+    assert scans == [(2,)]  # the raw scans are untouched
+
+
+def test_corrections_from_the_command_line(tmp_path: Path) -> None:
+    from presensi.hub.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    store = open_store(url)
+    assert isinstance(store, SqlStore)
+    store.migrate()
+    try:
+        fill(store)
+    finally:
+        store.close()
+    runner = CliRunner()
+    base = ["hub", "attendance", "--help"]
+    assert "correct" in runner.invoke(main, base).output
+    asked = runner.invoke(
+        main,
+        ["hub", "attendance", "correct", "EMP-00003", "2026-11-24", "--code", "C",
+         "--reason", "cuti tahunan", "--store", url],
+    )  # fmt: skip
+    assert asked.exit_code == 0 and "waiting for a second person" in asked.output, asked.output
+    own = runner.invoke(main, ["hub", "attendance", "approve", "1", "--store", url])
+    assert own.exit_code != 0 and "second person" in own.output  # the same user: refused
+    bad = runner.invoke(
+        main,
+        ["hub", "attendance", "correct", "EMP-00003", "2026-11-24", "--in", "25:00",
+         "--reason", "x", "--store", url],
+    )  # fmt: skip
+    assert bad.exit_code != 0 and "not a time HH:MM" in bad.output

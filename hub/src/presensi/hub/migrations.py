@@ -445,6 +445,36 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        10,
+        "attendance corrections",
+        (
+            # a manual status or a missing time for one employee's work day, with why and who;
+            # it applies once decided 'approved' (by a second person where the rules ask)
+            """
+            CREATE TABLE attendance_corrections (
+                id           {id},
+                employee     TEXT NOT NULL,
+                work_date    TEXT NOT NULL,
+                code         TEXT,
+                check_in_ms  BIGINT,
+                check_out_ms BIGINT,
+                reason       TEXT NOT NULL,
+                attachment   TEXT NOT NULL DEFAULT '',
+                requested_by TEXT NOT NULL,
+                requested_ms BIGINT NOT NULL,
+                decision     TEXT,
+                decided_by   TEXT,
+                decided_ms   BIGINT
+            )
+            """,
+            "CREATE INDEX attendance_corrections_day "
+            "ON attendance_corrections (work_date, employee)",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _CREATE_TABLE = """

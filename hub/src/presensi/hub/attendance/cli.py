@@ -153,3 +153,80 @@ def recap(store_url: str, month: str, out: Path, unit: str | None) -> None:
     body = _with_store(store_url, run)
     out.write_bytes(body)
     click.echo(f"wrote {out}")
+
+
+@attendance.command()
+@_store_option()
+@click.argument("employee")
+@click.argument("work_date")
+@click.option("--code", default=None, help="A status code of the rules: I, S, C, DL, H, ...")
+@click.option("--in", "check_in", default=None, help="A missing check-in, HH:MM local.")
+@click.option("--out", "check_out", default=None, help="A missing check-out, HH:MM local.")
+@click.option("--reason", required=True, help="Why (shown in the trail and the exports).")
+@click.option("--attachment", default="", help="The name of a supporting file.")
+def correct(
+    store_url: str,
+    employee: str,
+    work_date: str,
+    code: str | None,
+    check_in: str | None,
+    check_out: str | None,
+    reason: str,
+    attachment: str,
+) -> None:
+    """Correct EMPLOYEE's WORK_DATE: a manual status or a missing time, with a reason. It
+    applies once a second person approves it (`approve`), unless the rules say otherwise."""
+    from presensi.hub.attendance.corrections import CorrectionError
+    from presensi.hub.console.data import ConsoleData
+
+    day = _day(work_date)
+
+    def run(store: Any) -> Any:
+        return ConsoleData(store.database).attendance_correct(
+            employee=employee,
+            day=day,
+            by=f"cli:{getpass.getuser()}",
+            reason=reason,
+            code=code,
+            check_in=check_in,
+            check_out=check_out,
+            attachment=attachment,
+            now_ms=time.time_ns() // 10**6,
+        )
+
+    try:
+        made = _with_store(store_url, run)
+    except CorrectionError as exc:
+        _fail(f"refused, nothing changed: {exc}")
+    state = made.decision or "waiting for a second person's approval"
+    click.echo(f"correction {made.id} for {employee} {day}: {state}")
+
+
+def _decide(store_url: str, correction_id: int, decision: str) -> None:
+    from presensi.hub.attendance.corrections import CorrectionError, decide
+
+    def run(store: Any) -> Any:
+        by = f"cli:{getpass.getuser()}"
+        return decide(store.database, correction_id, decision, by, time.time_ns() // 10**6)  # type: ignore[arg-type]
+
+    try:
+        done = _with_store(store_url, run)
+    except CorrectionError as exc:
+        _fail(exc)
+    click.echo(f"correction {done.id} ({done.employee} {done.work_date}): {done.decision}")
+
+
+@attendance.command()
+@_store_option()
+@click.argument("correction_id", type=int)
+def approve(store_url: str, correction_id: int) -> None:
+    """Approve a correction someone else asked for."""
+    _decide(store_url, correction_id, "approved")
+
+
+@attendance.command()
+@_store_option()
+@click.argument("correction_id", type=int)
+def refuse(store_url: str, correction_id: int) -> None:
+    """Refuse a correction someone else asked for."""
+    _decide(store_url, correction_id, "refused")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from presensi.hub.store import Database
 
 DAY_MS = 86_400_000
+MANUAL_LOCATION = "manual"  # the location of a time set by hand in a correction
 _EPOCH = dt.date(1970, 1, 1)
 _DAY_COLUMNS = (
     "employee, work_date, shift, start_ms, end_ms, window_end_ms, first_in_ms, last_out_ms, "
@@ -48,6 +49,16 @@ def mark(db: Database, records: Iterable[ScanRecord]) -> None:
             "ON CONFLICT (employee, utc_day) DO UPDATE SET mark = attendance_dirty.mark + 1",
             marks,
         )
+
+
+def mark_day(db: Database, employee: str, work_date: dt.date) -> None:
+    """Inside the caller's transaction: derive the employee's `work_date` again."""
+    day = (work_date - _EPOCH).days
+    db.executemany(
+        "INSERT INTO attendance_dirty (employee, utc_day) VALUES (?, ?) "
+        "ON CONFLICT (employee, utc_day) DO UPDATE SET mark = attendance_dirty.mark + 1",
+        [(employee, day), (employee, day + 1)],
+    )
 
 
 def mark_range(db: Database, first: dt.date, last: dt.date) -> int:
@@ -169,7 +180,23 @@ def _punches(db: Database, employee: str, first: dt.date, last: dt.date) -> list
         "WHERE employee = ? AND wall_ms >= ? AND wall_ms < ? AND outcome = 'accepted'",
         (employee, low, high),
     )
-    return [Punch(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+    punches = [Punch(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+    # and the times set by hand in approved corrections (attendance/corrections.py)
+    manual = db.execute(
+        "SELECT check_in_ms, check_out_ms FROM attendance_corrections WHERE employee = ? "
+        "AND work_date >= ? AND work_date <= ? AND decision = 'approved'",
+        (
+            employee,
+            (first - dt.timedelta(days=1)).isoformat(),
+            (last + dt.timedelta(days=1)).isoformat(),
+        ),
+    )
+    for check_in, check_out in manual:
+        if check_in is not None:
+            punches.append(Punch(int(check_in), "in", MANUAL_LOCATION))
+        if check_out is not None:
+            punches.append(Punch(int(check_out), "out", MANUAL_LOCATION))
+    return punches
 
 
 def _write(

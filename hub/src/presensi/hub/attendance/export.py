@@ -35,7 +35,8 @@ def daily_table(lines: Sequence[DayLine], zone_name: str) -> Table:
     zone = zoneinfo.ZoneInfo(zone_name)
     header = [
         "Tanggal", "Nomor", "Nama", "Unit", "Sif", "Status", "Masuk", "Pulang",
-        "Terlambat (menit)", "Pulang cepat (menit)", "Kode", "Potongan (%)", "Lokasi", "Sementara",
+        "Terlambat (menit)", "Pulang cepat (menit)", "Kode", "Potongan (%)", "Lokasi",
+        "Sementara", "Koreksi",
     ]  # fmt: skip
     rows: list[list[object]] = []
     for line in lines:
@@ -56,6 +57,7 @@ def daily_table(lines: Sequence[DayLine], zone_name: str) -> Table:
                 line.deduction,
                 " ".join(d.locations) if d else "",
                 "ya" if line.provisional else "",
+                "manual" if line.manual else "",
             ]
         )
     return header, rows

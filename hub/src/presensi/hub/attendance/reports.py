@@ -14,6 +14,7 @@ keeps people provisional, never absent, until it delivers or is retired.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections import Counter
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from presensi.hub.attendance.corrections import Correction, corrections
 from presensi.hub.attendance.days import stored_days
 from presensi.hub.attendance.derive import MINUTE_MS, Day, at_local, shift_on
 from presensi.hub.attendance.rules import Rules
@@ -49,10 +51,14 @@ class DayLine:
     deduction: float
     provisional: bool
     day: Day | None  # the derived day (punch times, minutes, locations), if any punch
+    manual: bool = False  # a correction set the status or a time
 
     @property
     def exception(self) -> bool:
-        """What a daily exception list shows: late, early, missing, absent, provisional."""
+        """What a daily exception list shows: late, early, missing, absent, provisional (not
+        a day a person has decided by a correction)."""
+        if self.manual and not self.provisional:
+            return False
         return (
             self.provisional
             or self.state == "absen"
@@ -122,6 +128,10 @@ class _Month:
     def __init__(self, db: Database, first: dt.date, last: dt.date) -> None:
         self.days = {(d.employee, d.work_date): d for d in stored_days(db, first, last)}
         self.complete = completeness(db)
+        self.fixed: dict[tuple[str, dt.date], Correction] = {}
+        for c in corrections(db, first, last):
+            if c.approved and (c.code is not None or (c.employee, c.work_date) not in self.fixed):
+                self.fixed[c.employee, c.work_date] = c  # the newest status correction wins
         # attendance starts with the hub's records: no one is absent before the first scan
         earliest = db.execute("SELECT MIN(wall_ms) FROM scans")[0][0]
         self.since = (
@@ -131,6 +141,24 @@ class _Month:
         )
 
     def line(self, rules: Rules, person: Person, day: dt.date, now_ms: int) -> DayLine:
+        computed = self._computed(rules, person, day, now_ms)
+        fixed = self.fixed.get((person.number, day))
+        if fixed is None:
+            return computed
+        if fixed.code is None:  # a time set by hand: the derivation used it
+            return dataclasses.replace(computed, manual=True)
+        codes = (fixed.code,)
+        state: State = "hadir" if fixed.code == rules.present or computed.day else "absen"
+        return dataclasses.replace(
+            computed,
+            state=state,
+            codes=codes,
+            deduction=rules.deduction(codes),
+            provisional=False,
+            manual=True,
+        )
+
+    def _computed(self, rules: Rules, person: Person, day: dt.date, now_ms: int) -> DayLine:
         derived = self.days.get((person.number, day))
         group = rules.group_of(person.shift_group)
         shift = None if group is None else shift_on(rules, group, day)

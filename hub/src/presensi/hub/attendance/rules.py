@@ -88,6 +88,7 @@ class Rules:
     present: str
     daily_cap: float
     default_group: str | None = None  # for a shift_group the rules do not name
+    corrections_need_approval: bool = True  # a second person approves each correction
     text: str = field(default="", compare=False)
 
     def group_of(self, shift_group: str) -> Group | None:
@@ -111,6 +112,7 @@ DEFAULT_RULES = """\
 timezone = "Asia/Jakarta"
 daily_cap = 3.0          # a day's deductions together, at most (percent)
 default_group = "Pagi"   # for an employee whose shift_group is not below
+corrections_need_approval = true   # a correction applies once a second person approves it
 
 [shifts.pagi]
 start = "05:00"
@@ -278,6 +280,7 @@ class _Checker:
 
     def rules(self) -> Rules:
         known = {"timezone", "daily_cap", "default_group", "shifts", "groups", "holidays"}
+        known.add("corrections_need_approval")
         for key in set(self.raw) - known - {"codes", "bands"}:
             self.bad("is not a rule this file may set", key)
         timezone = self.zone(self.raw.get("timezone", "Asia/Jakarta"), "timezone")
@@ -311,6 +314,9 @@ class _Checker:
             if code not in codes:
                 self.bad(f"the manual code {code} must be defined", "codes")
         cap = self.number(self.raw.get("daily_cap", 3.0), 0, 100, "daily_cap")
+        approval = self.raw.get("corrections_need_approval", True)
+        if not isinstance(approval, bool):
+            self.bad("must be true or false", "corrections_need_approval")
         if self.problems:
             raise RulesError(self.problems)
         return Rules(
@@ -327,6 +333,7 @@ class _Checker:
             named["present"],
             cap,
             None if default is None else str(default),
+            bool(approval),
             self.text,
         )
 

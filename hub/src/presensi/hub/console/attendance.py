@@ -8,11 +8,13 @@ import re
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from presensi.hub.attendance import export
+from presensi.hub.attendance.corrections import CorrectionError, Decision
 from presensi.hub.console.core import Console, now_ms, page
 from presensi.hub.console.data import User
+from presensi.hub.console.pages import EMPLOYEE_NUMBER
 
 MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 UNIT_MAX = 100
@@ -52,7 +54,10 @@ async def day(console: Console, request: Request, user: User) -> Response:
         name = f"kehadiran-{chosen.isoformat()}"
         return _download(table, fmt, name, "Kehadiran")
     units = await run_in_threadpool(console.data.units)
+    pending = await run_in_threadpool(console.data.attendance_pending)
+    scope = {line.person.number for line in lines}  # a unit head: his people's only
     context = {
+        "waiting": [c for c in pending if not user.units or c.employee in scope],
         "day": chosen,
         "previous": chosen - dt.timedelta(days=1),
         "next": chosen + dt.timedelta(days=1),
@@ -116,3 +121,104 @@ def _download(table: export.Table, fmt: str, name: str, sheet: str) -> Response:
     body = export.to_csv(table) if fmt == "csv" else export.to_xlsx(table, sheet)
     headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
     return Response(body, media_type=EXPORTS[fmt], headers=headers)
+
+
+# -- corrections ---------------------------------------------------------------------------------
+
+
+def _person_day(request: Request, form: dict[str, str] | None = None) -> tuple[str, dt.date]:
+    source = form if form is not None else request.query_params
+    number = str(source.get("pegawai", ""))
+    if not EMPLOYEE_NUMBER.fullmatch(number):
+        raise ValueError("pegawai")
+    return number, dt.date.fromisoformat(str(source.get("tanggal", "")))
+
+
+@page("view")
+async def correction(console: Console, request: Request, user: User) -> Response:
+    try:
+        number, chosen = _person_day(request)
+    except ValueError:
+        return console.error(request, 400, "error.bad_request", user=user)
+    return await _correction_page(console, request, user, number, chosen, None)
+
+
+async def _correction_page(
+    console: Console,
+    request: Request,
+    user: User,
+    number: str,
+    chosen: dt.date,
+    problem: str | None,
+    status: int = 200,
+) -> Response:
+    rules, line, made = await run_in_threadpool(
+        console.data.attendance_correction_page, number, chosen, now_ms()
+    )
+    if line is None or (user.units and line.person.unit not in user.units):
+        return console.error(request, 404, "error.not_found", user=user)
+    context = {
+        "line": line,
+        "day": chosen,
+        "made": made,
+        "codes": list(rules.codes.values()),
+        "problem": problem,
+        "notice": request.query_params.get("ok"),
+        "approval": rules.corrections_need_approval,
+    }
+    return console.render(request, "attendance_correction.html", context, user=user, status=status)
+
+
+@page("operate")
+async def correct(console: Console, request: Request, user: User) -> Response:
+    raw = await request.form()
+    if not console.csrf_ok(request, raw.get("csrf")):
+        return console.error(request, 403, "error.csrf", user=user)
+    form = {k: str(v) for k, v in raw.items()}
+    try:
+        number, chosen = _person_day(request, form)
+    except ValueError:
+        return console.error(request, 400, "error.bad_request", user=user)
+    try:
+        made = await run_in_threadpool(
+            lambda: console.data.attendance_correct(
+                employee=number,
+                day=chosen,
+                by=user.name,
+                reason=form.get("alasan", ""),
+                code=form.get("kode") or None,
+                check_in=form.get("masuk") or None,
+                check_out=form.get("pulang") or None,
+                attachment=form.get("lampiran", ""),
+                now_ms=now_ms(),
+            )
+        )
+    except CorrectionError as exc:
+        return await _correction_page(console, request, user, number, chosen, str(exc), 400)
+    return RedirectResponse(
+        f"/kehadiran/koreksi?pegawai={number}&tanggal={chosen.isoformat()}&ok={made.id}",
+        status_code=303,
+    )
+
+
+DECISIONS: dict[str, Decision] = {"setujui": "approved", "tolak": "refused"}
+
+
+@page("operate")
+async def decide(console: Console, request: Request, user: User) -> Response:
+    raw = await request.form()
+    if not console.csrf_ok(request, raw.get("csrf")):
+        return console.error(request, 403, "error.csrf", user=user)
+    ident, verb = request.path_params["correction_id"], request.path_params["decision"]
+    if not ident.isdigit() or len(ident) > 18 or verb not in DECISIONS:
+        return console.error(request, 400, "error.bad_request", user=user)
+    try:
+        done = await run_in_threadpool(
+            console.data.attendance_decide, int(ident), DECISIONS[verb], user.name, now_ms()
+        )
+    except CorrectionError as exc:
+        return console.error(request, 409, "error.correction", user=user, detail=str(exc))
+    return RedirectResponse(
+        f"/kehadiran/koreksi?pegawai={done.employee}&tanggal={done.work_date}&ok={done.id}",
+        status_code=303,
+    )

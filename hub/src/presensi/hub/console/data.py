@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from presensi.hub import badges, people, places, telemetry
-from presensi.hub.attendance import reports
+from presensi.hub.attendance import corrections, reports
 from presensi.hub.attendance.days import RulesInForce
+from presensi.hub.attendance.derive import at_local
 from presensi.hub.attendance.rules import Rules
 from presensi.hub.badges import Badge
 from presensi.hub.errors import StoreError
@@ -474,6 +475,63 @@ class ConsoleData:
             persons = reports.people(self._db, units, unit)
             return rules, reports.recap(self._db, rules, first, last, persons, now_ms)
 
+    def attendance_correction_page(
+        self, employee: str, day: dt.date, now_ms: int
+    ) -> tuple[Rules, reports.DayLine | None, list[corrections.Correction]]:
+        with self._lock:
+            _, rules = self._rules.get(self._db)
+            found = [p for p in reports.people(self._db) if p.number == employee]
+            line = None
+            if found:
+                (line,), _ = reports.daily(self._db, rules, day, found, now_ms)
+            return rules, line, corrections.corrections(self._db, day, day, employee)
+
+    def attendance_correct(
+        self,
+        *,
+        employee: str,
+        day: dt.date,
+        by: str,
+        reason: str,
+        code: str | None,
+        check_in: str | None,
+        check_out: str | None,
+        attachment: str,
+        now_ms: int,
+    ) -> corrections.Correction:
+        """A correction from the console's form; times are HH:MM in the employee's zone (a
+        check-out before the shift's start is the next morning's)."""
+        with self._lock:
+            _, rules = self._rules.get(self._db)
+            person = people.person(self._db, employee)
+            group = rules.group_of(person.shift_group if person else "")
+            if group is None:
+                raise corrections.CorrectionError(f"no shift group for {employee!r}")
+            start_min = rules.shifts[group.shift].start_min
+            return corrections.request(
+                self._db,
+                rules,
+                employee=employee,
+                work_date=day,
+                by=by,
+                reason=reason,
+                now_ms=now_ms,
+                code=code,
+                check_in_ms=_clock_time(check_in, day, group.timezone, start_min, False),
+                check_out_ms=_clock_time(check_out, day, group.timezone, start_min, True),
+                attachment=attachment,
+            )
+
+    def attendance_decide(
+        self, correction_id: int, decision: corrections.Decision, by: str, now_ms: int
+    ) -> corrections.Correction:
+        with self._lock:
+            return corrections.decide(self._db, correction_id, decision, by, now_ms)
+
+    def attendance_pending(self) -> list[corrections.Correction]:
+        with self._lock:
+            return corrections.pending(self._db)
+
     def units(self) -> list[str]:
         with self._lock:
             return reports.units(self._db)
@@ -485,3 +543,20 @@ class ConsoleData:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _clock_time(
+    text: str | None, day: dt.date, zone: str, start_min: int, checkout: bool
+) -> int | None:
+    if not text:
+        return None
+    try:
+        hours, minutes = (int(part) for part in text.split(":"))
+        if not (0 <= hours < 24 and 0 <= minutes < 60):
+            raise ValueError(text)
+    except ValueError:
+        raise corrections.CorrectionError(f"{text!r} is not a time HH:MM") from None
+    at = hours * 60 + minutes
+    if checkout and at < start_min:
+        at += 24 * 60  # a night shift's check-out, the next morning
+    return at_local(day, at, zone)
