@@ -30,6 +30,7 @@ def chain(
             seq,
             prev,
             employee=employee,
+            serial=int(employee.rsplit("-", 1)[1]),  # one badge per employee
             wall_ms=at(when),
             direction=direction,
             outcome=outcome,

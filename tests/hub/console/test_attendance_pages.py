@@ -242,3 +242,40 @@ def test_corrections_from_the_command_line(tmp_path: Path) -> None:
          "--reason", "x", "--store", url],
     )  # fmt: skip
     assert bad.exit_code != 0 and "not a time HH:MM" in bad.output
+
+
+def test_a_revoked_badge_accepted_offline_is_flagged_and_not_counted(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    from presensi.hub.badges import Badge, sync_badges
+
+    store = console_store[1]
+    fill(store)  # EMP-00003 scanned in and out on 2026-11-23 with serial...
+    (serial,) = store.database.execute(
+        "SELECT DISTINCT serial FROM scans WHERE employee = 'EMP-00003'"
+    )[0]
+    client = make_client("admin")
+    before = client.get("/kehadiran?tanggal=2026-11-23&semua=1").text
+    assert 'data-employee="EMP-00003" data-state="hadir"' in before
+    # the card was reported lost at 04:00, the station at the terminal had not heard yet
+    lost = Badge(int(serial), "EMP-00003", 0, 2_000_000_000, 1, at("2026-11-23 04:00"), "hilang")
+    sync_badges(store.database, [lost], at("2026-11-24 08:00"))
+    while store.derive_attendance():
+        pass
+    after = client.get("/kehadiran?tanggal=2026-11-23&semua=1").text
+    assert 'data-employee="EMP-00003" data-state="absen"' in after  # not counted
+    alerts = client.get("/peringatan").text
+    flagged = alerts[
+        alerts.index("Kartu dicabut yang diterima") : alerts.index("Kartu yang ditolak")
+    ]
+    assert flagged.count("data-key=") == 2 and "EMP-00003" in flagged
+    # scans made before the revocation still count (the revocation was entered wrongly)
+    sync_badges(
+        store.database,
+        [Badge(int(serial), "EMP-00003", 0, 2_000_000_000, 1, at("2026-11-23 14:00"), "hilang")],
+        3,
+    )
+    while store.derive_attendance():
+        pass
+    again = client.get("/kehadiran?tanggal=2026-11-23&semua=1").text
+    assert 'data-employee="EMP-00003" data-state="hadir"' in again

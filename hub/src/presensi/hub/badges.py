@@ -94,6 +94,17 @@ def sync_badges(db: Database, badges: Sequence[Badge], now_ms: int) -> int:
                 for b in changed
             ],
         )
+        # a badge revoked (or its revocation changed): its scans' days are derived again
+        from presensi.hub.attendance.days import mark_revoked
+
+        mark_revoked(
+            db,
+            [
+                b.serial
+                for b in changed
+                if b.revoked_ms != getattr(current.get(b.serial), "revoked_ms", None)
+            ],
+        )
     return len(changed) + len(gone)
 
 

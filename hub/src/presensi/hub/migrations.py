@@ -475,6 +475,17 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        11,
+        "scans by badge serial",
+        (
+            # a badge revoked while a station was offline: its later scans are found by serial
+            "CREATE INDEX scans_serial ON scans (serial)",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _CREATE_TABLE = """

@@ -61,6 +61,19 @@ def mark_day(db: Database, employee: str, work_date: dt.date) -> None:
     )
 
 
+def mark_revoked(db: Database, serials: Sequence[int]) -> None:
+    """Inside the caller's transaction: badges whose revocation was set or changed; the days
+    of their scans are derived again (a scan made after the revocation is not a punch)."""
+    for serial in serials:
+        db.execute(
+            "INSERT INTO attendance_dirty (employee, utc_day) "
+            "SELECT DISTINCT employee, wall_ms / ? FROM scans WHERE serial = ? "
+            "AND outcome = 'accepted' AND employee IS NOT NULL "
+            "ON CONFLICT (employee, utc_day) DO UPDATE SET mark = attendance_dirty.mark + 1",
+            (DAY_MS, serial),
+        )
+
+
 def mark_range(db: Database, first: dt.date, last: dt.date) -> int:
     """Mark every employee's days with scans from `first` to `last` (a recompute after a rule
     change); how many marks."""
@@ -176,8 +189,12 @@ def _punches(db: Database, employee: str, first: dt.date, last: dt.date) -> list
     low = ((first - _EPOCH).days - 1) * DAY_MS
     high = ((last - _EPOCH).days + 3) * DAY_MS
     rows = db.execute(
-        "SELECT COALESCE(corrected_wall_ms, wall_ms), direction, location FROM scans "
-        "WHERE employee = ? AND wall_ms >= ? AND wall_ms < ? AND outcome = 'accepted'",
+        "SELECT COALESCE(corrected_wall_ms, wall_ms), direction, location FROM scans s "
+        "WHERE employee = ? AND wall_ms >= ? AND wall_ms < ? AND outcome = 'accepted' "
+        # a badge revoked before the scan (accepted by a station that had not heard yet): not
+        # a punch until a person decides (a correction); the alerts page lists such scans
+        "AND NOT EXISTS (SELECT 1 FROM badges b WHERE b.serial = s.serial "
+        "AND b.revoked_ms IS NOT NULL AND b.revoked_ms <= s.wall_ms)",
         (employee, low, high),
     )
     punches = [Punch(int(r[0]), str(r[1]), str(r[2])) for r in rows]

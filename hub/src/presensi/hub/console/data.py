@@ -295,15 +295,23 @@ class ConsoleData:
         employee: str | None = None,
         units: Sequence[str] = (),
         refused: bool = False,
+        revoked: bool = False,
         limit: int = 50,
     ) -> list[ScanView]:
         """The newest committed scans, optionally of one station, place or person, or of the
         people of `units` only (a unit head's view); `refused`: only badges a station refused
-        as forged, foreign, revoked, expired or malformed (not QR codes that are no badge)."""
+        as forged, foreign, revoked, expired or malformed (not QR codes that are no badge);
+        `revoked`: only scans accepted with a badge that was revoked before they were made."""
         where: list[str] = []
         params: list[object] = []
         if refused:
             where.append("s.outcome = 'rejected' AND s.reason <> 'not_a_badge'")
+        if revoked:  # accepted by a station that had not heard of the revocation yet
+            where.append(
+                "s.outcome = 'accepted' AND s.serial IN "
+                "(SELECT serial FROM badges WHERE revoked_ms IS NOT NULL) AND EXISTS "
+                "(SELECT 1 FROM badges b WHERE b.serial = s.serial AND b.revoked_ms <= s.wall_ms)"
+            )
         for column, value in (
             ("s.station", station),
             ("s.location", location),

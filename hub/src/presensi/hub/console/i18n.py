@@ -103,6 +103,9 @@ ID: dict[str, str] = {
     "alerts.handled": "Sudah ditangani",
     "alerts.rejects": "Pesan yang ditolak",
     "alerts.refused": "Kartu yang ditolak stasiun",
+    "alerts.revoked": "Kartu dicabut yang diterima stasiun luring",
+    "alerts.revoked_note": "Dipindai setelah kartunya dicabut, di stasiun yang belum menerima "
+    "daftar pencabutan. Tidak dihitung dalam kehadiran sampai ada koreksi.",
     "alerts.refused_note": "Kartu palsu (bad_signature), kunci asing (unknown_key), dicabut "
     "(revoked), kedaluwarsa (expired) atau rusak (malformed), terbaru di atas.",
     "alerts.all_reasons": "Semua alasan",
@@ -307,6 +310,9 @@ EN: dict[str, str] = {
     "alerts.handled": "Handled",
     "alerts.rejects": "Rejected messages",
     "alerts.refused": "Badges refused at stations",
+    "alerts.revoked": "Revoked badges accepted by offline stations",
+    "alerts.revoked_note": "Scanned after the badge was revoked, at a station that had not "
+    "received the revocation list yet. Not counted in attendance until a correction says so.",
     "alerts.refused_note": "Forged (bad_signature), foreign key (unknown_key), revoked, "
     "expired or malformed badges, newest first.",
     "alerts.all_reasons": "All reasons",

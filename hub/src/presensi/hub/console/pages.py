@@ -393,7 +393,11 @@ async def alerts(console: Console, request: Request, user: User) -> Response:
     refused = await run_in_threadpool(
         lambda: console.data.recent_scans(refused=True, units=user.units, limit=50)
     )
+    revoked = await run_in_threadpool(
+        lambda: console.data.recent_scans(revoked=True, units=user.units, limit=50)
+    )
     context = {
+        "revoked": revoked,
         "refused": refused,
         "quiet": quiet,
         "open_alerts": open_alerts,
