@@ -279,3 +279,46 @@ def test_a_revoked_badge_accepted_offline_is_flagged_and_not_counted(
         pass
     again = client.get("/kehadiran?tanggal=2026-11-23&semua=1").text
     assert 'data-employee="EMP-00003" data-state="hadir"' in again
+
+
+def test_the_hr_api_and_the_frappe_checkins(
+    make_client: MakeClient, console_store: tuple[str, SqlStore], tmp_path: Path
+) -> None:
+    from presensi.hub.console.api import new_token
+
+    url, store = console_store
+    fill(store)
+    token, digest = new_token()
+    ConsoleData(store.database).add_api_token("payroll", "viewer", digest, units=(), now_ms=1)
+    head, head_digest = new_token()
+    ConsoleData(store.database).add_api_token(
+        "teknik", "viewer", head_digest, units=["Teknik"], now_ms=1
+    )
+    client = make_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    days = client.get("/api/v1/attendance/days?date=2026-11-23", headers=auth).json()
+    siti = next(d for d in days if d["employee"] == "EMP-00002")
+    assert siti["codes"] == ["TL2", "PSW2"] and siti["late_min"] == 40 and not siti["provisional"]
+    recap = client.get("/api/v1/attendance/recap?month=2026-11", headers=auth).json()
+    assert {r["employee"] for r in recap} == {"EMP-00001", "EMP-00002", "EMP-00003"}
+    span = f"from_ms={at('2026-11-23 00:00')}&to_ms={at('2026-11-24 00:00')}"
+    checkins = client.get(f"/api/v1/attendance/checkins?{span}", headers=auth).json()
+    assert [c["log_type"] for c in checkins if c["employee"] == "EMP-00001"] == ["IN", "OUT"]
+    mine = client.get(
+        "/api/v1/attendance/days?date=2026-11-23", headers={"Authorization": f"Bearer {head}"}
+    ).json()
+    assert [d["employee"] for d in mine] == ["EMP-00003"]  # his unit only
+    bad = client.get("/api/v1/attendance/days?date=23-11-2026", headers=auth)
+    assert bad.status_code == 400 and bad.json()["error"]["parameter"] == "date"
+
+    out = tmp_path / "checkin.csv"
+    made = CliRunner().invoke(
+        main,
+        ["hub", "attendance", "checkins", "--from", "2026-11-23", "--to", "2026-11-23",
+         "--out", str(out), "--store", url],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    lines = out.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0] == "employee_field_value,timestamp,device_id,log_type"
+    assert "EMP-00001,2026-11-23 04:58:00,st-term-mangkang-01,IN" in lines
+    assert len(lines) == 1 + 6

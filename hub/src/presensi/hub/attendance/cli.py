@@ -230,3 +230,46 @@ def approve(store_url: str, correction_id: int) -> None:
 def refuse(store_url: str, correction_id: int) -> None:
     """Refuse a correction someone else asked for."""
     _decide(store_url, correction_id, "refused")
+
+
+@attendance.command()
+@_store_option()
+@click.option("--from", "first", required=True, help="First day, YYYY-MM-DD.")
+@click.option("--to", "last", required=True, help="Last day, YYYY-MM-DD.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="checkin.csv (or .xlsx)")  # fmt: skip
+@click.option(
+    "--timezone", "zone", default=None, help="The HR system's zone (default: the rules')."
+)
+def checkins(store_url: str, first: str, last: str, out: Path, zone: str | None) -> None:
+    """Write the check-ins from FROM to TO (days in the zone) in the shape of Frappe HRMS's
+    Employee Checkin (employee_field_value, timestamp, device_id, log_type)."""
+    import zoneinfo
+
+    from presensi.hub.attendance import export, reports
+    from presensi.hub.attendance.days import RulesInForce
+
+    start, end = _day(first), _day(last)
+    if out.suffix not in (".xlsx", ".csv"):
+        raise click.BadParameter("--out must end in .xlsx or .csv")
+
+    def run(store: Any) -> bytes:
+        db = store.database
+        name = zone or RulesInForce().get(db)[1].timezone
+        try:
+            tz = zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise click.BadParameter(f"unknown time zone {name!r}") from None
+        low = int(dt.datetime.combine(start, dt.time(), tz).timestamp() * 1000)
+        high = int(
+            dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tz).timestamp() * 1000
+        )
+        table = export.frappe_checkins(reports.checkins(db, low, high), name)
+        return (
+            export.to_xlsx(table, "Employee Checkin")
+            if out.suffix == ".xlsx"
+            else export.to_csv(table)
+        )
+
+    out.write_bytes(_with_store(store_url, run))
+    click.echo(f"wrote {out}")

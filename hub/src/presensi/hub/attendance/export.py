@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import xlsxwriter
 
-from presensi.hub.attendance.reports import DayLine, RecapLine
+from presensi.hub.attendance.reports import Checkin, DayLine, RecapLine
 from presensi.hub.attendance.rules import Rules
 
 Table = tuple[list[str], list[list[object]]]
@@ -117,3 +117,22 @@ def to_xlsx(table: Table, sheet: str) -> bytes:
     page.set_column(0, len(header) - 1, 14)
     book.close()
     return out.getvalue()
+
+
+def frappe_checkins(rows: Sequence[Checkin], zone_name: str) -> Table:
+    """Check-ins in the shape of Frappe HRMS's Employee Checkin, as its
+    `add_log_based_on_employee_field` takes them: the employee found by the Employee's
+    "Attendance Device ID" field (set it to the Presensi employee number), the time in the
+    site's zone, the station as the device, IN or OUT."""
+    zone = zoneinfo.ZoneInfo(zone_name)
+    header = ["employee_field_value", "timestamp", "device_id", "log_type"]
+    body: list[list[object]] = [
+        [
+            c.employee,
+            dt.datetime.fromtimestamp(c.at_ms / 1000, zone).strftime("%Y-%m-%d %H:%M:%S"),
+            c.station,
+            "IN" if c.direction == "in" else "OUT",
+        ]
+        for c in rows
+    ]
+    return header, body

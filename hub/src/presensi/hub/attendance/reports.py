@@ -231,3 +231,33 @@ def recap(
             deduction += line.deduction
         out.append(RecapLine(person, work, dict(counts), provisional, round(deduction, 2)))
     return out
+
+
+@dataclass(frozen=True)
+class Checkin:
+    employee: str
+    at_ms: int  # the hub's corrected time where a station's clock was off
+    direction: str  # "in" or "out"
+    station: str
+    location: str
+
+
+def checkins(
+    db: Database, from_ms: int, to_ms: int, persons: Sequence[Person] | None = None
+) -> list[Checkin]:
+    """The punches attendance counts (accepted, not made with a badge revoked before), made
+    from `from_ms` up to `to_ms`, oldest first; of `persons` only if given."""
+    rows = db.execute(
+        "SELECT s.employee, COALESCE(s.corrected_wall_ms, s.wall_ms), s.direction, s.station, "
+        "s.location FROM scans s WHERE s.outcome = 'accepted' AND s.employee IS NOT NULL "
+        "AND s.wall_ms >= ? AND s.wall_ms < ? AND NOT EXISTS (SELECT 1 FROM badges b "
+        "WHERE b.serial = s.serial AND b.revoked_ms IS NOT NULL AND b.revoked_ms <= s.wall_ms) "
+        "ORDER BY s.wall_ms, s.station, s.seq",
+        (from_ms, to_ms),
+    )
+    wanted = None if persons is None else {p.number for p in persons}
+    return [
+        Checkin(str(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]))
+        for r in rows
+        if wanted is None or str(r[0]) in wanted
+    ]

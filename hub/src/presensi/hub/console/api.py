@@ -8,6 +8,7 @@ stable: `unauthorized`, `forbidden`, `bad_parameter`, `not_found`, `store_unavai
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import secrets
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from presensi.hub.console import accounts
-from presensi.hub.console.core import Console
+from presensi.hub.console.core import Console, now_ms
 from presensi.hub.console.data import ApiToken, ScanView
 from presensi.hub.errors import StoreError
 from presensi.hub.model import AlertRow
@@ -32,6 +33,7 @@ _EMPLOYEE = re.compile(r"[A-Za-z0-9._-]{1,32}")
 _CURSOR = re.compile(
     r"(\d{1,16}):([a-z0-9][a-z0-9._-]{0,63}):([0-9a-f]{1,64}):(\d{1,4}):(\d{1,18})"
 )
+CHECKIN_SPAN_MS = 32 * 86_400_000
 MAX_MS = 2**53  # times beyond JavaScript's safe integers are not times
 
 
@@ -86,6 +88,42 @@ class Alert(msgspec.Struct, kw_only=True):
     detail: str
     cleared_ms: int | None
     cleared_by: str | None
+
+
+class AttendanceDay(msgspec.Struct, kw_only=True):
+    employee: str
+    name: str
+    unit: str
+    date: str  # the work day, YYYY-MM-DD (a night shift: the day it starts)
+    state: str  # hadir, absen, libur, berlangsung, sebelum
+    shift: str | None
+    check_in_ms: int | None
+    check_out_ms: int | None
+    late_min: int
+    early_min: int
+    codes: list[str]  # H, TL1..TL4, PSW1..PSW4, TK, I, S, C, DL (the rules' codes)
+    deduction: float  # percent
+    provisional: bool  # a station that may hold a scan has not delivered yet
+    manual: bool  # a correction set it
+    locations: list[str]
+
+
+class RecapRow(msgspec.Struct, kw_only=True):
+    employee: str
+    name: str
+    unit: str
+    work_days: int
+    counts: dict[str, int]  # days per code
+    provisional_days: int
+    deduction: float  # percent, the days summed
+
+
+class CheckinRow(msgspec.Struct, kw_only=True):
+    employee: str
+    time_ms: int
+    log_type: str  # IN or OUT
+    station: str
+    location: str
 
 
 class ErrorBody(msgspec.Struct, kw_only=True):
@@ -300,6 +338,102 @@ def _alert(a: AlertRow) -> Alert:
     )
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MONTH = re.compile(r"[1-9]\d{3}-(0[1-9]|1[0-2])")
+_UNIT = re.compile(r"[^\x00-\x1f]{1,100}")
+
+
+def _date_param(request: Request, name: str, pattern: re.Pattern[str]) -> dt.date:
+    raw = request.query_params.get(name)
+    try:
+        if raw is None or not pattern.fullmatch(raw):
+            raise ValueError(raw)
+        return dt.date.fromisoformat(raw if len(raw) == 10 else raw + "-01")
+    except ValueError:
+        shape = "YYYY-MM-DD" if pattern is _DATE else "YYYY-MM"
+        raise ApiError(400, "bad_parameter", f"{name}: a date {shape}", name) from None
+
+
+@endpoint
+async def attendance_days(console: Console, request: Request, token: ApiToken) -> Response:
+    _known(request, {"date", "unit"})
+    day = _date_param(request, "date", _DATE)
+    unit = _text_param(request, "unit", _UNIT)
+    _, lines, _ = await run_in_threadpool(
+        console.data.attendance_day, day, token.units, unit, now_ms()
+    )
+    return json_response(
+        [
+            AttendanceDay(
+                employee=line.person.number,
+                name=line.person.name,
+                unit=line.person.unit,
+                date=line.work_date.isoformat(),
+                state=line.state,
+                shift=line.shift,
+                check_in_ms=line.day.first_in_ms if line.day else None,
+                check_out_ms=line.day.last_out_ms if line.day else None,
+                late_min=line.day.late_min if line.day else 0,
+                early_min=line.day.early_min if line.day else 0,
+                codes=list(line.codes),
+                deduction=line.deduction,
+                provisional=line.provisional,
+                manual=line.manual,
+                locations=list(line.day.locations) if line.day else [],
+            )
+            for line in lines
+        ]
+    )
+
+
+@endpoint
+async def attendance_recap(console: Console, request: Request, token: ApiToken) -> Response:
+    _known(request, {"month", "unit"})
+    first = _date_param(request, "month", _MONTH)
+    unit = _text_param(request, "unit", _UNIT)
+    last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    _, lines = await run_in_threadpool(
+        console.data.attendance_recap, first, last, token.units, unit, now_ms()
+    )
+    return json_response(
+        [
+            RecapRow(
+                employee=r.person.number,
+                name=r.person.name,
+                unit=r.person.unit,
+                work_days=r.work_days,
+                counts=r.counts,
+                provisional_days=r.provisional,
+                deduction=r.deduction,
+            )
+            for r in lines
+        ]
+    )
+
+
+@endpoint
+async def attendance_checkins(console: Console, request: Request, token: ApiToken) -> Response:
+    _known(request, {"from_ms", "to_ms"})
+    from_ms = _int_param(request, "from_ms", None, 0, MAX_MS)
+    to_ms = _int_param(request, "to_ms", None, 0, MAX_MS)
+    if from_ms is None or to_ms is None:
+        raise ApiError(400, "bad_parameter", "give from_ms and to_ms", "from_ms")
+    to_ms = min(to_ms, from_ms + CHECKIN_SPAN_MS)  # at most 32 days in one answer
+    rows = await run_in_threadpool(console.data.attendance_checkins, from_ms, to_ms, token.units)
+    return json_response(
+        [
+            CheckinRow(
+                employee=c.employee,
+                time_ms=c.at_ms,
+                log_type="IN" if c.direction == "in" else "OUT",
+                station=c.station,
+                location=c.location,
+            )
+            for c in rows
+        ]
+    )
+
+
 async def openapi(request: Request) -> Response:
     return json_response(openapi_document())
 
@@ -318,10 +452,20 @@ def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 
 
 def openapi_document() -> dict[str, Any]:
-    (station, scan_page, reject, alert, error), components = msgspec.json.schema_components(
-        [list[Station], ScanPage, list[Reject], list[Alert], Error],
+    schemas, components = msgspec.json.schema_components(
+        [
+            list[Station],
+            ScanPage,
+            list[Reject],
+            list[Alert],
+            Error,
+            list[AttendanceDay],
+            list[RecapRow],
+            list[CheckinRow],
+        ],
         ref_template="#/components/schemas/{name}",
     )
+    station, scan_page, reject, alert, error, days, recap, checkins = schemas
     limit = _param(
         "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "At most this many (100)"
     )
@@ -384,6 +528,48 @@ def openapi_document() -> dict[str, Any]:
                 "Rejected messages, newest first",
                 reject,
                 [limit, _param("station", ident, "One station")],
+            ),
+            "/api/v1/attendance/days": get(
+                "Every employee's attendance on one work day",
+                days,
+                [
+                    {
+                        **_param(
+                            "date",
+                            {"type": "string", "format": "date"},
+                            "The work day, YYYY-MM-DD",
+                        ),
+                        "required": True,
+                    },
+                    _param(
+                        "unit", {"type": "string", "pattern": "^" + _UNIT.pattern + "$"}, "One unit"
+                    ),
+                ],
+            ),
+            "/api/v1/attendance/recap": get(
+                "The monthly recap per employee",
+                recap,
+                [
+                    {
+                        **_param(
+                            "month",
+                            {"type": "string", "pattern": "^" + _MONTH.pattern + "$"},
+                            "The month, YYYY-MM",
+                        ),
+                        "required": True,
+                    },
+                    _param(
+                        "unit", {"type": "string", "pattern": "^" + _UNIT.pattern + "$"}, "One unit"
+                    ),
+                ],
+            ),
+            "/api/v1/attendance/checkins": get(
+                "The punches attendance counts, oldest first (at most 32 days from from_ms)",
+                checkins,
+                [
+                    {**_param("from_ms", ms, "From (Unix ms)"), "required": True},
+                    {**_param("to_ms", ms, "Up to (Unix ms)"), "required": True},
+                ],
             ),
             "/api/v1/alerts": get(
                 "Alerts, newest first",

@@ -540,6 +540,13 @@ class ConsoleData:
         with self._lock:
             return corrections.pending(self._db)
 
+    def attendance_checkins(
+        self, from_ms: int, to_ms: int, units: Sequence[str]
+    ) -> list[reports.Checkin]:
+        with self._lock:
+            persons = reports.people(self._db, units) if units else None
+            return reports.checkins(self._db, from_ms, to_ms, persons)
+
     def units(self) -> list[str]:
         with self._lock:
             return reports.units(self._db)
