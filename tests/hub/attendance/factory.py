@@ -19,7 +19,10 @@ def at(text: str) -> int:
 
 
 def chain(
-    station: str, scans: list[tuple[str, str, str]], outcome: Outcome = Outcome.ACCEPTED
+    station: str,
+    scans: list[tuple[str, str, str]],
+    outcome: Outcome = Outcome.ACCEPTED,
+    reason: Reason = Reason.OK,
 ) -> list[ScanRecord]:
     """A station's journal: (employee, local time, direction) each."""
     out: list[ScanRecord] = []
@@ -34,7 +37,7 @@ def chain(
             wall_ms=at(when),
             direction=direction,
             outcome=outcome,
-            reason=Reason.OK,
+            reason=reason,
             clock_synced=True,  # (an unsynced one would have its time corrected by the hub)
             clock_last_sync_ms=at(when) - 60_000,
             mono_ns=(at(when) - at("2026-12-07 00:00")) * 1_000_000,

@@ -95,7 +95,7 @@ def sync_badges(db: Database, badges: Sequence[Badge], now_ms: int) -> int:
             ],
         )
         # a badge revoked (or its revocation changed): its scans' days are derived again
-        from presensi.hub.attendance.days import mark_revoked
+        from presensi.hub.attendance.marks import mark_revoked
 
         mark_revoked(
             db,

@@ -486,6 +486,41 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        12,
+        "attendance rosters, imported holidays, flagged days",
+        (
+            # a rotating crew's shift per day (presensi.hub.attendance.schedule); 'libur': off
+            """
+            CREATE TABLE attendance_roster (
+                employee    TEXT NOT NULL,
+                work_date   TEXT NOT NULL,
+                shift       TEXT NOT NULL,
+                location    TEXT,
+                imported_ms BIGINT NOT NULL,
+                imported_by TEXT NOT NULL,
+                PRIMARY KEY (employee, work_date)
+            )
+            """,
+            "CREATE INDEX attendance_roster_date ON attendance_roster (work_date)",
+            # public holidays imported from a CSV file, beside the rules file's own
+            """
+            CREATE TABLE attendance_holidays (
+                day         TEXT PRIMARY KEY,
+                name        TEXT NOT NULL,
+                imported_ms BIGINT NOT NULL,
+                imported_by TEXT NOT NULL
+            )
+            """,
+            # what a day's punches showed beside its codes ("elsewhere": not where assigned)
+            "ALTER TABLE attendance_days ADD COLUMN flags TEXT NOT NULL DEFAULT ''",
+            # the cheating signals raise each alert once per subject, ever
+            "CREATE INDEX alerts_subject ON alerts (kind, subject)",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _CREATE_TABLE = """

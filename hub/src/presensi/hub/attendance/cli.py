@@ -123,10 +123,10 @@ def recompute(store_url: str, first: str, last: str) -> None:
 @_store_option()
 @click.argument("month")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="rekap.xlsx or rekap.csv")  # fmt: skip
+              help="rekap.xlsx, rekap.csv or rekap.pdf (printable)")  # fmt: skip
 @click.option("--unit", default=None, help="One unit only.")
 def recap(store_url: str, month: str, out: Path, unit: str | None) -> None:
-    """Write MONTH's recap (YYYY-MM) per employee as XLSX or CSV."""
+    """Write MONTH's recap (YYYY-MM) per employee as XLSX, CSV or a printable PDF."""
     from presensi.hub.attendance import export, reports
     from presensi.hub.attendance.days import RulesInForce
 
@@ -134,8 +134,8 @@ def recap(store_url: str, month: str, out: Path, unit: str | None) -> None:
         first = dt.date.fromisoformat(month + "-01")
     except ValueError:
         raise click.BadParameter(f"{month!r} is not a month YYYY-MM") from None
-    if out.suffix not in (".xlsx", ".csv"):
-        raise click.BadParameter("--out must end in .xlsx or .csv")
+    if out.suffix not in (".xlsx", ".csv", ".pdf"):
+        raise click.BadParameter("--out must end in .xlsx, .csv or .pdf")
     last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
     now = time.time_ns() // 10**6
 
@@ -144,6 +144,9 @@ def recap(store_url: str, month: str, out: Path, unit: str | None) -> None:
         _, rules_now = RulesInForce().get(db)
         lines = reports.recap(db, rules_now, first, last, reports.people(db, unit=unit), now)
         table = export.recap_table(lines, rules_now)
+        if out.suffix == ".pdf":
+            subtitle = f"{unit or 'Semua unit'} · {first} s/d {last} · {len(lines)} pegawai"
+            return export.to_pdf(table, f"Rekap kehadiran {month}", subtitle, rules_now.timezone)
         return (
             export.to_xlsx(table, f"Rekap {month}")
             if out.suffix == ".xlsx"
@@ -273,3 +276,82 @@ def checkins(store_url: str, first: str, last: str, out: Path, zone: str | None)
 
     out.write_bytes(_with_store(store_url, run))
     click.echo(f"wrote {out}")
+
+
+@attendance.group()
+def roster() -> None:
+    """Rosters of per-day shifts (rotating bus crews), from CSV: pegawai,tanggal,shift[,lokasi]."""
+
+
+@roster.command("import")
+@_store_option()
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def roster_import(store_url: str, file: Path) -> None:
+    """Check FILE whole against the rules in force, the employees and the attendance points,
+    then store it: each line replaces that employee's day. Nothing is stored if a line is
+    wrong."""
+    from presensi.hub.attendance.days import RulesInForce, derive_all
+    from presensi.hub.attendance.schedule import ScheduleError, import_roster, parse_roster
+
+    data = file.read_bytes()
+
+    def run(store: Any) -> tuple[int, int]:
+        db = store.database
+        _, rules_now = RulesInForce().get(db)
+        employees = [str(r[0]) for r in db.execute("SELECT number FROM employees")]
+        places = [str(r[0]) for r in db.execute("SELECT id FROM locations")]
+        lines = parse_roster(data, rules_now, employees, places)
+        count = import_roster(db, lines, f"cli:{getpass.getuser()}", time.time_ns() // 10**6)
+        return count, derive_all(db, RulesInForce())
+
+    try:
+        count, derived = _with_store(store_url, run)
+    except ScheduleError as exc:
+        _fail(f"{file}: refused, nothing changed:\n{exc}")
+    click.echo(f"{file}: {count} roster lines stored; {derived} (employee, day) marks derived")
+
+
+@attendance.group()
+def holidays() -> None:
+    """Public holidays from a CSV file (tanggal,nama), beside the rules file's own."""
+
+
+@holidays.command("import")
+@_store_option()
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def holidays_import(store_url: str, file: Path) -> None:
+    """Make FILE's holidays the imported holidays of the years it covers (checked whole first);
+    the days they change are derived again."""
+    from presensi.hub.attendance.days import RulesInForce, derive_all
+    from presensi.hub.attendance.schedule import ScheduleError, import_holidays, parse_holidays
+
+    data = file.read_bytes()
+
+    def run(store: Any) -> tuple[int, int, int]:
+        db = store.database
+        found = parse_holidays(data)
+        added, removed = import_holidays(
+            db, found, f"cli:{getpass.getuser()}", time.time_ns() // 10**6
+        )
+        return added, removed, derive_all(db, RulesInForce())
+
+    try:
+        added, removed, derived = _with_store(store_url, run)
+    except ScheduleError as exc:
+        _fail(f"{file}: refused, nothing changed:\n{exc}")
+    click.echo(f"{file}: {added} holidays added or renamed, {removed} removed; {derived} derived")
+
+
+@holidays.command("list")
+@_store_option()
+@click.option("--year", type=int, default=None, help="One year only.")
+def holidays_list(store_url: str, year: int | None) -> None:
+    """The holidays in force: the rules file's and the imported ones."""
+    from presensi.hub.attendance.days import RulesInForce
+
+    def run(store: Any) -> dict[dt.date, str]:
+        return dict(RulesInForce().get(store.database)[1].holidays)
+
+    for day, name in sorted(_with_store(store_url, run).items()):
+        if year is None or day.year == year:
+            click.echo(f"{day}  {name}")

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from presensi.hub.attendance.days import DAY_MS, mark_day
+from presensi.hub.attendance.marks import DAY_MS, mark_day
 from presensi.hub.attendance.rules import Rules
 
 if TYPE_CHECKING:

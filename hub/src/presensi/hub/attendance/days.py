@@ -11,87 +11,44 @@ no scan is ever left out of its day; deriving twice gives the same rows.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from presensi.hub.attendance.derive import Day, Punch, derive_day
+from presensi.hub.attendance import signals
+from presensi.hub.attendance.derive import (
+    ELSEWHERE,
+    MANUAL,
+    Day,
+    Punch,
+    allowed_locations,
+    derive_day,
+)
+from presensi.hub.attendance.marks import (
+    DAY_MS,
+    EPOCH,
+    mark,
+    mark_day,
+    mark_range,
+    mark_revoked,
+)
 from presensi.hub.attendance.rules import Rules, default_rules, parse_rules
-from presensi.protocol.reasons import Outcome
-from presensi.protocol.record import ScanRecord
+from presensi.hub.attendance.schedule import imported_holidays, roster
 
 if TYPE_CHECKING:
     from presensi.hub.store import Database
 
-DAY_MS = 86_400_000
-MANUAL_LOCATION = "manual"  # the location of a time set by hand in a correction
-_EPOCH = dt.date(1970, 1, 1)
+__all__ = ["DAY_MS", "mark", "mark_day", "mark_range", "mark_revoked"]  # (moved to .marks)
+
+MANUAL_LOCATION = MANUAL  # the location of a time set by hand in a correction
+_EPOCH = EPOCH
 _DAY_COLUMNS = (
     "employee, work_date, shift, start_ms, end_ms, window_end_ms, first_in_ms, last_out_ms, "
-    "late_min, early_min, codes, deduction, locations, rules_version, computed_ms"
+    "late_min, early_min, codes, deduction, locations, rules_version, computed_ms, flags"
 )
-
-
-def mark(db: Database, records: Iterable[ScanRecord]) -> None:
-    """Inside the caller's transaction: the accepted scans' days need deriving again."""
-    marks = sorted(
-        {
-            (r.employee, r.wall_ms // DAY_MS)
-            for r in records
-            if r.employee and r.outcome is Outcome.ACCEPTED
-        }
-    )
-    if marks:
-        db.executemany(
-            "INSERT INTO attendance_dirty (employee, utc_day) VALUES (?, ?) "
-            "ON CONFLICT (employee, utc_day) DO UPDATE SET mark = attendance_dirty.mark + 1",
-            marks,
-        )
-
-
-def mark_day(db: Database, employee: str, work_date: dt.date) -> None:
-    """Inside the caller's transaction: derive the employee's `work_date` again."""
-    day = (work_date - _EPOCH).days
-    db.executemany(
-        "INSERT INTO attendance_dirty (employee, utc_day) VALUES (?, ?) "
-        "ON CONFLICT (employee, utc_day) DO UPDATE SET mark = attendance_dirty.mark + 1",
-        [(employee, day), (employee, day + 1)],
-    )
-
-
-def mark_revoked(db: Database, serials: Sequence[int]) -> None:
-    """Inside the caller's transaction: badges whose revocation was set or changed; the days
-    of their scans are derived again (a scan made after the revocation is not a punch)."""
-    for serial in serials:
-        db.execute(
-            "INSERT INTO attendance_dirty (employee, utc_day) "
-            "SELECT DISTINCT employee, wall_ms / ? FROM scans WHERE serial = ? "
-            "AND outcome = 'accepted' AND employee IS NOT NULL "
-            "ON CONFLICT (employee, utc_day) DO UPDATE SET mark = attendance_dirty.mark + 1",
-            (DAY_MS, serial),
-        )
-
-
-def mark_range(db: Database, first: dt.date, last: dt.date) -> int:
-    """Mark every employee's days with scans from `first` to `last` (a recompute after a rule
-    change); how many marks."""
-    low = (first - _EPOCH).days - 1
-    high = (last - _EPOCH).days + 1
-    with db.transaction():
-        rows = db.execute(
-            "SELECT DISTINCT employee, wall_ms / ? FROM scans WHERE outcome = 'accepted' "
-            "AND employee IS NOT NULL AND wall_ms >= ? AND wall_ms < ?",
-            (DAY_MS, low * DAY_MS, (high + 1) * DAY_MS),
-        )
-        marks = [(str(r[0]), int(r[1])) for r in rows]
-        db.executemany(
-            "INSERT INTO attendance_dirty (employee, utc_day) VALUES (?, ?) "
-            "ON CONFLICT (employee, utc_day) DO UPDATE SET mark = attendance_dirty.mark + 1",
-            marks,
-        )
-    return len(marks)
 
 
 # -- rules -----------------------------------------------------------------------------------
@@ -111,18 +68,26 @@ def load_rules(db: Database, text: str, by: str, now_ms: int) -> int:
 
 
 class RulesInForce:
-    """The newest loaded rules (the defaults, version 0, until a file is loaded), parsed once
-    per version."""
+    """The newest loaded rules (the defaults, version 0, until a file is loaded) with the
+    imported holidays added, parsed once per version and import."""
 
     def __init__(self) -> None:
+        self._key: tuple[int, tuple[int, int]] = (-1, (0, 0))
         self._cached: tuple[int, Rules] = (0, default_rules())
 
     def get(self, db: Database) -> tuple[int, Rules]:
         rows = db.execute("SELECT MAX(version) FROM attendance_rules")
         version = int(rows[0][0] or 0)
-        if version != self._cached[0]:
-            text = db.execute("SELECT text FROM attendance_rules WHERE version = ?", (version,))
-            self._cached = (version, parse_rules(str(text[0][0])))
+        stamp, holidays = imported_holidays(db)
+        if (version, stamp) != self._key:
+            if version == 0:
+                rules = default_rules()
+            else:
+                text = db.execute("SELECT text FROM attendance_rules WHERE version = ?", (version,))
+                rules = parse_rules(str(text[0][0]))
+            if holidays:
+                rules = dataclasses.replace(rules, holidays={**holidays, **rules.holidays})
+            self._key, self._cached = (version, stamp), (version, rules)
         return self._cached
 
 
@@ -148,13 +113,29 @@ def derive_pending(
             base = _EPOCH + dt.timedelta(days=int(utc_day))
             wanted[str(employee)].update(base + dt.timedelta(days=k) for k in (-1, 0, 1))
         groups = _shift_groups(db, list(wanted))
+        lows = min(min(d) for d in wanted.values())
+        highs = max(max(d) for d in wanted.values())
+        rostered = roster(db, lows, highs, list(wanted))
+        coords = signals.coordinates(db)
+        found: list[signals.Signal] = []
         for employee, days in wanted.items():
             group = rules.group_of(groups.get(employee, ""))
             if group is None:
                 continue  # a shift group the rules do not name, and no default group
-            punches = _punches(db, employee, min(days), max(days))
-            results = [derive_day(rules, group, employee, d, punches) for d in sorted(days)]
+            punches, seen = _scans(db, employee, min(days), max(days))
+            results = [
+                derive_day(rules, group, employee, d, punches, rostered.get((employee, d)))
+                for d in sorted(days)
+            ]
             _write(db, employee, sorted(days), results, version, now_ms)
+            found += signals.travel(employee, seen, coords, rules.signals)
+            found += signals.attempts(employee, seen, rules.signals)
+            found += signals.revoked(employee, seen)
+            for day in results:
+                if day is not None and ELSEWHERE in day.flags:
+                    allowed = allowed_locations(group, rostered.get((employee, day.work_date)))
+                    found += signals.elsewhere(employee, day, seen, allowed)
+        signals.raise_signals(db, found, now_ms)
         db.executemany(
             "DELETE FROM attendance_dirty WHERE employee = ? AND utc_day = ? AND mark = ?",
             [(str(e), int(u), int(m)) for e, u, m in taken],
@@ -183,21 +164,40 @@ def _shift_groups(db: Database, employees: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def _punches(db: Database, employee: str, first: dt.date, last: dt.date) -> list[Punch]:
-    """The employee's accepted scans that any shift of days `first`..`last` could use (a day
-    of margin either side for zones and for clocks the hub corrected)."""
+def _scans(
+    db: Database, employee: str, first: dt.date, last: dt.date
+) -> tuple[list[Punch], list[signals.Seen]]:
+    """The employee's scans that any shift of days `first`..`last` could use (a day of margin
+    either side for zones and for clocks the hub corrected): the punches attendance counts, and
+    every accepted or refused scan for the cheating signals."""
     low = ((first - _EPOCH).days - 1) * DAY_MS
     high = ((last - _EPOCH).days + 3) * DAY_MS
     rows = db.execute(
-        "SELECT COALESCE(corrected_wall_ms, wall_ms), direction, location FROM scans s "
-        "WHERE employee = ? AND wall_ms >= ? AND wall_ms < ? AND outcome = 'accepted' "
+        "SELECT scan_id, COALESCE(corrected_wall_ms, wall_ms), station, location, outcome, "
+        "reason, serial, direction, "
         # a badge revoked before the scan (accepted by a station that had not heard yet): not
         # a punch until a person decides (a correction); the alerts page lists such scans
-        "AND NOT EXISTS (SELECT 1 FROM badges b WHERE b.serial = s.serial "
-        "AND b.revoked_ms IS NOT NULL AND b.revoked_ms <= s.wall_ms)",
+        "EXISTS (SELECT 1 FROM badges b WHERE b.serial = s.serial "
+        "AND b.revoked_ms IS NOT NULL AND b.revoked_ms <= s.wall_ms) "
+        "FROM scans s WHERE employee = ? AND wall_ms >= ? AND wall_ms < ? "
+        "AND outcome IN ('accepted', 'rejected')",
         (employee, low, high),
     )
-    punches = [Punch(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+    seen = [
+        signals.Seen(
+            str(r[0]),
+            int(r[1]),
+            str(r[2]),
+            str(r[3]),
+            str(r[4]),
+            str(r[5]),
+            None if r[6] is None else int(r[6]),
+        )
+        for r in rows
+    ]
+    punches = [
+        Punch(int(r[1]), str(r[7]), str(r[3])) for r in rows if r[4] == "accepted" and not r[8]
+    ]
     # and the times set by hand in approved corrections (attendance/corrections.py)
     manual = db.execute(
         "SELECT check_in_ms, check_out_ms FROM attendance_corrections WHERE employee = ? "
@@ -213,7 +213,7 @@ def _punches(db: Database, employee: str, first: dt.date, last: dt.date) -> list
             punches.append(Punch(int(check_in), "in", MANUAL_LOCATION))
         if check_out is not None:
             punches.append(Punch(int(check_out), "out", MANUAL_LOCATION))
-    return punches
+    return punches, seen
 
 
 def _write(
@@ -228,14 +228,14 @@ def _write(
     db.executemany("DELETE FROM attendance_days WHERE employee = ? AND work_date = ?", gone)
     rows = [_row(r, version, now_ms) for r in results if r is not None]
     db.executemany(
-        f"INSERT INTO attendance_days ({_DAY_COLUMNS}) VALUES ({', '.join('?' * 15)}) "  # noqa: S608
+        f"INSERT INTO attendance_days ({_DAY_COLUMNS}) VALUES ({', '.join('?' * 16)}) "  # noqa: S608
         "ON CONFLICT (employee, work_date) DO UPDATE SET shift = excluded.shift, "
         "start_ms = excluded.start_ms, end_ms = excluded.end_ms, "
         "window_end_ms = excluded.window_end_ms, first_in_ms = excluded.first_in_ms, "
         "last_out_ms = excluded.last_out_ms, late_min = excluded.late_min, "
         "early_min = excluded.early_min, codes = excluded.codes, deduction = excluded.deduction, "
         "locations = excluded.locations, rules_version = excluded.rules_version, "
-        "computed_ms = excluded.computed_ms",
+        "computed_ms = excluded.computed_ms, flags = excluded.flags",
         rows,
     )
 
@@ -257,15 +257,19 @@ def _row(d: Day, version: int, now_ms: int) -> tuple[object, ...]:
         ",".join(d.locations),
         version,
         now_ms,
+        ",".join(d.flags),
     )
 
 
-def stored_days(db: Database, first: dt.date, last: dt.date) -> list[Day]:
-    """The derived days from `first` to `last` (work dates), every employee."""
+def stored_days(
+    db: Database, first: dt.date, last: dt.date, employee: str | None = None
+) -> list[Day]:
+    """The derived days from `first` to `last` (work dates), every employee's or one's."""
+    one = "" if employee is None else " AND employee = ?"
     rows = db.execute(
-        f"SELECT {_DAY_COLUMNS} FROM attendance_days WHERE work_date >= ? AND work_date <= ? "  # noqa: S608
-        "ORDER BY employee, work_date",
-        (first.isoformat(), last.isoformat()),
+        f"SELECT {_DAY_COLUMNS} FROM attendance_days WHERE work_date >= ? AND work_date <= ?"  # noqa: S608
+        f"{one} ORDER BY employee, work_date",
+        (first.isoformat(), last.isoformat(), *(() if employee is None else (employee,))),
     )
     return [_day(r) for r in rows]
 
@@ -285,4 +289,5 @@ def _day(r: Sequence[Any]) -> Day:
         tuple(str(r[10]).split(",")),
         float(r[11]),
         tuple(c for c in str(r[12]).split(",") if c),
+        tuple(c for c in str(r[15] or "").split(",") if c),
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from presensi.hub.attendance.rules import Group, Rules, Shift
 
 MINUTE_MS = 60_000
+MANUAL = "manual"  # the location of a time set by hand in a correction
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,19 @@ class Day:
     codes: tuple[str, ...]  # ("H",) or e.g. ("TL2", "PSW4")
     deduction: float
     locations: tuple[str, ...]
+    flags: tuple[str, ...] = ()  # "elsewhere": a punch at a location not assigned
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The roster's line for one employee's day: the shift worked (None: a day off) and,
+    if given, the one location assigned that day."""
+
+    shift: str | None
+    location: str | None = None
+
+
+ELSEWHERE = "elsewhere"
 
 
 def at_local(day: dt.date, minutes: int, zone: str) -> int:
@@ -50,22 +64,40 @@ def at_local(day: dt.date, minutes: int, zone: str) -> int:
     return int(midnight.timestamp() * 1000) + minutes * MINUTE_MS
 
 
-def shift_on(rules: Rules, group: Group, day: dt.date) -> Shift | None:
-    """The shift `group` works on `day`, or None for a day off (not a work day, or a public
-    holiday that the group has off)."""
-    if day.weekday() not in group.days:
+def shift_on(
+    rules: Rules, group: Group, day: dt.date, assigned: Assignment | None = None
+) -> Shift | None:
+    """The shift worked on `day` by someone of `group` (with the roster's line for the day,
+    if any), or None for a day off: a roster's day off, a rostered group's day without a
+    line, a day the group does not work, or a public holiday the group has off. Inside a
+    period with other hours (Ramadan), the period's shift."""
+    if assigned is not None:
+        return None if assigned.shift is None else rules.shift_named(assigned.shift, day)
+    if group.roster or day.weekday() not in group.days:
         return None
     if group.holidays_off and day in rules.holidays:
         return None
-    return rules.shifts[group.shift]
+    return rules.shift_named(group.shift, day)
+
+
+def allowed_locations(group: Group, assigned: Assignment | None) -> frozenset[str]:
+    """Where the employee may scan that day; empty: anywhere."""
+    if assigned is not None and assigned.location:
+        return frozenset({assigned.location})
+    return group.locations
 
 
 def derive_day(
-    rules: Rules, group: Group, employee: str, day: dt.date, punches: Iterable[Punch]
+    rules: Rules,
+    group: Group,
+    employee: str,
+    day: dt.date,
+    punches: Iterable[Punch],
+    assigned: Assignment | None = None,
 ) -> Day | None:
     """The employee's result for `day`; None on a day off or with no punch in the windows
     (an absence: reports count it, as TK or provisional, from the calendar)."""
-    shift = shift_on(rules, group, day)
+    shift = shift_on(rules, group, day, assigned)
     if shift is None:
         return None
     zone = group.timezone
@@ -99,6 +131,8 @@ def derive_day(
             codes.append(band)
     final = tuple(codes) or (rules.present,)
     used = sorted({p.location for p in (*ins, *outs)})
+    allowed = allowed_locations(group, assigned)
+    stray = allowed and any(loc not in allowed and loc != MANUAL for loc in used)
     return Day(
         employee,
         day,
@@ -113,6 +147,7 @@ def derive_day(
         final,
         rules.deduction(final),
         tuple(used),
+        (ELSEWHERE,) if stray else (),
     )
 
 

@@ -25,6 +25,7 @@ _STATE = {
     "sebelum": "Sebelum pencatatan",
 }
 _RISKY = ("=", "+", "-", "@", "\t", "\r")
+_FLAG = {"elsewhere": "di luar lokasi tugas"}
 
 
 def _time(ms: int | None, zone: zoneinfo.ZoneInfo) -> str:
@@ -36,7 +37,7 @@ def daily_table(lines: Sequence[DayLine], zone_name: str) -> Table:
     header = [
         "Tanggal", "Nomor", "Nama", "Unit", "Sif", "Status", "Masuk", "Pulang",
         "Terlambat (menit)", "Pulang cepat (menit)", "Kode", "Potongan (%)", "Lokasi",
-        "Sementara", "Koreksi",
+        "Sementara", "Koreksi", "Catatan",
     ]  # fmt: skip
     rows: list[list[object]] = []
     for line in lines:
@@ -58,6 +59,7 @@ def daily_table(lines: Sequence[DayLine], zone_name: str) -> Table:
                 " ".join(d.locations) if d else "",
                 "ya" if line.provisional else "",
                 "manual" if line.manual else "",
+                ", ".join(_FLAG.get(f, f) for f in d.flags) if d else "",
             ]
         )
     return header, rows
@@ -117,6 +119,16 @@ def to_xlsx(table: Table, sheet: str) -> bytes:
     page.set_column(0, len(header) - 1, 14)
     book.close()
     return out.getvalue()
+
+
+def to_pdf(table: Table, title: str, subtitle: str, zone_name: str) -> bytes:
+    """The table as a printable PDF (presensi.hub.attendance.pdf; reportlab imported only
+    here, when a PDF is asked for)."""
+    from presensi.hub.attendance.pdf import table_pdf
+
+    header, rows = table
+    made = dt.datetime.now(zoneinfo.ZoneInfo(zone_name))
+    return table_pdf(header, rows, title=title, subtitle=subtitle, made=made)
 
 
 def frappe_checkins(rows: Sequence[Checkin], zone_name: str) -> Table:

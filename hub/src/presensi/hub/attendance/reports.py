@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import zoneinfo
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from presensi.hub.attendance.corrections import Correction, corrections
 from presensi.hub.attendance.days import stored_days
 from presensi.hub.attendance.derive import MINUTE_MS, Day, at_local, shift_on
 from presensi.hub.attendance.rules import Rules
+from presensi.hub.attendance.schedule import roster
 
 if TYPE_CHECKING:
     from presensi.hub.store import Database
@@ -63,6 +65,7 @@ class DayLine:
             self.provisional
             or self.state == "absen"
             or (self.state == "hadir" and self.codes != ("H",))
+            or (self.day is not None and bool(self.day.flags))
         )
 
 
@@ -125,8 +128,12 @@ def units(db: Database) -> list[str]:
 class _Month:
     """The derived days and completeness a report needs, read once."""
 
-    def __init__(self, db: Database, first: dt.date, last: dt.date) -> None:
-        self.days = {(d.employee, d.work_date): d for d in stored_days(db, first, last)}
+    def __init__(
+        self, db: Database, first: dt.date, last: dt.date, employee: str | None = None
+    ) -> None:
+        found = stored_days(db, first, last, employee)
+        self.days = {(d.employee, d.work_date): d for d in found}
+        self.roster = roster(db, first, last, None if employee is None else [employee])
         self.complete = completeness(db)
         self.fixed: dict[tuple[str, dt.date], Correction] = {}
         for c in corrections(db, first, last):
@@ -134,11 +141,7 @@ class _Month:
                 self.fixed[c.employee, c.work_date] = c  # the newest status correction wins
         # attendance starts with the hub's records: no one is absent before the first scan
         earliest = db.execute("SELECT MIN(wall_ms) FROM scans")[0][0]
-        self.since = (
-            None
-            if earliest is None
-            else dt.datetime.fromtimestamp(int(earliest) / 1000, dt.UTC).date()
-        )
+        self.earliest_ms = None if earliest is None else int(earliest)
 
     def line(self, rules: Rules, person: Person, day: dt.date, now_ms: int) -> DayLine:
         computed = self._computed(rules, person, day, now_ms)
@@ -161,7 +164,8 @@ class _Month:
     def _computed(self, rules: Rules, person: Person, day: dt.date, now_ms: int) -> DayLine:
         derived = self.days.get((person.number, day))
         group = rules.group_of(person.shift_group)
-        shift = None if group is None else shift_on(rules, group, day)
+        assigned = self.roster.get((person.number, day))
+        shift = None if group is None else shift_on(rules, group, day, assigned)
         if derived is not None:
             going = now_ms < derived.window_end_ms
             both = derived.first_in_ms is not None and derived.last_out_ms is not None
@@ -180,7 +184,7 @@ class _Month:
             )
         if shift is None or group is None:
             return DayLine(person, day, "libur", None, (), 0.0, False, None)
-        if self.since is None or day < self.since:
+        if self.earliest_ms is None or day < _local_date(self.earliest_ms, group.timezone):
             return DayLine(person, day, "sebelum", shift.name, (), 0.0, False, None)
         start = at_local(day, shift.start_min, group.timezone)
         end = start + shift.length_min * MINUTE_MS
@@ -194,6 +198,10 @@ class _Month:
         return DayLine(
             person, day, "absen", shift.name, codes, rules.deduction(codes), provisional, None
         )
+
+
+def _local_date(ms: int, zone: str) -> dt.date:
+    return dt.datetime.fromtimestamp(ms / 1000, zoneinfo.ZoneInfo(zone)).date()
 
 
 def daily(
@@ -231,6 +239,15 @@ def recap(
             deduction += line.deduction
         out.append(RecapLine(person, work, dict(counts), provisional, round(deduction, 2)))
     return out
+
+
+def person_month(
+    db: Database, rules: Rules, person: Person, first: dt.date, last: dt.date, now_ms: int
+) -> list[DayLine]:
+    """One person's days from `first` to `last` (an employee's month as a calendar)."""
+    month = _Month(db, first, last, person.number)
+    span = [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+    return [month.line(rules, person, day, now_ms) for day in span]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ S (sakit), C (cuti), DL (dinas luar); each with a deduction percentage, the day'
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import tomllib
@@ -57,6 +58,29 @@ class Group:
     days: frozenset[int]  # weekdays worked, 0 = senin
     holidays_off: bool  # public holidays are days off (office staff), or worked (bus crews)
     timezone: str
+    roster: bool = False  # the days and shifts come from the imported roster only
+    locations: frozenset[str] = frozenset()  # where its people may scan; empty: anywhere
+
+
+@dataclass(frozen=True)
+class Period:
+    """Dates with other hours (Ramadan): from `first` to `last`, each shift named in `shifts`
+    is worked as the shift it maps to."""
+
+    name: str
+    first: dt.date
+    last: dt.date
+    shifts: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Signals:
+    """When the hub raises an alert about how a badge was used (presensi.hub.attendance.signals)."""
+
+    travel_kmh: float = 80.0  # two points faster than this apart: one badge in two hands?
+    travel_min_km: float = 2.0  # points closer than this are never "too far"
+    rejected_attempts: int = 3  # this many refused scans of one badge or person ...
+    rejected_window_min: int = 10  # ... within this many minutes
 
 
 @dataclass(frozen=True)
@@ -89,7 +113,16 @@ class Rules:
     daily_cap: float
     default_group: str | None = None  # for a shift_group the rules do not name
     corrections_need_approval: bool = True  # a second person approves each correction
+    periods: tuple[Period, ...] = ()
+    signals: Signals = Signals()
     text: str = field(default="", compare=False)
+
+    def shift_named(self, name: str, day: dt.date) -> Shift:
+        """The shift `name` as worked on `day`: another one inside a period that maps it."""
+        for period in self.periods:
+            if period.first <= day <= period.last and name in period.shifts:
+                return self.shifts[period.shifts[name]]
+        return self.shifts[name]
 
     def group_of(self, shift_group: str) -> Group | None:
         found = self.groups.get(shift_group)
@@ -142,6 +175,13 @@ grace_min = 0
 in_window = [-120, 240]
 out_window = [-240, 240]
 
+[shifts.kantor_ramadan]   # office hours in Ramadan (see [periods])
+start = "08:00"
+end = "15:00"
+grace_min = 0
+in_window = [-120, 240]
+out_window = [-240, 240]
+
 [groups.Pagi]
 shift = "pagi"
 days = ["senin", "selasa", "rabu", "kamis", "jumat", "sabtu", "minggu"]
@@ -162,9 +202,31 @@ shift = "kantor"
 days = ["senin", "selasa", "rabu", "kamis", "jumat"]
 holidays_off = true
 
+[groups.Awak]             # rotating bus crews: their days and shifts come from the roster
+shift = "pagi"            # (a shift is still named: the one a roster line may leave out)
+roster = true             # presensi hub attendance roster import roster.csv
+holidays_off = false
+# locations = ["pool-mangkang", "term-mangkang"]   # where its people may scan (else: anywhere)
+
+# Dates with other hours: inside the period each shift on the left is worked as the one on
+# the right (the group keeps its days).
+[periods.ramadan-1448]
+from = "2027-02-08"
+to = "2027-03-09"
+shifts = { kantor = "kantor_ramadan" }
+
+# Public holidays: here, or a year's list from a CSV file (tanggal,nama) with
+# presensi hub attendance holidays import libur-2027.csv
 [holidays]
 2026-12-25 = "Hari Raya Natal"
 2027-01-01 = "Tahun Baru 2027 Masehi"
+
+# When the hub raises an alert about how a badge was used
+[signals]
+travel_kmh = 80           # scans at two points further apart than this speed allows
+travel_min_km = 2         # points closer than this are never too far apart
+rejected_attempts = 3     # this many refused scans of one badge or person ...
+rejected_window_min = 10  # ... within these minutes
 
 [codes]
 H = { name = "Hadir", deduction = 0.0 }
@@ -280,7 +342,7 @@ class _Checker:
 
     def rules(self) -> Rules:
         known = {"timezone", "daily_cap", "default_group", "shifts", "groups", "holidays"}
-        known.add("corrections_need_approval")
+        known |= {"corrections_need_approval", "periods", "signals"}
         for key in set(self.raw) - known - {"codes", "bands"}:
             self.bad("is not a rule this file may set", key)
         timezone = self.zone(self.raw.get("timezone", "Asia/Jakarta"), "timezone")
@@ -313,6 +375,8 @@ class _Checker:
         for code in MANUAL_CODES:
             if code not in codes:
                 self.bad(f"the manual code {code} must be defined", "codes")
+        periods = self.periods(shifts)
+        signals = self.signals()
         cap = self.number(self.raw.get("daily_cap", 3.0), 0, 100, "daily_cap")
         approval = self.raw.get("corrections_need_approval", True)
         if not isinstance(approval, bool):
@@ -334,7 +398,80 @@ class _Checker:
             cap,
             None if default is None else str(default),
             bool(approval),
+            periods,
+            signals,
             self.text,
+        )
+
+    def periods(self, shifts: dict[str, Shift]) -> tuple[Period, ...]:
+        out: list[Period] = []
+        for name, value in self.table("periods").items():
+            path = ("periods", name)
+            if not isinstance(value, dict):
+                self.bad("must be a table", *path)
+                continue
+            for key in set(value) - {"from", "to", "shifts"}:
+                self.bad("is not a period setting", *path, key)
+            first, last = (
+                self.date(value.get("from"), *path, "from"),
+                self.date(value.get("to"), *path, "to"),
+            )
+            if first and last and last < first:
+                self.bad(f"ends ({last}) before it starts ({first})", *path)
+            mapping = value.get("shifts")
+            if not isinstance(mapping, dict) or not mapping:
+                self.bad('must map shifts, as { kantor = "kantor_ramadan" }', *path, "shifts")
+                continue
+            for old, new in mapping.items():
+                if old not in shifts or new not in shifts:
+                    self.bad(f"names a shift not in [shifts]: {old!r} = {new!r}", *path, "shifts")
+            if first and last:
+                for other in out:
+                    both = set(other.shifts) & set(mapping)
+                    if both and first <= other.last and other.first <= last:
+                        self.bad(
+                            f"overlaps period {other.name!r} for {', '.join(sorted(both))}", *path
+                        )
+                out.append(Period(name, first, last, {str(k): str(v) for k, v in mapping.items()}))
+        return tuple(out)
+
+    def date(self, value: object, *path: str) -> dt.date | None:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            self.bad(f"must be a date YYYY-MM-DD, not {value!r}", *path)
+            return None
+
+    def signals(self) -> Signals:
+        value = self.table("signals")
+        for key in set(value) - {f.name for f in dataclasses.fields(Signals)}:
+            self.bad("is not a signals setting", "signals", key)
+        base = Signals()
+        return Signals(
+            self.number(value.get("travel_kmh", base.travel_kmh), 1, 2000, "signals", "travel_kmh"),
+            self.number(
+                value.get("travel_min_km", base.travel_min_km), 0, 1000, "signals", "travel_min_km"
+            ),
+            int(
+                self.number(
+                    value.get("rejected_attempts", base.rejected_attempts),
+                    2,
+                    1000,
+                    "signals",
+                    "rejected_attempts",
+                )
+            ),
+            int(
+                self.number(
+                    value.get("rejected_window_min", base.rejected_window_min),
+                    1,
+                    1440,
+                    "signals",
+                    "rejected_window_min",
+                )
+            ),
         )
 
     def shift(self, name: str, value: object) -> Shift:
@@ -367,7 +504,14 @@ class _Checker:
         if not isinstance(value, dict):
             self.bad("must be a table", *path)
             return Group(name, "", frozenset(), True, zone)
-        for key in set(value) - {"shift", "days", "holidays_off", "timezone"}:
+        for key in set(value) - {
+            "shift",
+            "days",
+            "holidays_off",
+            "timezone",
+            "roster",
+            "locations",
+        }:
             self.bad("is not a group setting", *path, key)
         shift = value.get("shift")
         if shift not in shifts:
@@ -380,8 +524,21 @@ class _Checker:
         if not isinstance(off, bool):
             self.bad("must be true or false", *path, "holidays_off")
         timezone = self.zone(value.get("timezone", zone), *path, "timezone")
+        roster = value.get("roster", False)
+        if not isinstance(roster, bool):
+            self.bad("must be true or false", *path, "roster")
+        places = value.get("locations", [])
+        if not isinstance(places, list) or not all(isinstance(p, str) and p for p in places):
+            self.bad("must be a list of location ids", *path, "locations")
+            places = []
         return Group(
-            name, str(shift), frozenset(WEEKDAYS.index(d) for d in days), bool(off), timezone
+            name,
+            str(shift),
+            frozenset(WEEKDAYS.index(d) for d in days),
+            bool(off),
+            timezone,
+            bool(roster),
+            frozenset(places),
         )
 
     def codes(self) -> dict[str, Code]:

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from presensi.hub.console import api, attendance, pages
+from presensi.hub.console import api, attendance, calendar, pages
 from presensi.hub.console.core import HERE, SESSION_S, Console, ConsoleConfig
 from presensi.hub.console.data import ConsoleData
 from presensi.hub.console.middleware import BodyLimit, SecurityHeaders
@@ -83,6 +83,7 @@ def make_app(config: ConsoleConfig) -> Starlette:
         Route("/kehadiran/koreksi/{correction_id}/{decision}", attendance.decide, methods=["POST"]),
         Route("/pegawai", pages.employees),
         Route("/pegawai/{number}", pages.employee),
+        Route("/pegawai/{number}/kehadiran", calendar.month),
         Route("/lokasi", pages.places),
         Route("/peringatan", pages.alerts),
         Route("/peringatan/{alert_id}/tangani", pages.acknowledge, methods=["POST"]),

@@ -21,6 +21,7 @@ UNIT_MAX = 100
 EXPORTS = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
 }
 
 
@@ -98,7 +99,14 @@ async def recap(console: Console, request: Request, user: User) -> Response:
     fmt = request.query_params.get("format")
     if fmt in EXPORTS:
         name = f"rekap-{first:%Y-%m}" + (f"-{_slug(unit)}" if unit else "")
-        return _download(export.recap_table(lines, rules), fmt, name, f"Rekap {first:%Y-%m}")
+        return _download(
+            export.recap_table(lines, rules),
+            fmt,
+            name,
+            f"Rekap kehadiran {first:%Y-%m}",
+            f"{unit or 'Semua unit'} · s/d {last.isoformat()} · {len(lines)} pegawai",
+            console.clock.zone.key,
+        )
     units = await run_in_threadpool(console.data.units)
     context = {
         "month": first,
@@ -117,8 +125,13 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:40] or "unit"
 
 
-def _download(table: export.Table, fmt: str, name: str, sheet: str) -> Response:
-    body = export.to_csv(table) if fmt == "csv" else export.to_xlsx(table, sheet)
+def _download(
+    table: export.Table, fmt: str, name: str, sheet: str, subtitle: str = "", zone: str = ""
+) -> Response:
+    if fmt == "pdf":
+        body = export.to_pdf(table, sheet, subtitle, zone or "Asia/Jakarta")
+    else:
+        body = export.to_csv(table) if fmt == "csv" else export.to_xlsx(table, sheet)
     headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
     return Response(body, media_type=EXPORTS[fmt], headers=headers)
 

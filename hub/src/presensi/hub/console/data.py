@@ -547,6 +547,14 @@ class ConsoleData:
             persons = reports.people(self._db, units) if units else None
             return reports.checkins(self._db, from_ms, to_ms, persons)
 
+    def attendance_month(
+        self, person: reports.Person, first: dt.date, last: dt.date, now_ms: int
+    ) -> tuple[Rules, list[reports.DayLine]]:
+        """One employee's days from `first` to `last` (the calendar on the employee's page)."""
+        with self._lock:
+            _, rules = self._rules.get(self._db)
+            return rules, reports.person_month(self._db, rules, person, first, last, now_ms)
+
     def units(self) -> list[str]:
         with self._lock:
             return reports.units(self._db)
