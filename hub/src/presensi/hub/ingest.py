@@ -33,6 +33,7 @@ PURGE_EVERY_S = 3600.0
 PING_EVERY_S = 5.0
 DERIVE_BATCH = 200  # attendance marks per transaction
 DERIVE_BUDGET_S = 0.2  # at most this long per pause between message groups
+DERIVE_EVERY_S = 0.5  # marks gathered this long are derived together: one transaction, not many
 
 
 @dataclass
@@ -148,6 +149,7 @@ class Ingest:
         self.rejects_kept = REJECTS_KEPT
         self._next_purge = 0.0
         self._next_derive_error_log = 0.0
+        self._next_derive = 0.0
         self._next_ping = 0.0
         self.store_ok = True  # the last store call worked (health checks, the watchdog)
         self.last_store_ok = time.monotonic()
@@ -294,6 +296,9 @@ class Ingest:
         A failure of the store is the store's (the caller pauses); any other is logged and
         never stops ingest: scans keep being stored, their days are derived once it is fixed
         (presensi hub attendance recompute)."""
+        if now < self._next_derive:
+            return
+        self._next_derive = now + DERIVE_EVERY_S
         deadline = now + DERIVE_BUDGET_S
         try:
             while self.store.derive_attendance(DERIVE_BATCH) and time.monotonic() < deadline:

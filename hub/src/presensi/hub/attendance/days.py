@@ -118,23 +118,34 @@ def derive_pending(
         rostered = roster(db, lows, highs, list(wanted))
         coords = signals.coordinates(db)
         found: list[signals.Signal] = []
+        scans = _scans(db, wanted)
+        gone: list[tuple[str, str]] = []
+        rows: list[tuple[object, ...]] = []
         for employee, days in wanted.items():
             group = rules.group_of(groups.get(employee, ""))
             if group is None:
                 continue  # a shift group the rules do not name, and no default group
-            punches, seen = _scans(db, employee, min(days), max(days))
+            punches, seen = scans.get(employee, ([], []))
+            ordered = sorted(days)
             results = [
                 derive_day(rules, group, employee, d, punches, rostered.get((employee, d)))
-                for d in sorted(days)
+                for d in ordered
             ]
-            _write(db, employee, sorted(days), results, version, now_ms)
-            found += signals.travel(employee, seen, coords, rules.signals)
-            found += signals.attempts(employee, seen, rules.signals)
-            found += signals.revoked(employee, seen)
+            gone += [
+                (employee, d.isoformat())
+                for d, r in zip(ordered, results, strict=True)
+                if r is None
+            ]
+            rows += [_row(r, version, now_ms) for r in results if r is not None]
+            if seen:
+                found += signals.travel(employee, seen, coords, rules.signals)
+                found += signals.attempts(employee, seen, rules.signals)
+                found += signals.revoked(employee, seen)
             for day in results:
                 if day is not None and ELSEWHERE in day.flags:
                     allowed = allowed_locations(group, rostered.get((employee, day.work_date)))
                     found += signals.elsewhere(employee, day, seen, allowed)
+        _write(db, gone, rows)
         signals.raise_signals(db, found, now_ms)
         db.executemany(
             "DELETE FROM attendance_dirty WHERE employee = ? AND utc_day = ? AND mark = ?",
@@ -165,68 +176,72 @@ def _shift_groups(db: Database, employees: Sequence[str]) -> dict[str, str]:
 
 
 def _scans(
-    db: Database, employee: str, first: dt.date, last: dt.date
-) -> tuple[list[Punch], list[signals.Seen]]:
-    """The employee's scans that any shift of days `first`..`last` could use (a day of margin
+    db: Database, wanted: dict[str, set[dt.date]]
+) -> dict[str, tuple[list[Punch], list[signals.Seen]]]:
+    """Per employee, the scans that any shift of their `wanted` days could use (a day of margin
     either side for zones and for clocks the hub corrected): the punches attendance counts, and
-    every accepted or refused scan for the cheating signals."""
-    low = ((first - _EPOCH).days - 1) * DAY_MS
-    high = ((last - _EPOCH).days + 3) * DAY_MS
-    rows = db.execute(
-        "SELECT scan_id, COALESCE(corrected_wall_ms, wall_ms), station, location, outcome, "
-        "reason, serial, direction, "
-        # a badge revoked before the scan (accepted by a station that had not heard yet): not
-        # a punch until a person decides (a correction); the alerts page lists such scans
-        "EXISTS (SELECT 1 FROM badges b WHERE b.serial = s.serial "
-        "AND b.revoked_ms IS NOT NULL AND b.revoked_ms <= s.wall_ms) "
-        "FROM scans s WHERE employee = ? AND wall_ms >= ? AND wall_ms < ? "
-        "AND outcome IN ('accepted', 'rejected')",
-        (employee, low, high),
-    )
-    seen = [
-        signals.Seen(
-            str(r[0]),
-            int(r[1]),
-            str(r[2]),
-            str(r[3]),
-            str(r[4]),
-            str(r[5]),
-            None if r[6] is None else int(r[6]),
-        )
-        for r in rows
-    ]
-    punches = [
-        Punch(int(r[1]), str(r[7]), str(r[3])) for r in rows if r[4] == "accepted" and not r[8]
-    ]
-    # and the times set by hand in approved corrections (attendance/corrections.py)
-    manual = db.execute(
-        "SELECT check_in_ms, check_out_ms FROM attendance_corrections WHERE employee = ? "
-        "AND work_date >= ? AND work_date <= ? AND decision = 'approved'",
-        (
-            employee,
-            (first - dt.timedelta(days=1)).isoformat(),
-            (last + dt.timedelta(days=1)).isoformat(),
-        ),
-    )
-    for check_in, check_out in manual:
-        if check_in is not None:
-            punches.append(Punch(int(check_in), "in", MANUAL_LOCATION))
-        if check_out is not None:
-            punches.append(Punch(int(check_out), "out", MANUAL_LOCATION))
-    return punches, seen
+    every accepted or refused scan for the cheating signals. Read in a few queries: employees
+    whose days span the same dates (the usual case: today's scans) share one."""
+    by_span: dict[tuple[dt.date, dt.date], list[str]] = defaultdict(list)
+    for employee, days in wanted.items():
+        by_span[min(days), max(days)].append(employee)
+    out: dict[str, tuple[list[Punch], list[signals.Seen]]] = {}
+    for (first, last), employees in by_span.items():
+        low = ((first - _EPOCH).days - 1) * DAY_MS
+        high = ((last - _EPOCH).days + 3) * DAY_MS
+        for k in range(0, len(employees), 500):
+            chunk = employees[k : k + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = db.execute(
+                "SELECT employee, scan_id, COALESCE(corrected_wall_ms, wall_ms), station, "  # noqa: S608
+                "location, outcome, reason, serial, direction, "
+                # a badge revoked before the scan (accepted by a station that had not heard
+                # yet): not a punch until a person decides (a correction); the alerts page
+                # lists such scans
+                "EXISTS (SELECT 1 FROM badges b WHERE b.serial = s.serial "
+                "AND b.revoked_ms IS NOT NULL AND b.revoked_ms <= s.wall_ms) "
+                f"FROM scans s WHERE employee IN ({marks}) AND wall_ms >= ? AND wall_ms < ? "
+                "AND outcome IN ('accepted', 'rejected')",
+                (*chunk, low, high),
+            )
+            for r in rows:
+                punches, seen = out.setdefault(str(r[0]), ([], []))
+                seen.append(
+                    signals.Seen(
+                        str(r[1]),
+                        int(r[2]),
+                        str(r[3]),
+                        str(r[4]),
+                        str(r[5]),
+                        str(r[6]),
+                        None if r[7] is None else int(r[7]),
+                    )
+                )
+                if r[5] == "accepted" and not r[9]:
+                    punches.append(Punch(int(r[2]), str(r[8]), str(r[4])))
+            # and the times set by hand in approved corrections (attendance/corrections.py)
+            manual = db.execute(
+                "SELECT employee, check_in_ms, check_out_ms FROM attendance_corrections "  # noqa: S608
+                f"WHERE employee IN ({marks}) AND work_date >= ? AND work_date <= ? "
+                "AND decision = 'approved'",
+                (
+                    *chunk,
+                    (first - dt.timedelta(days=1)).isoformat(),
+                    (last + dt.timedelta(days=1)).isoformat(),
+                ),
+            )
+            for employee, check_in, check_out in manual:
+                punches, _ = out.setdefault(str(employee), ([], []))
+                if check_in is not None:
+                    punches.append(Punch(int(check_in), "in", MANUAL_LOCATION))
+                if check_out is not None:
+                    punches.append(Punch(int(check_out), "out", MANUAL_LOCATION))
+    return out
 
 
-def _write(
-    db: Database,
-    employee: str,
-    days: list[dt.date],
-    results: list[Day | None],
-    version: int,
-    now_ms: int,
-) -> None:
-    gone = [(employee, d.isoformat()) for d, r in zip(days, results, strict=True) if r is None]
+def _write(db: Database, gone: list[tuple[str, str]], rows: list[tuple[object, ...]]) -> None:
+    """The derived days: rows written, days that no longer have a result removed."""
     db.executemany("DELETE FROM attendance_days WHERE employee = ? AND work_date = ?", gone)
-    rows = [_row(r, version, now_ms) for r in results if r is not None]
     db.executemany(
         f"INSERT INTO attendance_days ({_DAY_COLUMNS}) VALUES ({', '.join('?' * 16)}) "  # noqa: S608
         "ON CONFLICT (employee, work_date) DO UPDATE SET shift = excluded.shift, "
