@@ -138,9 +138,12 @@ def test_the_sample_is_realistic_repeatable_and_importable(org: Org) -> None:
     assert staff != sample_employees(810, seed=8)
     assert len({e.number for e in staff}) == 810
     units = Counter(e.unit for e in staff)
-    assert units.most_common(1)[0][0] == "Pramudi (driver)"
-    assert {"Pramudi (driver)", "Teknik", "Operasional", "Administrasi"} <= set(units)
-    assert {e.shift_group for e in staff} == {"Pagi", "Siang", "Malam"}
+    kinds = Counter(unit.split()[0] for unit in units.elements())
+    assert kinds.most_common(1)[0][0] == "Pramudi"  # mostly drivers
+    assert {"Pramudi", "Pramugara/i", "Mekanik", "Kantor", "Keamanan"} <= set(kinds)
+    assert {f"Pramudi Koridor {c}" for c in ("I", "IV", "VIII")} <= set(units)
+    assert {e.shift_group for e in staff} == {"Pagi", "Siang", "Malam", "Kantor"}
+    assert all(e.shift_group == "Kantor" for e in staff if e.unit.startswith("Kantor"))
     assert len({e.name for e in staff}) > 400  # varied names
     assert import_employees(org, employees_csv(staff)) == staff
 

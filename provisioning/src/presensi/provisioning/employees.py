@@ -1,7 +1,7 @@
 """The employee list: org/employees.csv, imported from a CSV file after validation.
 
     number,name,unit,shift_group
-    EMP-00017,Siti Nurhaliza,Pramudi (driver),Pagi
+    EMP-00017,Siti Nurhaliza,Pramudi Koridor I,Pagi
 
 `number` is what the badge carries, so it follows the badge's rule (presensi.protocol.badge):
 1-32 letters, digits, '.', '_' or '-'. Numbers are unique, also ignoring case (EMP-1 and emp-1
@@ -165,20 +165,29 @@ _FAMILY = (  # noqa: SIM905 (Batak family names: the same for men and women)
     "Siregar Nasution Lubis Harahap Simanjuntak Sitompul Situmorang Tampubolon Manurung "
     "Pardede Hutapea Sinaga Hasibuan Purba Ginting Tarigan Sembiring Pangaribuan Sihombing"
 ).split()
-# (unit, share of the staff, shift groups it works in)
+# Trans Semarang's kinds of staff: (unit, share of the staff, shift groups it works in).
+# Crews (pramudi: drivers; pramugara/pramugari: conductors) per corridor, in early, day and night
+# shifts; mechanics at the bus pools; office divisions of the BLU UPTD on office hours (Kantor).
+_CORRIDORS = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII")
+_POOLS = ("Mangkang", "Terboyo", "Penggaron", "Banyumanik")
+_CREW = ("Pagi", "Siang", "Malam")
 _UNITS: tuple[tuple[str, float, tuple[str, ...]], ...] = (
-    ("Pramudi (driver)", 0.58, ("Pagi", "Siang", "Malam")),
-    ("Operasional", 0.16, ("Pagi", "Siang", "Malam")),
-    ("Teknik", 0.14, ("Pagi", "Siang", "Malam")),
-    ("Administrasi", 0.08, ("Pagi",)),
-    ("Keamanan", 0.04, ("Pagi", "Siang", "Malam")),
+    *((f"Pramudi Koridor {c}", 0.50 / len(_CORRIDORS), _CREW) for c in _CORRIDORS),
+    *((f"Pramugara/i Koridor {c}", 0.22 / len(_CORRIDORS), _CREW) for c in _CORRIDORS),
+    *((f"Mekanik Pool {p}", 0.10 / len(_POOLS), _CREW) for p in _POOLS),
+    ("Kantor BLU - Operasional", 0.05, ("Kantor",)),
+    ("Kantor BLU - Keuangan", 0.02, ("Kantor",)),
+    ("Kantor BLU - Umum dan Kepegawaian", 0.03, ("Kantor",)),
+    ("Keamanan dan Petugas Halte", 0.08, _CREW),
 )
-_FEMALE_SHARE = {"Pramudi (driver)": 0.12, "Teknik": 0.08}  # otherwise about 0.45
+_FEMALE_SHARE = {"Pramudi": 0.12, "Pramugara/i": 0.55, "Mekanik": 0.05}  # else about 0.45
 
 
 def sample_employees(n: int = 810, seed: int = 0) -> list[Employee]:
-    """`n` employees of a city bus operator, the same list for the same seed: numbers
-    EMP-00001.., Indonesian names, units (mostly drivers) and shift groups."""
+    """`n` employees of a city bus operator (Trans Semarang's kinds of staff), the same list
+    for the same seed: numbers EMP-00001.., Indonesian names, units (drivers and conductors per
+    corridor, mechanics per pool, office divisions) and shift groups (Pagi, Siang, Malam for
+    crews and mechanics, Kantor for the office)."""
     if n < 0:
         raise ValueError("n must not be negative")
     rng = random.Random(seed)
@@ -188,7 +197,7 @@ def sample_employees(n: int = 810, seed: int = 0) -> list[Employee]:
     employees = []
     for i in range(1, n + 1):
         unit = rng.choices(units, weights)[0]
-        female = rng.random() < _FEMALE_SHARE.get(unit, 0.45)
+        female = rng.random() < _FEMALE_SHARE.get(unit.split()[0], 0.45)
         firsts = _FEMALE if female else _MALE
         lasts = (_FEMALE_LAST if female else _MALE_LAST) + _FAMILY
         shape = rng.choices(("first", "first last", "first middle last"), (0.2, 0.65, 0.15))[0]
