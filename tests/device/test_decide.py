@@ -102,6 +102,35 @@ def test_event_mode_records_the_event() -> None:
     assert (record.direction, record.event) == ("event", "apel-pagi-2026-11-30")
 
 
+def test_the_duplicate_window_does_not_carry_across_a_change_of_event() -> None:
+    """Seen in the field: an "out" less than 120 s before the apel began at the station was
+    recorded at the apel as a duplicate of that "out", and the employee was not counted."""
+    d = decider(mode="out", window_s=120)
+    out = scan(d, token(), at(T0))
+    apel = StationSection(
+        id="st-1", location="pool-a", mode="event", event="apel-senin", duplicate_window_s=120
+    )
+    d.reconfigure(apel, 4)
+    came = scan(d, token(), at(T0 + 30_000))
+    assert (out.outcome, came.outcome) == (Outcome.ACCEPTED, Outcome.ACCEPTED)
+    assert (came.direction, came.event) == ("event", "apel-senin")
+    # within the event, a second scan is a duplicate of the first (counted once)
+    again = scan(d, token(), at(T0 + 40_000))
+    assert (again.outcome, again.event) == (Outcome.DUPLICATE, "apel-senin")
+    # the next event at the same station: a new attendance, not a duplicate
+    d.reconfigure(
+        StationSection(
+            id="st-1", location="pool-a", mode="event", event="rapat-staf", duplicate_window_s=120
+        ),
+        5,
+    )
+    assert scan(d, token(), at(T0 + 50_000)).outcome is Outcome.ACCEPTED
+    # and restored from the journal after a restart, the event still tells them apart
+    fresh = decider(mode="event", event="rapat-staf")
+    fresh.restore([came])
+    assert fresh.decide(token(), at(T0 + 60_000)).outcome is Outcome.ACCEPTED
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [

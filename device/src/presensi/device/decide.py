@@ -50,6 +50,7 @@ class _Seen:
     boot_id: str
     day: dt.date
     direction: Direction
+    event: str | None = None  # the event it was scanned for (event mode), if any
 
 
 class Decider:
@@ -94,6 +95,7 @@ class Decider:
                 record.boot_id,
                 self._day(record.wall_ms, self.settings.zone),
                 record.direction,
+                record.event,
             )
 
     def decide(self, text: str, at: Moment) -> ScanRecord:
@@ -133,8 +135,13 @@ class Decider:
         )
 
     def _within_window(self, employee: str, at: Moment, station: StationSection) -> bool:
+        """A repeat of the employee's last accepted scan: within the window and for the same
+        event (or both for none). A scan "out" just before the apel starts at this station is
+        not a duplicate of the apel's attendance, nor the other way round."""
         seen = self._last_accepted.get(employee)
         if seen is None:
+            return False
+        if seen.event != (station.event if station.mode == "event" else None):
             return False
         window_ms = station.duplicate_window_s * 1000
         if seen.boot_id == at.boot_id:  # same boot: the monotonic clock cannot jump
