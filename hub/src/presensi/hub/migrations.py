@@ -521,6 +521,65 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        13,
+        "events: apel, upacara, meetings",
+        (
+            # presensi.hub.events: when, where, who is expected; statuses come from the scans
+            """
+            CREATE TABLE events (
+                id           TEXT PRIMARY KEY,
+                name         TEXT NOT NULL,
+                kind         TEXT NOT NULL,
+                starts_ms    BIGINT NOT NULL,
+                late_ms      BIGINT NOT NULL,
+                ends_ms      BIGINT NOT NULL,
+                venue        TEXT NOT NULL,
+                location     TEXT,
+                timezone     TEXT NOT NULL,
+                walk_ins     BOOLEAN NOT NULL,
+                series       TEXT,
+                cancelled_ms BIGINT,
+                created_ms   BIGINT NOT NULL,
+                created_by   TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX events_starts ON events (starts_ms)",
+            """
+            CREATE TABLE event_stations (
+                event   TEXT NOT NULL,
+                station TEXT NOT NULL,
+                PRIMARY KEY (event, station)
+            )
+            """,
+            "CREATE INDEX event_stations_station ON event_stations (station)",
+            # whole units (kind 'unit') or people by number (kind 'employee')
+            """
+            CREATE TABLE event_expected (
+                event TEXT NOT NULL,
+                kind  TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (event, kind, value)
+            )
+            """,
+            # izin: excused from one event, with why and who
+            """
+            CREATE TABLE event_excused (
+                event      TEXT NOT NULL,
+                employee   TEXT NOT NULL,
+                reason     TEXT NOT NULL,
+                excused_by TEXT NOT NULL,
+                excused_ms BIGINT NOT NULL,
+                PRIMARY KEY (event, employee)
+            )
+            """,
+            "CREATE INDEX scans_event ON scans (event, wall_ms)",
+            "CREATE INDEX scans_station_wall ON scans (station, wall_ms)",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _CREATE_TABLE = """

@@ -1,0 +1,1 @@
+"""Events: apel, upacara, meetings: when, where, who is expected (model), who came (results)."""
