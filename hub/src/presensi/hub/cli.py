@@ -396,8 +396,10 @@ def publish_fleet(
 def _add_console_commands() -> None:
     from presensi.hub.attendance.cli import attendance
     from presensi.hub.console.cli import token, user, web
+    from presensi.hub.events.cli import event
 
     hub.add_command(attendance)
+    hub.add_command(event)
     hub.add_command(web)
     hub.add_command(user)
     hub.add_command(token)

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from presensi.hub.console import api, attendance, calendar, pages
+from presensi.hub.console import api, attendance, calendar, events, pages
 from presensi.hub.console.core import HERE, SESSION_S, Console, ConsoleConfig
 from presensi.hub.console.data import ConsoleData
 from presensi.hub.console.middleware import BodyLimit, SecurityHeaders
@@ -84,6 +84,11 @@ def make_app(config: ConsoleConfig) -> Starlette:
         Route("/pegawai", pages.employees),
         Route("/pegawai/{number}", pages.employee),
         Route("/pegawai/{number}/kehadiran", calendar.month),
+        Route("/acara", events.events),
+        Route("/acara/{event_id}", events.event),
+        Route("/acara/{event_id}/izin", events.excuse, methods=["POST"]),
+        Route("/acara/{event_id}/papan", events.board_page),
+        Route("/acara/{event_id}/papan/aliran", events.board_stream),
         Route("/lokasi", pages.places),
         Route("/peringatan", pages.alerts),
         Route("/peringatan/{alert_id}/tangani", pages.acknowledge, methods=["POST"]),

@@ -111,6 +111,11 @@ class Console:
             request, template, {**base, **context}, status_code=status
         )
 
+    def render_fragment(self, request: Request, template: str, context: dict[str, Any]) -> str:
+        """A template's text (a part of a page sent over a stream), in the page's language."""
+        base = {"t": i18n.translator(self.language(request)), "clock": self.clock}
+        return self.templates.get_template(template).render({**base, **context})
+
     def error(
         self,
         request: Request,

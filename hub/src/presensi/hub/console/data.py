@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,10 @@ from presensi.hub.attendance.derive import at_local
 from presensi.hub.attendance.rules import Rules
 from presensi.hub.badges import Badge
 from presensi.hub.errors import StoreError
+from presensi.hub.events import model as event_model
+from presensi.hub.events import results as event_results
+from presensi.hub.events.model import Event
+from presensi.hub.events.results import Board
 from presensi.hub.people import Person
 from presensi.hub.places import Place
 from presensi.hub.telemetry import Sample
@@ -554,6 +559,26 @@ class ConsoleData:
         with self._lock:
             _, rules = self._rules.get(self._db)
             return rules, reports.person_month(self._db, rules, person, first, last, now_ms)
+
+    # -- events (presensi.hub.events) --------------------------------------------------------
+
+    def events_between(self, from_ms: int, to_ms: int) -> list[tuple[Event, Board | None]]:
+        """Events meeting [from_ms, to_ms) with their boards (None for a cancelled one)."""
+        with self._lock:
+            now = time.time_ns() // 1_000_000
+            return [
+                (e, None if e.cancelled else event_results.board(self._db, e, now))
+                for e in event_model.between(self._db, from_ms, to_ms)
+            ]
+
+    def event_board(self, event_id: str, now_ms: int) -> Board | None:
+        with self._lock:
+            found = event_model.get(self._db, event_id)
+            return None if found is None else event_results.board(self._db, found, now_ms)
+
+    def event_excuse(self, event_id: str, employee: str, reason: str, by: str, now_ms: int) -> None:
+        with self._lock:
+            event_model.excuse(self._db, event_id, employee, reason, by, now_ms)
 
     def units(self) -> list[str]:
         with self._lock:

@@ -1,0 +1,196 @@
+"""The console's event pages at the request level: the list, one event (statuses per unit, the
+daftar hadir as XLSX, CSV and PDF read back, izin with its CSRF token), the board and its stream
+(the first fragment read from the SSE response), a unit head limited to his units; and the
+`presensi hub event` commands."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import openpyxl
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+from presensi.hub.console import accounts
+from presensi.hub.console.data import ConsoleData
+from presensi.hub.events import model
+from presensi.hub.store import SqlStore, open_store
+from presensi.protocol.cli import main
+from tests.hub.events.test_events import STATIONS, apel, prepared, scan
+
+from .conftest import PASSWORD, csrf_of
+from .test_attendance_month import pdf_text
+
+MakeClient = Callable[..., TestClient]
+
+
+def planned(store: SqlStore) -> None:
+    prepared(store)
+    db = store.database
+    model.add_events(db, model.plan_events(db, apel()), "admin", 1)
+    scan(
+        store,
+        STATIONS[0],
+        [
+            ("ASN-001", "2026-12-07 07:10"),
+            ("ASN-004", "2026-12-07 07:40"),
+            ("ASN-006", "2026-12-07 07:20"),
+        ],
+    )
+
+
+def test_the_event_list_page_and_downloads(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    store = console_store[1]
+    planned(store)
+    viewer = make_client("viewer")
+    listing = viewer.get("/acara?dari=2026-12-06").text
+    assert 'data-event="apel-senin"' in listing and "3 / 5" in listing
+    page = viewer.get("/acara/apel-senin").text
+    assert 'data-employee="ASN-001" data-status="hadir"' in page
+    assert 'data-employee="ASN-004" data-status="terlambat"' in page
+    assert 'data-employee="ASN-006" data-status="hadir" data-walk-in="1"' in page
+    assert 'data-employee="ASN-002" data-status="belum"' in page  # the apel is to come
+    xlsx = viewer.get("/acara/apel-senin?format=xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == ("No", "Nomor", "Nama", "Unit", "Status", "Waktu", "Stasiun", "Keterangan")
+    assert ("ASN-004", "Terlambat", "07:40:00") in {(r[1], r[4], r[5]) for r in rows[1:]}
+    csv_text = viewer.get("/acara/apel-senin?format=csv&unit=Bappeda").content.decode("utf-8-sig")
+    assert "Dewi Lestari" in csv_text and "Budi Santoso" not in csv_text
+    pdf = viewer.get("/acara/apel-senin?format=pdf")
+    text = "\n".join(pdf_text(pdf.content))
+    assert "Daftar hadir: Apel pagi Senin" in text and "hadir 3 / 5" in text
+    assert viewer.get("/acara/tidak-ada").status_code == 404
+    assert viewer.get("/acara/BAD!ID").status_code == 404
+    assert viewer.get("/acara?dari=9999-01-01").status_code == 400
+
+
+def test_izin_from_the_event_page_needs_an_operator_and_its_csrf_token(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    store = console_store[1]
+    planned(store)
+    viewer, operator = make_client("viewer"), make_client("operator")
+    page = operator.get("/acara/apel-senin").text
+    form = {"csrf": csrf_of(page), "pegawai": "ASN-002", "alasan": "dinas luar kota"}
+    assert operator.post("/acara/apel-senin/izin", data={**form, "csrf": "x"}).status_code == 403
+    assert viewer.post("/acara/apel-senin/izin", data=form).status_code == 403
+    empty = operator.post("/acara/apel-senin/izin", data={**form, "alasan": " "})
+    assert empty.status_code == 400
+    done = operator.post("/acara/apel-senin/izin", data=form)
+    assert done.status_code == 200 and 'data-employee="ASN-002" data-status="izin"' in done.text
+    trail = [(a.actor, a.action) for a in ConsoleData(store.database).audit_trail()]
+    assert ("operator", "event.excuse") in trail
+
+
+def test_the_board_and_its_stream(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    store = console_store[1]
+    planned(store)
+    client = make_client("viewer")
+    board = client.get("/acara/apel-senin/papan").text
+    assert 'data-present="3" data-expected="5"' in board and "/static/board.js" in board
+    assert "Terlambat" in board and "<script>" not in board.replace(
+        '<script src="/static/board.js" defer></script>', ""
+    )
+    missing = client.get("/acara/apel-senin/papan?tampil=belum&unit=Dinas Perhubungan").text
+    assert 'data-employee="ASN-002"' in missing and 'data-employee="ASN-004"' not in missing
+    with client.stream("GET", "/acara/apel-senin/papan/aliran") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        for line in lines:
+            if line.startswith("data: "):
+                fragment = json.loads(line[len("data: ") :])["html"]
+                break
+    assert 'data-present="3" data-expected="5"' in fragment
+    # a unit head sees his units' people on the event page
+    ConsoleData(store.database).add_user(
+        "kabid", "viewer", accounts.hash_password(PASSWORD), units=["Bappeda"], now_ms=1
+    )
+    head = make_client("kabid").get("/acara/apel-senin").text
+    assert 'data-employee="ASN-004"' in head and 'data-employee="ASN-001"' not in head
+
+
+def test_the_event_commands(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    store = open_store(url)
+    assert isinstance(store, SqlStore)
+    try:
+        store.migrate()
+        prepared(store)
+    finally:
+        store.close()
+    runner = CliRunner()
+    listed = tmp_path / "peserta.csv"
+    listed.write_text("pegawai\nASN-001\nASN-006\nASN-999\n")
+    base = ["hub", "event", "add", "--store", url, "--name", "Rapat koordinasi", "--kind", "rapat"]
+    base += ["--date", "2026-12-09", "--from", "09:00", "--late", "09:15", "--to", "10:00"]
+    base += ["--venue", "Ruang rapat Lantai 8", "--station", STATIONS[0]]
+    made = runner.invoke(main, [*base, "rapat-koordinasi", "--participants", str(listed)])
+    assert made.exit_code == 0, made.output
+    assert "rapat-koordinasi: Rapat koordinasi 2026-12-09 09:00-10:00" in made.output
+    assert "left out (1): ASN-999" in made.output
+    again = runner.invoke(main, [*base, "rapat-lain"])
+    assert again.exit_code == 2 and "overlaps event 'rapat-koordinasi'" in again.output
+    series = runner.invoke(
+        main,
+        [
+            *base,
+            "rapat-mingguan",
+            "--from",
+            "13:00",
+            "--late",
+            "13:10",
+            "--to",
+            "14:00",
+            "--weekly-until",
+            "2026-12-23",
+        ],
+    )
+    assert series.exit_code == 0 and series.output.count("rapat-mingguan-") == 3, series.output
+    cancelled = runner.invoke(
+        main, ["hub", "event", "cancel", "rapat-mingguan-2026-12-16", "--store", url]
+    )
+    assert cancelled.exit_code == 0
+    shown = runner.invoke(main, ["hub", "event", "list", "--from", "2026-12-08", "--store", url])
+    assert "rapat-koordinasi" in shown.output and "dibatalkan" in shown.output
+    assert "hadir 0 / 2" in shown.output
+    izin = runner.invoke(
+        main,
+        [
+            "hub",
+            "event",
+            "excuse",
+            "rapat-koordinasi",
+            "ASN-001",
+            "--reason",
+            "sakit",
+            "--store",
+            url,
+        ],
+    )
+    assert izin.exit_code == 0
+    moved = runner.invoke(
+        main, ["hub", "event", "window", "rapat-koordinasi", "--late", "09:30", "--store", url]
+    )
+    assert moved.exit_code == 0 and "late after 09:30" in moved.output
+    out = tmp_path / "daftar-hadir.xlsx"
+    wrote = runner.invoke(
+        main, ["hub", "event", "result", "rapat-koordinasi", "--out", str(out), "--store", url]
+    )
+    assert wrote.exit_code == 0, wrote.output
+    sheet = openpyxl.load_workbook(out).active
+    assert sheet is not None
+    assert {(r[1], r[4], r[7]) for r in sheet.iter_rows(min_row=2, values_only=True)} == {
+        ("ASN-001", "Izin", "sakit"),
+        ("ASN-006", "Belum hadir", ""),  # the meeting is still to come
+    }
+    bad = runner.invoke(main, [*base, "x", "--from", "9 pagi"])
+    assert bad.exit_code == 2 and "not a time HH:MM" in bad.output
