@@ -242,3 +242,32 @@ def test_moving_the_window_after_it_started_recomputes_with_an_audit_entry(store
         model.change_window(
             db, "apel-senin", start=None, late=dt.time(9, 0), end=None, by="a", now_ms=1
         )
+
+
+def test_a_missed_apel_counts_in_the_monthly_recap(store: SqlStore) -> None:
+    from presensi.hub.attendance import days, reports
+
+    prepared(store)
+    db = store.database
+    model.add_events(db, model.plan_events(db, apel(repeat_until=dt.date(2026, 12, 14))), "a", 1)
+    model.excuse(db, "apel-senin-2026-12-07", "ASN-005", "sakit", "admin", 2)
+    scan(store, STATIONS[0], [("ASN-001", "2026-12-07 07:10"), ("ASN-002", "2026-12-07 07:50")])
+    _, rules = days.RulesInForce().get(db)
+    assert rules.missed_event == "TA"
+    persons = reports.people(db)
+    # after the first apel only (the second is still to come): one missed each, not counted
+    # for who came (late or not) or was excused, nor for who was not expected
+    lines = reports.recap(
+        db, rules, dt.date(2026, 12, 1), dt.date(2026, 12, 31), persons, at("2026-12-10 12:00")
+    )
+    missed = {line.person.number: line.counts.get("TA", 0) for line in lines}
+    assert missed == {
+        "ASN-001": 0, "ASN-002": 0, "ASN-003": 1, "ASN-004": 1, "ASN-005": 0, "ASN-006": 0,
+    }  # fmt: skip
+    agus = next(line for line in lines if line.person.number == "ASN-003")
+    assert agus.deduction >= rules.codes["TA"].deduction
+    # both apel over: two missed for who came to neither
+    later = reports.recap(
+        db, rules, dt.date(2026, 12, 1), dt.date(2026, 12, 31), persons, at("2026-12-20 12:00")
+    )
+    assert {line.person.number: line.counts.get("TA", 0) for line in later}["ASN-003"] == 2

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Literal
 from presensi.hub.attendance.corrections import Correction, corrections
 from presensi.hub.attendance.days import stored_days
 from presensi.hub.attendance.derive import MINUTE_MS, Day, at_local, shift_on
+from presensi.hub.attendance.marks import DAY_MS
 from presensi.hub.attendance.rules import Rules
 from presensi.hub.attendance.schedule import roster
 
@@ -225,6 +226,7 @@ def recap(
     month = _Month(db, first, last)
     out: list[RecapLine] = []
     span = [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+    missed = missed_events(db, first, last, now_ms) if rules.missed_event else Counter()
     for person in persons:
         counts: Counter[str] = Counter()
         work = provisional = 0
@@ -237,6 +239,9 @@ def recap(
             provisional += line.provisional
             counts.update(line.codes)
             deduction += line.deduction
+        if rules.missed_event and missed[person.number]:
+            counts[rules.missed_event] += missed[person.number]
+            deduction += missed[person.number] * rules.codes[rules.missed_event].deduction
         out.append(RecapLine(person, work, dict(counts), provisional, round(deduction, 2)))
     return out
 
@@ -248,6 +253,22 @@ def person_month(
     month = _Month(db, first, last, person.number)
     span = [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
     return [month.line(rules, person, day, now_ms) for day in span]
+
+
+def missed_events(db: Database, first: dt.date, last: dt.date, now_ms: int) -> Counter[str]:
+    """Per employee, the events (apel, upacara ...) from `first` to `last` (the events' own
+    dates) that they were expected at, that are over, and that they missed without izin."""
+    from presensi.hub.events import model, results
+
+    low = int(dt.datetime.combine(first, dt.time(), dt.UTC).timestamp() * 1000) - DAY_MS
+    high = int(dt.datetime.combine(last, dt.time(), dt.UTC).timestamp() * 1000) + 2 * DAY_MS
+    missed: Counter[str] = Counter()
+    for event in model.between(db, low, high, cancelled=False):
+        if now_ms < event.ends_ms or not first <= event.local(event.starts_ms).date() <= last:
+            continue
+        board = results.board(db, event, now_ms)
+        missed.update(a.number for a in board.attendees if a.expected and a.status == "tidak_hadir")
+    return missed
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,7 @@ class Rules:
     corrections_need_approval: bool = True  # a second person approves each correction
     periods: tuple[Period, ...] = ()
     signals: Signals = Signals()
+    missed_event: str | None = None  # the code of an event (apel) missed, in the recap
     text: str = field(default="", compare=False)
 
     def shift_named(self, name: str, day: dt.date) -> Shift:
@@ -243,12 +244,14 @@ I = { name = "Izin", deduction = 0.0 }
 S = { name = "Sakit", deduction = 0.0 }
 C = { name = "Cuti", deduction = 0.0 }
 DL = { name = "Dinas luar", deduction = 0.0 }
+TA = { name = "Tidak mengikuti apel/upacara", deduction = 0.5 }
 
 [bands]
 late = [["TL1", 1, 30], ["TL2", 31, 60], ["TL3", 61, 90], ["TL4", 91]]
 early = [["PSW1", 1, 30], ["PSW2", 31, 60], ["PSW3", 61, 90], ["PSW4", 91]]
 missing_in = "TL4"
 missing_out = "PSW4"
+missed_event = "TA"       # an event (apel, upacara) expected at and missed without izin
 absent = "TK"
 present = "H"
 """
@@ -372,6 +375,9 @@ class _Checker:
                 shown = "missing" if value is None else f"not {value!r}"
                 self.bad(f"must name a code of [codes], {shown}", "bands", key)
             named[key] = str(value)
+        missed = bands.get("missed_event")
+        if missed is not None and (not isinstance(missed, str) or missed not in codes):
+            self.bad(f"must name a code of [codes], not {missed!r}", "bands", "missed_event")
         for code in MANUAL_CODES:
             if code not in codes:
                 self.bad(f"the manual code {code} must be defined", "codes")
@@ -400,6 +406,7 @@ class _Checker:
             bool(approval),
             periods,
             signals,
+            None if missed is None else str(missed),
             self.text,
         )
 
