@@ -48,7 +48,7 @@ HASH_FORMAT = re.compile(r"\$7\$(\d+)\$([A-Za-z0-9+/]{16})\$([A-Za-z0-9+/]{86}==
 NOT_AUTHORIZED = 135  # paho's reason code for MQTT 3.1.1 CONNACK 5 ("not authorised")
 QUIET = 1.0  # how long "nothing arrives" is watched for
 STATION_OUT: tuple[Kind, ...] = ("scans", "status", "telemetry")
-STATION_IN: tuple[Kind, ...] = ("ack", "config", "cmd")
+STATION_IN: tuple[Kind, ...] = ("ack", "config", "cmd", "event")
 
 
 # -- password hashes -------------------------------------------------------------------------
@@ -164,6 +164,7 @@ pattern write presensi/v1/stations/%u/telemetry
 pattern read presensi/v1/stations/%u/ack
 pattern read presensi/v1/stations/%u/config
 pattern read presensi/v1/stations/%u/cmd
+pattern read presensi/v1/stations/%u/event
 pattern read presensi/v1/fleet/#
 user hub
 topic read presensi/v1/stations/+/scans
@@ -172,6 +173,7 @@ topic read presensi/v1/stations/+/telemetry
 topic write presensi/v1/stations/+/ack
 topic write presensi/v1/stations/+/config
 topic write presensi/v1/stations/+/cmd
+topic write presensi/v1/stations/+/event
 topic write presensi/v1/fleet/#
 """.splitlines()
 
@@ -194,7 +196,7 @@ def test_acl_does_not_grow_with_the_fleet() -> None:
     assert acl_text(many, ["hub"]) == acl_text(["st-a"], ["hub"])
     two_hubs = rules(acl_text(many, ["hub-a", "hub-b"]))
     assert two_hubs.count("user hub-a") == 1 and two_hubs.count("user hub-b") == 1
-    assert len(two_hubs) == 7 + 2 * 8
+    assert len(two_hubs) == 8 + 2 * 9
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ presensi/v1/stations/{id}/status     station -> hub   retained; birth, last will
 presensi/v1/stations/{id}/telemetry  station -> hub   periodic
 presensi/v1/stations/{id}/config     hub -> station   retained, versioned config
 presensi/v1/stations/{id}/cmd        hub -> station   commands
+presensi/v1/stations/{id}/event      hub -> station   retained, the event it serves now or next
 presensi/v1/fleet/keys               hub -> stations  retained, signed org key list
 presensi/v1/fleet/revocations        hub -> stations  retained, signed revocation list
 """
@@ -24,8 +25,8 @@ FLEET_KEYS = f"{ROOT}/fleet/keys"
 FLEET_REVOCATIONS = f"{ROOT}/fleet/revocations"
 STATION_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
-Kind = Literal["scans", "ack", "status", "telemetry", "config", "cmd"]
-KINDS: tuple[Kind, ...] = ("scans", "ack", "status", "telemetry", "config", "cmd")
+Kind = Literal["scans", "ack", "status", "telemetry", "config", "cmd", "event"]
+KINDS: tuple[Kind, ...] = ("scans", "ack", "status", "telemetry", "config", "cmd", "event")
 
 
 def station_topic(station: str, kind: Kind) -> str:

@@ -123,6 +123,47 @@ class StationSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, o
     duplicate_window_s: Annotated[int, msgspec.Meta(ge=0, le=86_400)] | None = None
 
 
+EventId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+EmployeeNumber = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,32}$")]
+MAX_EVENT_BYTES = MAX_FLEET_BYTES  # about 15,000 participants with their names and units
+MAX_PARTICIPANTS = 50_000
+
+
+class Participant(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
+    """One person expected at an event: [number, name, unit]."""
+
+    number: EmployeeNumber
+    name: Text
+    unit: Text
+
+
+class EventSheet(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Retained on a station's event topic by the hub: the event the station serves now or
+    next (docs/events.md). From `opens_ms` to `ends_ms` the station records its scans for the
+    event (event mode), whatever its configured mode, and goes back to that mode by itself
+    after `ends_ms`, with or without a network. Meanwhile it serves a read-only board of the
+    event on the venue's LAN, from its own journal and `participants` (empty: an open event).
+    An empty retained message withdraws the sheet."""
+
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+    event: EventId
+    name: Text
+    opens_ms: UnixMs
+    starts_ms: UnixMs
+    late_ms: UnixMs
+    ends_ms: UnixMs
+    walk_ins: bool = True
+    participants: Annotated[list[Participant], msgspec.Meta(max_length=MAX_PARTICIPANTS)] = []
+
+    def __post_init__(self) -> None:
+        if not self.opens_ms <= self.starts_ms <= self.late_ms <= self.ends_ms:
+            raise ValueError(
+                "opens_ms <= starts_ms <= late_ms <= ends_ms, and the window not empty"
+            )
+        if self.starts_ms == self.ends_ms:
+            raise ValueError("the window is empty")
+
+
 _ENC = msgspec.json.Encoder(order="sorted")
 _BATCH = msgspec.json.Decoder(Batch)
 
@@ -136,6 +177,7 @@ _LIMITS: dict[str, int] = {
     "Telemetry": MAX_TELEMETRY_BYTES,
     "Ack": MAX_ACK_BYTES,
     "StationSettings": MAX_SETTINGS_BYTES,
+    "EventSheet": MAX_EVENT_BYTES,
 }
 
 

@@ -38,7 +38,7 @@ SALT_BYTES = 12  # what mosquitto_passwd 2.0 writes and the only salt size 2.0 a
 DIGEST_BYTES = 64
 
 STATION_WRITES: tuple[Kind, ...] = ("scans", "status", "telemetry")
-STATION_READS: tuple[Kind, ...] = ("ack", "config", "cmd")
+STATION_READS: tuple[Kind, ...] = ("ack", "config", "cmd", "event")
 FLEET_ALL = f"{ROOT}/fleet/#"
 
 # conservative usernames: no whitespace, ":" (password file), "+", "#" or "/" (ACL patterns)
