@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from presensi.hub.broker import TlsFiles
+from presensi.hub.events import sheets
 from presensi.hub.ingest import Ingest
 from presensi.hub.store import Store, open_store
 from presensi.protocol import systemd, topics
@@ -40,6 +42,10 @@ class Hub:
             tls=tls,
         )
         self.stop_event = threading.Event()
+        self.sheets = sheets.Publisher()
+        self._sheets_store: Store | None = None
+        self._next_sheets = 0.0
+        self._sheets_failed_logged = 0.0
 
     def start(self) -> None:
         self.ingest.start()
@@ -76,9 +82,37 @@ class Hub:
                 if healthy != was_healthy:
                     systemd.notify("STATUS=" + ("ingesting" if healthy else "store unreachable"))
                     was_healthy = healthy
+                self.publish_event_sheets()
         finally:
             systemd.notify("STOPPING=1")
             self.close()
+
+    def publish_event_sheets(self, *, force: bool = False) -> int:
+        """Every EVERY_S seconds (or now, with `force`): retain on each station's event topic
+        the event it serves now or next, where that changed (presensi.hub.events.sheets). While
+        the broker is away nothing is sent, and everything is sent again once it is back (a
+        broker restarted without its persistence has forgotten them). How many were sent."""
+        now = time.monotonic()
+        if not force and now < self._next_sheets:
+            return 0
+        if not self.ingest.connected.is_set():
+            self.sheets = sheets.Publisher()
+            return 0
+        self._next_sheets = now + sheets.EVERY_S
+        try:
+            if self._sheets_store is None:
+                self._sheets_store = open_store(self.store_url)
+            db = self._sheets_store.database  # type: ignore[attr-defined]
+            changed = self.sheets.changes(db)
+            for topic, payload in changed:
+                self.ingest.publish(topic, payload, retain=True)
+            return len(changed)
+        except Exception:  # the store or the broker: the next round tries again
+            if now >= self._sheets_failed_logged:
+                self._sheets_failed_logged = now + 300
+                log.exception("could not publish the event sheets; trying again")
+            self.sheets = sheets.Publisher()
+            return 0
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -86,6 +120,8 @@ class Hub:
     def close(self) -> None:
         self.ingest.stop()
         self.store.close()
+        if self._sheets_store is not None:
+            self._sheets_store.close()
 
 
 def redacted(url: str) -> str:

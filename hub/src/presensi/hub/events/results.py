@@ -70,7 +70,7 @@ def board(db: Database, event: Event, now_ms: int) -> Board:
         str(r[0]): (str(r[1]), str(r[2]))
         for r in db.execute("SELECT number, name, unit FROM employees")
     }
-    expected = _expected(db, event)
+    expected_ = expected(db, event)
     excused = {
         str(r[0]): str(r[1])
         for r in db.execute(
@@ -85,11 +85,11 @@ def board(db: Database, event: Event, now_ms: int) -> Board:
             first[employee] = (at, station)
     attendees: list[Attendee] = []
     for number in sorted(
-        expected | set(first),
+        expected_ | set(first),
         key=lambda n: (people.get(n, ("", ""))[1], people.get(n, (n, ""))[0], n),
     ):
         name, unit = people.get(number, (number, ""))
-        is_expected = number in expected
+        is_expected = number in expected_
         came = first.get(number)
         status: Status
         if came is not None:
@@ -113,7 +113,7 @@ def board(db: Database, event: Event, now_ms: int) -> Board:
             )
         )
     present = sum(a.counted for a in attendees)
-    total = len(expected) if not event.open else present
+    total = len(expected_) if not event.open else present
     per_unit: dict[str, list[int]] = {}
     for a in attendees:
         if a.expected or a.counted:
@@ -135,7 +135,8 @@ def board(db: Database, event: Event, now_ms: int) -> Board:
     )
 
 
-def _expected(db: Database, event: Event) -> set[str]:
+def expected(db: Database, event: Event) -> set[str]:
+    """The employee numbers an event expects (its units' active people and its list)."""
     found = set(event.employees)
     if event.units:
         marks = ", ".join("?" for _ in event.units)
