@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from click.testing import CliRunner
 
 from presensi.protocol.cli import main
@@ -20,3 +22,7 @@ def test_the_attendance_bench_measures_a_small_store() -> None:
     assert 60 * 25 <= figures["days_derived"] <= 60 * 36
     assert figures["marks_done"] == figures["marks"] > 0
     assert figures["recap_s"]["max"] > 0 and figures["daily_ms"]["p95"] > 0
+    for kind in ("live", "catchup"):
+        cost = figures[f"ingest_cost_{kind}"]
+        assert cost["ingest_s"] > 0 and cost["derive_s"] > 0 and cost["days_derived"] > 0
+        assert cost["ratio"] == pytest.approx(cost["derive_s"] / cost["ingest_s"], abs=0.05)
