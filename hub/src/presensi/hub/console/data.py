@@ -514,7 +514,9 @@ class ConsoleData:
             person = people.person(self._db, employee)
             group = rules.group_of(person.shift_group if person else "")
             if group is None:
-                raise corrections.CorrectionError(f"no shift group for {employee!r}")
+                raise corrections.CorrectionError(
+                    f"no shift group for {employee!r}", "no_shift_group", employee=employee
+                )
             start_min = rules.shifts[group.shift].start_min
             return corrections.request(
                 self._db,
@@ -570,7 +572,9 @@ def _clock_time(
         if not (0 <= hours < 24 and 0 <= minutes < 60):
             raise ValueError(text)
     except ValueError:
-        raise corrections.CorrectionError(f"{text!r} is not a time HH:MM") from None
+        raise corrections.CorrectionError(
+            f"{text!r} is not a time HH:MM", "bad_time", value=text[:20]
+        ) from None
     at = hours * 60 + minutes
     if checkout and at < start_min:
         at += 24 * 60  # a night shift's check-out, the next morning

@@ -204,7 +204,7 @@ async def stations(console: Console, request: Request, user: User) -> Response:
     chosen = request.query_params.get("saring", "semua")
     if chosen not in STATION_FILTERS:
         return console.error(
-            request, 400, "error.bad_request", user=user, detail=f"saring={chosen[:40]}"
+            request, 400, "error.bad_value", user=user, name="saring", value=chosen[:40]
         )
     now = now_ms()
     quiet_ms = 10 * 60 * 1000
@@ -227,14 +227,14 @@ async def station(console: Console, request: Request, user: User) -> Response:
     view = next((v for v in fleet if v.row.id == station_id), None)
     if view is None:
         return console.error(request, 404, "error.not_found", user=user)
+    chosen = request.query_params.get("rentang", charts.DEFAULT_RANGE)
+    if chosen not in charts.RANGES:
+        return console.error(request, 400, "error.bad_range", user=user, value=chosen[:40])
     scans = await run_in_threadpool(
         lambda: console.data.recent_scans(station=station_id, units=user.units)
     )
     rejects = await run_in_threadpool(lambda: console.data.recent_rejects(station=station_id))
     journals = await run_in_threadpool(console.store.journals, station_id)
-    chosen = request.query_params.get("rentang", charts.DEFAULT_RANGE)
-    if chosen not in charts.RANGES:
-        chosen = charts.DEFAULT_RANGE
     context = {
         "charts": await _telemetry_charts(console, station_id, chosen),
         "ranges": charts.RANGES,
@@ -286,7 +286,7 @@ async def live(console: Console, request: Request, user: User) -> Response:
     locations = await run_in_threadpool(console.data.locations)
     if location is not None and not LOCATION_ID.fullmatch(location):
         return console.error(
-            request, 400, "error.bad_request", user=user, detail=f"lokasi={location[:40]}"
+            request, 400, "error.bad_value", user=user, name="lokasi", value=location[:40]
         )
     scans = await run_in_threadpool(
         lambda: console.data.recent_scans(location=location, units=user.units)
@@ -299,7 +299,7 @@ def scan_data(console: Console, scan: ScanView, lang: str) -> dict[str, object]:
     t = i18n.translator(lang)
     return {
         "key": "/".join(str(k) for k in scan.key),
-        "time": console.clock.time(scan.shown_ms),
+        "time": console.clock.speaking(lang).time(scan.shown_ms),
         "station": scan.station,
         "location": scan.location,
         "employee": scan.employee or "-",
@@ -308,6 +308,7 @@ def scan_data(console: Console, scan: ScanView, lang: str) -> dict[str, object]:
         "outcome": scan.outcome,
         "outcome_text": t(f"outcome.{scan.outcome}"),
         "reason": scan.reason,
+        "reason_text": i18n.named(lang)("reason", scan.reason),
         "synced": scan.clock_synced,
         "received_ms": scan.received_ms,
     }
@@ -382,7 +383,7 @@ async def alerts(console: Console, request: Request, user: User) -> Response:
     reason = request.query_params.get("alasan") or None
     if reason is not None and not REJECT_REASON.fullmatch(reason):
         return console.error(
-            request, 400, "error.bad_request", user=user, detail=f"alasan={reason[:40]}"
+            request, 400, "error.bad_value", user=user, name="alasan", value=reason[:40]
         )
     fleet = await fleet_views(console)
     quiet = [v for v in fleet if v.state in ("offline", "stale")]
@@ -417,7 +418,7 @@ async def acknowledge(console: Console, request: Request, user: User) -> Respons
         return console.error(request, 403, "error.csrf", user=user)
     raw = request.path_params["alert_id"]
     if not raw.isdigit() or len(raw) > 18:
-        return console.error(request, 400, "error.bad_request", user=user, detail=raw[:20])
+        return console.error(request, 400, "error.bad_value", user=user, name="id", value=raw[:20])
     address = request.client.host if request.client else ""
     at = now_ms()
     done = await run_in_threadpool(console.store.clear_alert, int(raw), at, user.name)
@@ -446,7 +447,7 @@ EMPLOYEE_NUMBER = re.compile(r"[A-Za-z0-9._-]{1,32}")  # the badge's employee nu
 async def employees(console: Console, request: Request, user: User) -> Response:
     text = request.query_params.get("cari", "").strip()
     if len(text) > 64:
-        return console.error(request, 400, "error.bad_request", user=user, detail="cari")
+        return console.error(request, 400, "error.bad_param", user=user, name="cari")
     found = await run_in_threadpool(lambda: console.data.find_people(text, units=user.units))
     held = await run_in_threadpool(console.data.badges_of, [p.number for p in found])
     now_s = now_ms() // 1000
@@ -459,7 +460,9 @@ async def employees(console: Console, request: Request, user: User) -> Response:
 async def employee(console: Console, request: Request, user: User) -> Response:
     number = request.path_params["number"]
     if not EMPLOYEE_NUMBER.fullmatch(number):
-        return console.error(request, 400, "error.bad_request", user=user, detail=number[:40])
+        return console.error(
+            request, 400, "error.bad_value", user=user, name="pegawai", value=number[:40]
+        )
     who = await run_in_threadpool(console.data.person, number)
     if who is None or (user.units and who.unit not in user.units):
         return console.error(request, 404, "error.not_found", user=user)  # not 403: no hint
