@@ -344,7 +344,8 @@ def test_metrics_for_prometheus_on_loopback_only(
     store.ingest([batch_of("st-halte-01", records[0].journal, list(records))], now)
     store.update_station_status("st-halte-01", online=True, last_seen_ms=now, backlog=7)
     assert make_client().get("/metrics").status_code == 403  # the test client is not loopback
-    with TestClient(make_app(ConsoleConfig(url, SECRET)), client=("127.0.0.1", 40000)) as local:
+    app = make_app(ConsoleConfig(url, SECRET, cache_s=0))
+    with TestClient(app, client=("127.0.0.1", 40000)) as local:
         answer = local.get("/metrics")
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -482,3 +483,44 @@ def test_badges_refused_at_stations_are_on_the_alerts_page(
     assert refused.count("data-key=") == 2  # the revoked and the forged badge, not the WiFi QR
     assert "(revoked)" in refused and "(bad_signature)" in refused
     assert "not_a_badge" not in refused.split("</p>", 1)[1]
+
+
+def test_the_fleet_pages_share_one_read_of_the_fleet_a_second(
+    console_store: tuple[str, SqlStore],
+) -> None:
+    from presensi.hub.console.app import make_app
+    from presensi.hub.console.core import ConsoleConfig
+
+    from .conftest import SECRET
+
+    url, store = console_store
+    store.register_station(StationInfo("st-halte-01", bytes(32), "halte-balaikota"))
+    with TestClient(make_app(ConsoleConfig(url, SECRET, cache_s=0.5))) as client:
+        assert log_in(client, "viewer").status_code == 303  # type: ignore[attr-defined]
+        console = client.app.state.console  # type: ignore[attr-defined]
+        reads: list[int] = []
+        real = console.store.stations
+
+        def counted() -> object:
+            reads.append(1)
+            return real()
+
+        console.store.stations = counted
+        for path in ["/", "/stasiun", "/stasiun?saring=jam", "/peringatan", "/lokasi", "/"]:
+            assert client.get(path).status_code == 200, path
+        assert len(reads) == 1  # six pages, one read
+        now = int(time.time() * 1000)
+        store.update_station_status("st-halte-01", online=True, last_seen_ms=now)
+        time.sleep(0.6)
+        page = client.get("/stasiun").text
+        assert len(reads) == 2 and 'data-state="online"' in page  # a moment later: read again
+
+
+def test_landmarks_are_named_in_the_readers_language(make_client: MakeClient) -> None:
+    client = make_client("admin")
+    page = client.get("/stasiun").text
+    assert 'aria-label="Menu utama"' in page and 'aria-label="Saring"' in page
+    client.get("/bahasa?ke=en")
+    page = client.get("/peringatan").text
+    assert 'aria-label="Main menu"' in page and 'aria-label="Filter"' in page
+    assert 'aria-label="menu"' not in page and 'aria-label="filter"' not in page

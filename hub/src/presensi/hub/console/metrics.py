@@ -26,11 +26,11 @@ class StoreCollector(Collector):
         self.console = console
 
     def collect(self) -> Iterator[Metric]:
-        from presensi.hub.console.pages import station_views
+        from presensi.hub.console.pages import fleet_now
 
         console = self.console
-        rows = console.store.stations()
-        views = station_views(console, rows, console.data.telemetries())
+        views = fleet_now(console)
+        rows = [v.row for v in views]
         states = GaugeMetricFamily(
             "presensi_stations", "Stations by state, as the console shows them", labels=["state"]
         )

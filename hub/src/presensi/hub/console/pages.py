@@ -166,10 +166,22 @@ def station_views(
     return views
 
 
+def fleet_now(console: Console) -> list[StationView]:
+    """Every station's view, as read at most `cache_s` ago (shared by all pages)."""
+
+    def read() -> list[StationView]:
+        return station_views(console, console.store.stations(), console.data.telemetries())
+
+    return console.shared.get("fleet", read)
+
+
 async def fleet_views(console: Console) -> list[StationView]:
-    rows = await run_in_threadpool(console.store.stations)
-    telemetry = await run_in_threadpool(console.data.telemetries)
-    return station_views(console, rows, telemetry)
+    return await run_in_threadpool(fleet_now, console)
+
+
+def _today_per_location(console: Console) -> list[tuple[str, int, int]]:
+    start = console.clock.start_of_today_ms(now_ms())
+    return console.shared.get(("today", start), lambda: console.data.scans_per_location(start))
 
 
 # -- pages ---------------------------------------------------------------------------------------
@@ -182,9 +194,7 @@ async def overview(console: Console, request: Request, user: User) -> Response:
     for view in fleet:
         counts[view.state] += 1
     alerts = await run_in_threadpool(console.store.count_open_alerts)
-    today = await run_in_threadpool(
-        console.data.scans_per_location, console.clock.start_of_today_ms(now_ms())
-    )
+    today = await run_in_threadpool(_today_per_location, console)
     workers = await run_in_threadpool(console.store.hub_workers)
     down = [w for w in workers if not w.connected]
     names = {p.id: p.name for p in await run_in_threadpool(console.data.places)}
@@ -206,18 +216,39 @@ async def stations(console: Console, request: Request, user: User) -> Response:
         return console.error(
             request, 400, "error.bad_value", user=user, name="saring", value=chosen[:40]
         )
+    lang = console.language(request)
+    shown, table = await run_in_threadpool(
+        console.shared.get,
+        ("fleet_table", lang, chosen),
+        lambda: _fleet_table(console, lang, chosen),
+    )
+    context = {"fleet": shown, "chosen": chosen, "filters": STATION_FILTERS, "fleet_table": table}
+    return console.render(request, "stations.html", context, user=user)
+
+
+def _fleet_table(console: Console, lang: str, chosen: str) -> tuple[list[StationView], str]:
+    """The stations a filter keeps and their table, rendered here (in a worker thread, not the
+    event loop that feeds the live pages) and shared for `cache_s`: at 1,000 stations
+    rendering the table is most of the page's cost."""
     now = now_ms()
     quiet_ms = 10 * 60 * 1000
-    fleet = await fleet_views(console)
     keep: Callable[[StationView], bool] = {
         "semua": lambda v: True,
         "diam": lambda v: v.row.last_seen_ms is None or now - v.row.last_seen_ms > quiet_ms,
         "jam": lambda v: v.row.clock_synced is False,
         "antrian": lambda v: (v.row.backlog or 0) > 0,
     }[chosen]
-    shown = [v for v in fleet if keep(v)]
-    context = {"fleet": shown, "chosen": chosen, "filters": STATION_FILTERS, "now": now, "age": age}
-    return console.render(request, "stations.html", context, user=user)
+    shown = [v for v in fleet_now(console) if keep(v)]
+    template = console.templates.env.get_template("_fleet.html")
+    html = template.render(
+        fleet=shown,
+        now=now,
+        age=age,
+        megabytes=megabytes,
+        t=i18n.translator(lang),
+        clock=console.clock.speaking(lang),
+    )
+    return shown, html  # our own template's output, escaped by it (shown with | safe)
 
 
 @page("view")
@@ -385,11 +416,15 @@ async def alerts(console: Console, request: Request, user: User) -> Response:
         return console.error(
             request, 400, "error.bad_value", user=user, name="alasan", value=reason[:40]
         )
-    fleet = await fleet_views(console)
-    quiet = [v for v in fleet if v.state in ("offline", "stale")]
+    lang = console.language(request)
+    quiet, quiet_table = await run_in_threadpool(
+        console.shared.get, ("quiet_table", lang), lambda: _quiet_table(console, lang)
+    )
     open_alerts = await run_in_threadpool(lambda: console.store.alerts(limit=200))
     handled = await run_in_threadpool(lambda: console.store.alerts(cleared_only=True, limit=20))
-    reasons = await run_in_threadpool(console.data.reject_reasons)
+    reasons = await run_in_threadpool(
+        console.shared.get, "reject_reasons", console.data.reject_reasons
+    )
     rejects = await run_in_threadpool(lambda: console.data.recent_rejects(reason=reason, limit=100))
     refused = await run_in_threadpool(
         lambda: console.data.recent_scans(refused=True, units=user.units, limit=50)
@@ -401,6 +436,7 @@ async def alerts(console: Console, request: Request, user: User) -> Response:
         "revoked": revoked,
         "refused": refused,
         "quiet": quiet,
+        "quiet_table": quiet_table,
         "open_alerts": open_alerts,
         "handled": handled,
         "reasons": reasons,
@@ -409,6 +445,15 @@ async def alerts(console: Console, request: Request, user: User) -> Response:
         "notice": request.query_params.get("ok"),
     }
     return console.render(request, "alerts.html", context, user=user)
+
+
+def _quiet_table(console: Console, lang: str) -> tuple[list[StationView], str]:
+    """The stations gone quiet and their table, as _fleet_table does for the fleet."""
+    quiet = [v for v in fleet_now(console) if v.state in ("offline", "stale")]
+    html = console.templates.env.get_template("_quiet.html").render(
+        quiet=quiet, t=i18n.translator(lang), clock=console.clock.speaking(lang)
+    )
+    return quiet, html
 
 
 @page("operate")
@@ -557,9 +602,7 @@ def map_height(found: list[Place]) -> int:
 async def places(console: Console, request: Request, user: User) -> Response:
     found = await run_in_threadpool(console.data.places)
     fleet = await fleet_views(console)
-    today = await run_in_threadpool(
-        console.data.scans_per_location, console.clock.start_of_today_ms(now_ms())
-    )
+    today = await run_in_threadpool(_today_per_location, console)
     views = place_views(found, fleet, today)
     context = {"places": views, "height": map_height(found)}
     return console.render(request, "places.html", context, user=user)
