@@ -3,6 +3,7 @@ who may see what, login and its throttle, CSRF, the language switch, bad input, 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -342,7 +343,23 @@ def test_metrics_for_prometheus_on_loopback_only(
     records = sample_chain("st-halte-01", 4)
     now = time.time_ns() // 10**6
     store.ingest([batch_of("st-halte-01", records[0].journal, list(records))], now)
-    store.update_station_status("st-halte-01", online=True, last_seen_ms=now, backlog=7)
+    # the station holds 7 unsent records, the oldest made 90 s ago by its clock, which is 5 s
+    # behind the hub's: on the hub's clock that scan is 85 s old
+    telemetry = json.dumps({"oldest_unacked_ms": now - 90_000, "backlog": 7})
+    store.update_station_status(
+        "st-halte-01",
+        online=True,
+        last_seen_ms=now,
+        backlog=7,
+        clock_offset_ms=5_000,
+        telemetry_json=telemetry,
+    )
+    for kind, subject in [("journal_fork", "a"), ("journal_fork", "b"), ("chain_break", "c")]:
+        store.database.execute(
+            "INSERT INTO alerts (raised_ms, station, kind, subject, detail) "
+            "VALUES (?, ?, ?, ?, '')",
+            (now, "st-halte-01", kind, subject),
+        )
     assert make_client().get("/metrics").status_code == 403  # the test client is not loopback
     app = make_app(ConsoleConfig(url, SECRET, cache_s=0))
     with TestClient(app, client=("127.0.0.1", 40000)) as local:
@@ -355,6 +372,14 @@ def test_metrics_for_prometheus_on_loopback_only(
     assert "presensi_backlog_records 7.0" in text
     assert "presensi_scans_received_last_minute 4.0" in text
     assert "presensi_console_live_pages 0.0" in text
+    assert "presensi_scans_committed_total 4.0" in text
+    assert "# TYPE presensi_scans_committed_total counter" in text
+    assert 'presensi_alerts_open_by_kind{kind="journal_fork"} 2.0' in text
+    assert 'presensi_alerts_open_by_kind{kind="chain_break"} 1.0' in text
+    assert 'presensi_alerts_open_by_kind{kind="journal_new"} 0.0' in text
+    assert "presensi_alerts_open 3.0" in text
+    lag = float(text.split("\npresensi_commit_lag_seconds ")[1].split()[0])
+    assert 85 <= lag < 95, lag
 
 
 def test_the_places_page_lists_points_on_a_map_without_tiles(
@@ -524,3 +549,20 @@ def test_landmarks_are_named_in_the_readers_language(make_client: MakeClient) ->
     page = client.get("/peringatan").text
     assert 'aria-label="Main menu"' in page and 'aria-label="Filter"' in page
     assert 'aria-label="menu"' not in page and 'aria-label="filter"' not in page
+
+
+def test_logging_out_ends_the_session_on_the_server_too(make_client: MakeClient) -> None:
+    client = make_client("operator")
+    home = client.get("/")
+    kept = client.cookies.get("presensi_sesi")  # a copy of the cookie, as a thief would keep
+    assert kept
+    other_device = make_client("operator")
+    assert other_device.get("/", follow_redirects=False).status_code == 200
+    client.post("/keluar", data={"csrf": csrf_of(home.text)}, follow_redirects=False)
+    replay = make_client()
+    replay.cookies.set("presensi_sesi", kept)
+    answer = replay.get("/", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/masuk")
+    # the user's other sessions end too (one epoch per user), and a new login works
+    assert other_device.get("/", follow_redirects=False).status_code == 303
+    assert log_in(make_client(), "operator").status_code == 303  # type: ignore[attr-defined]

@@ -178,6 +178,15 @@ class ConsoleData:
         if not done:
             raise StoreError(f"no user {name!r}")
 
+    def end_sessions(self, name: str) -> None:
+        """Log the user out everywhere: a session cookie made before now no longer counts, even
+        one kept (or copied) after logging out (its signature alone would still be good)."""
+        with self._lock, self._db.transaction():
+            self._db.execute(
+                "UPDATE console_users SET session_epoch = session_epoch + 1 WHERE name = ?",
+                (name,),
+            )
+
     def user(self, name: str) -> User | None:
         rows = self._q(
             "SELECT name, role, password_hash, units, session_epoch, created_ms, disabled "
@@ -448,6 +457,15 @@ class ConsoleData:
             )
             for r in rows
         ]
+
+    def open_alerts_by_kind(self) -> dict[str, int]:
+        rows = self._q("SELECT kind, COUNT(*) FROM alerts WHERE cleared_ms IS NULL GROUP BY kind")
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def scans_committed(self) -> int:
+        """Scan records stored, all stations (each journal counts its own: no scan count)."""
+        rows = self._q("SELECT COALESCE(SUM(records), 0) FROM journals")
+        return int(rows[0][0])
 
     def reject_reasons(self) -> list[tuple[str, int]]:
         """Each reject reason and how many rejects the hub keeps of it."""

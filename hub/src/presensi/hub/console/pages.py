@@ -90,13 +90,17 @@ async def logout(request: Request) -> Response:
     form = await request.form()
     if not console.csrf_ok(request, form.get("csrf")):
         return console.error(request, 403, "error.csrf")
-    name = request.session.get("user")
+    user = None
+    with contextlib.suppress(StoreError):
+        user = await console.user(request)  # a session still valid (not ended elsewhere)
     request.session.clear()
-    if isinstance(name, str):
+    if user is not None:
         with contextlib.suppress(StoreError):
             address = request.client.host if request.client else ""
+            # on the server side too: the cookie, kept or copied, no longer logs anyone in
+            await run_in_threadpool(console.data.end_sessions, user.name)
             await run_in_threadpool(
-                console.data.audit, name, "logout", now_ms=now_ms(), address=address
+                console.data.audit, user.name, "logout", now_ms=now_ms(), address=address
             )
     return RedirectResponse("/masuk?keluar=1", status_code=303)
 
