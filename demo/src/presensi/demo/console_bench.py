@@ -269,7 +269,9 @@ def load(base: str, ids: dict[str, str], rounds: int, out: str, live_pages: int)
 async def _load(base: str, ids: dict[str, str], rounds: int, out: str, live_pages: int) -> None:
     import httpx
 
-    limits = httpx.Limits(max_connections=live_pages + 10)
+    # idle connections dropped by the client before uvicorn's 5 s keep-alive closes them: a
+    # request sent on a connection the server is closing fails without an answer
+    limits = httpx.Limits(max_connections=live_pages + 10, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
         form = (await client.get("/masuk")).text
         token = re.search(r'name="csrf" value="([^"]+)"', form)
@@ -357,8 +359,8 @@ def run_one(
             "--secret-file",
             str(folder / "secret"),
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=(folder / "web.log").open("wb"),
+        stderr=subprocess.STDOUT,
     )
     stop_file = folder / "stop"
     context = multiprocessing.get_context("spawn")
@@ -373,7 +375,11 @@ def run_one(
         loader.start()
         loader.join(1800)
         if loader.exitcode != 0:
-            raise RuntimeError(f"the load process failed (exit {loader.exitcode})")
+            log = (folder / "web.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(
+                f"the load process failed (exit {loader.exitcode}); console exit "
+                f"{web.poll()}, its log ends:\n{log}"
+            )
         rss = _vm_hwm_mb(web.pid)
     finally:
         stop_file.touch()
