@@ -186,7 +186,8 @@ def test_fuzzing_the_pages_query_parameters_never_gives_a_5xx(
             query["tak-dikenal"] = values[-1]
         answer = client.get(path, params=query, follow_redirects=False)
         assert answer.status_code < 500, (path, query, answer.status_code)
-        if answer.status_code >= 400:
-            assert not re.search(r"\{(detail|value|name|first|last)\}", answer.text), (path, query)
+        if answer.status_code >= 400:  # a {field} shown is one the reader typed, never ours
+            for field in re.findall(r"\{(?:detail|value|name|first|last)\}", answer.text):
+                assert any(field in v for v in query.values()), (path, query, field)
 
     check()
