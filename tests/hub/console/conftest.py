@@ -55,7 +55,7 @@ def make_client(console_store: tuple[str, SqlStore]) -> Iterator[Callable[..., T
     opened: list[TestClient] = []
 
     def make(user: str | None = None) -> TestClient:
-        client = TestClient(make_app(ConsoleConfig(url, SECRET)))
+        client = TestClient(make_app(ConsoleConfig(url, SECRET, cache_s=0)))
         client.__enter__()
         opened.append(client)
         if user is not None:

@@ -60,7 +60,7 @@ def api(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], SqlStore]]
         secret, digest = new_token()
         data.add_api_token(name, "viewer", digest, units=units, now_ms=1)
         tokens[name] = secret
-    with TestClient(make_app(ConsoleConfig(url, SECRET))) as client:
+    with TestClient(make_app(ConsoleConfig(url, SECRET, cache_s=0))) as client:
         yield client, tokens, store
     store.close()
 
@@ -132,7 +132,7 @@ def test_token_commands(tmp_path: Path) -> None:
     assert issued.exit_code == 0, issued.output
     secret = issued.output.splitlines()[0]
     assert secret.startswith("prs_") and len(secret) > 40
-    with TestClient(make_app(ConsoleConfig(url, SECRET))) as client:
+    with TestClient(make_app(ConsoleConfig(url, SECRET, cache_s=0))) as client:
         assert client.get("/api/v1/stations", headers=bearer(secret)).status_code == 200
         assert (
             runner.invoke(main, ["hub", "token", "revoke", "--store", url, "payroll"]).exit_code
@@ -153,7 +153,7 @@ def asgi_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object,
     url, store = seeded_store(tmp_path_factory.mktemp("api"))
     secret, digest = new_token()
     ConsoleData(store.database).add_api_token("fuzz", "viewer", digest, units=(), now_ms=1)
-    app = make_app(ConsoleConfig(url, SECRET))
+    app = make_app(ConsoleConfig(url, SECRET, cache_s=0))
     with TestClient(app):  # runs the lifespan (the live feed) around the whole module
         yield app, secret
     store.close()

@@ -166,9 +166,9 @@ def test_a_correction_needs_a_second_person_and_leaves_a_trail(
     assert 'data-codes="TK"' in page
     form = {"csrf": csrf_of(page), "pegawai": "EMP-00003", "tanggal": "2026-11-24"}
     empty = operator.post("/kehadiran/koreksi", data={**form, "kode": "S", "alasan": " "})
-    assert empty.status_code == 400 and "needs a reason" in empty.text
+    assert empty.status_code == 400 and "koreksi perlu alasan" in empty.text
     unknown = operator.post("/kehadiran/koreksi", data={**form, "kode": "XX", "alasan": "sakit"})
-    assert unknown.status_code == 400 and "unknown status code" in unknown.text
+    assert unknown.status_code == 400 and "status XX tidak dikenal" in unknown.text
     assert (
         viewer.post("/kehadiran/koreksi", data={**form, "kode": "S", "alasan": "x"}).status_code
         == 403
@@ -184,7 +184,7 @@ def test_a_correction_needs_a_second_person_and_leaves_a_trail(
     assert "/setujui" not in page  # not for the one who asked
     (pending,) = store.database.execute("SELECT id FROM attendance_corrections")
     own = operator.post(f"/kehadiran/koreksi/{pending[0]}/setujui", data={"csrf": csrf_of(page)})
-    assert own.status_code == 409 and "second person" in own.text
+    assert own.status_code == 409 and "harus diputuskan orang lain" in own.text
     page = admin.get(f"/kehadiran/koreksi?{where}").text
     done = admin.post(f"/kehadiran/koreksi/{pending[0]}/setujui", data={"csrf": csrf_of(page)})
     assert done.status_code == 200 and 'data-decision="approved"' in done.text

@@ -3,6 +3,7 @@ who may see what, login and its throttle, CSRF, the language switch, bad input, 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -130,7 +131,7 @@ def test_no_open_redirect(make_client: MakeClient, target: str) -> None:
 def test_bad_input_is_a_clear_4xx(make_client: MakeClient) -> None:
     client = make_client("admin")
     bad = client.get("/stasiun?saring=<script>")
-    assert bad.status_code == 400 and "Permintaan tidak sah" in bad.text
+    assert bad.status_code == 400 and "Nilai saring tidak sah" in bad.text
     assert "<script>" not in bad.text and "&lt;script&gt;" in bad.text
     assert client.get("/langsung?lokasi=Tidak Ada!").status_code == 400
     assert client.get("/langsung?lokasi=tidak-ada").status_code == 200  # a place with no scans
@@ -270,9 +271,13 @@ def test_rejects_are_listed_by_reason(
         store.reject(now, "presensi/v1/stations/st-x/scans", "st-x", reason, b"{}")
     client = make_client("viewer")
     page = client.get("/peringatan").text
-    assert "bad_signature (2)" in page and "unknown_station (1)" in page
+    # a known reason by its name, an unknown one as it is
+    assert "tanda tangan palsu (2)" in page and "unknown_station (1)" in page
     only = client.get("/peringatan?alasan=unknown_station").text
-    assert only.count("<td>unknown_station</td>") == 1 and "<td>bad_signature</td>" not in only
+    assert only.count('data-reason="unknown_station">unknown_station<') == 1
+    assert 'data-reason="bad_signature"' not in only
+    client.get("/bahasa?ke=en")
+    assert "forged signature (2)" in client.get("/peringatan").text
     assert client.get("/peringatan?alasan=DROP TABLE").status_code == 400
 
 
@@ -338,9 +343,26 @@ def test_metrics_for_prometheus_on_loopback_only(
     records = sample_chain("st-halte-01", 4)
     now = time.time_ns() // 10**6
     store.ingest([batch_of("st-halte-01", records[0].journal, list(records))], now)
-    store.update_station_status("st-halte-01", online=True, last_seen_ms=now, backlog=7)
+    # the station holds 7 unsent records, the oldest made 90 s ago by its clock, which is 5 s
+    # behind the hub's: on the hub's clock that scan is 85 s old
+    telemetry = json.dumps({"oldest_unacked_ms": now - 90_000, "backlog": 7})
+    store.update_station_status(
+        "st-halte-01",
+        online=True,
+        last_seen_ms=now,
+        backlog=7,
+        clock_offset_ms=5_000,
+        telemetry_json=telemetry,
+    )
+    for kind, subject in [("journal_fork", "a"), ("journal_fork", "b"), ("chain_break", "c")]:
+        store.database.execute(
+            "INSERT INTO alerts (raised_ms, station, kind, subject, detail) "
+            "VALUES (?, ?, ?, ?, '')",
+            (now, "st-halte-01", kind, subject),
+        )
     assert make_client().get("/metrics").status_code == 403  # the test client is not loopback
-    with TestClient(make_app(ConsoleConfig(url, SECRET)), client=("127.0.0.1", 40000)) as local:
+    app = make_app(ConsoleConfig(url, SECRET, cache_s=0))
+    with TestClient(app, client=("127.0.0.1", 40000)) as local:
         answer = local.get("/metrics")
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -350,6 +372,14 @@ def test_metrics_for_prometheus_on_loopback_only(
     assert "presensi_backlog_records 7.0" in text
     assert "presensi_scans_received_last_minute 4.0" in text
     assert "presensi_console_live_pages 0.0" in text
+    assert "presensi_scans_committed_total 4.0" in text
+    assert "# TYPE presensi_scans_committed_total counter" in text
+    assert 'presensi_alerts_open_by_kind{kind="journal_fork"} 2.0' in text
+    assert 'presensi_alerts_open_by_kind{kind="chain_break"} 1.0' in text
+    assert 'presensi_alerts_open_by_kind{kind="journal_new"} 0.0' in text
+    assert "presensi_alerts_open 3.0" in text
+    lag = float(text.split("\npresensi_commit_lag_seconds ")[1].split()[0])
+    assert 85 <= lag < 95, lag
 
 
 def test_the_places_page_lists_points_on_a_map_without_tiles(
@@ -406,8 +436,8 @@ def test_the_station_page_charts_its_telemetry_history(
     assert 'data-chart="clock"' in page and "Riwayat telemetri" in page
     week = client.get("/stasiun/st-halte-01?rentang=7h").text
     assert ">100</text>" in week[week.index('data-chart="backlog"') :]  # the 77 of 3 days ago
-    odd = client.get("/stasiun/st-halte-01?rentang=xx")  # an unknown range: the default one
-    assert odd.status_code == 200 and odd.text.count("<polyline") == page.count("<polyline")
+    odd = client.get("/stasiun/st-halte-01?rentang=xx")  # an unknown range: refused, said so
+    assert odd.status_code == 400 and "Rentang xx tidak dikenal" in odd.text
     store.register_station(StationInfo("st-halte-02", bytes(32), "halte-balaikota"))
     assert "Belum ada telemetri" in client.get("/stasiun/st-halte-02").text
 
@@ -478,3 +508,61 @@ def test_badges_refused_at_stations_are_on_the_alerts_page(
     assert refused.count("data-key=") == 2  # the revoked and the forged badge, not the WiFi QR
     assert "(revoked)" in refused and "(bad_signature)" in refused
     assert "not_a_badge" not in refused.split("</p>", 1)[1]
+
+
+def test_the_fleet_pages_share_one_read_of_the_fleet_a_second(
+    console_store: tuple[str, SqlStore],
+) -> None:
+    from presensi.hub.console.app import make_app
+    from presensi.hub.console.core import ConsoleConfig
+
+    from .conftest import SECRET
+
+    url, store = console_store
+    store.register_station(StationInfo("st-halte-01", bytes(32), "halte-balaikota"))
+    with TestClient(make_app(ConsoleConfig(url, SECRET, cache_s=0.5))) as client:
+        assert log_in(client, "viewer").status_code == 303  # type: ignore[attr-defined]
+        console = client.app.state.console  # type: ignore[attr-defined]
+        reads: list[int] = []
+        real = console.store.stations
+
+        def counted() -> object:
+            reads.append(1)
+            return real()
+
+        console.store.stations = counted
+        for path in ["/", "/stasiun", "/stasiun?saring=jam", "/peringatan", "/lokasi", "/"]:
+            assert client.get(path).status_code == 200, path
+        assert len(reads) == 1  # six pages, one read
+        now = int(time.time() * 1000)
+        store.update_station_status("st-halte-01", online=True, last_seen_ms=now)
+        time.sleep(0.6)
+        page = client.get("/stasiun").text
+        assert len(reads) == 2 and 'data-state="online"' in page  # a moment later: read again
+
+
+def test_landmarks_are_named_in_the_readers_language(make_client: MakeClient) -> None:
+    client = make_client("admin")
+    page = client.get("/stasiun").text
+    assert 'aria-label="Menu utama"' in page and 'aria-label="Saring"' in page
+    client.get("/bahasa?ke=en")
+    page = client.get("/peringatan").text
+    assert 'aria-label="Main menu"' in page and 'aria-label="Filter"' in page
+    assert 'aria-label="menu"' not in page and 'aria-label="filter"' not in page
+
+
+def test_logging_out_ends_the_session_on_the_server_too(make_client: MakeClient) -> None:
+    client = make_client("operator")
+    home = client.get("/")
+    kept = client.cookies.get("presensi_sesi")  # a copy of the cookie, as a thief would keep
+    assert kept
+    other_device = make_client("operator")
+    assert other_device.get("/", follow_redirects=False).status_code == 200
+    client.post("/keluar", data={"csrf": csrf_of(home.text)}, follow_redirects=False)
+    replay = make_client()
+    replay.cookies.set("presensi_sesi", kept)
+    answer = replay.get("/", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/masuk")
+    # the user's other sessions end too (one epoch per user), and a new login works
+    assert other_device.get("/", follow_redirects=False).status_code == 303
+    assert log_in(make_client(), "operator").status_code == 303  # type: ignore[attr-defined]

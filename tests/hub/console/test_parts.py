@@ -230,3 +230,66 @@ def test_a_scan_stamped_in_the_future_does_not_blind_the_feed(store: SqlStore) -
         return seqs
 
     assert asyncio.run(run()) == [1, 2, 3]
+
+
+def test_the_shared_cache_computes_once_per_ttl_across_threads() -> None:
+    import threading
+
+    from presensi.hub.console.cache import Shared
+
+    now = [0.0]
+    shared = Shared(1.0, clock=lambda: now[0])
+    calls: list[int] = []
+    gate = threading.Event()
+
+    def slow() -> int:
+        gate.wait(5)
+        calls.append(1)
+        return len(calls)
+
+    got: list[int] = []
+    threads = [threading.Thread(target=lambda: got.append(shared.get("k", slow))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.1)
+    gate.set()
+    for thread in threads:
+        thread.join(5)
+    assert got == [1] * 8 and len(calls) == 1  # one computed it, the others waited for it
+    now[0] = 0.9
+    assert shared.get("k", slow) == 1  # still fresh
+    now[0] = 1.1
+    assert shared.get("k", slow) == 2  # stale: read again
+    assert shared.get("other", lambda: 7) == 7  # keys apart
+
+    def failing() -> int:
+        raise RuntimeError("store down")
+
+    now[0] = 5.0
+    with pytest.raises(RuntimeError):
+        shared.get("k", failing)
+    assert shared.get("k", slow) == 3  # a failure is not kept
+    off = Shared(0)
+    assert [off.get("k", slow) for _ in range(2)] == [4, 5]  # ttl 0: nothing kept
+
+
+def test_month_names_follow_the_language() -> None:
+    clock = Clock.named("Asia/Jakarta")
+    some_day = 1_765_000_000_000  # 6 Dec 2025 (not today)
+    assert clock.date(some_day) == "6 Des 2025"
+    assert clock.speaking("en").date(some_day) == "6 Dec 2025"
+    assert " Dec " in clock.speaking("en").time(some_day)
+    assert clock.speaking("xx").date(some_day) == "6 Des 2025"
+
+
+def test_codes_have_readable_names_and_unknown_ones_stay_as_they_are() -> None:
+    from presensi.hub.model import ALERT_KINDS
+
+    for lang in i18n.LANGUAGES:
+        name = i18n.named(lang)
+        for kind in ALERT_KINDS:
+            assert name("alert", kind) != kind, (lang, kind)
+        assert name("alert", "something_new") == "something_new"
+        assert name("action", "login") in ("masuk", "logged in")
+    assert i18n.named("en")("reason", "bad_signature") == "forged signature"
+    assert i18n.named("id")("action", "attendance.approved") == "menyetujui koreksi"

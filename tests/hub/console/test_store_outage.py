@@ -38,7 +38,7 @@ def test_the_console_survives_its_database_restarting(server: Postgres) -> None:
             "operator", "operator", accounts.hash_password(PASSWORD), units=(), now_ms=1
         )
         store.close()
-        with TestClient(make_app(ConsoleConfig(url, SECRET))) as client:
+        with TestClient(make_app(ConsoleConfig(url, SECRET, cache_s=0))) as client:
             assert log_in(client, "operator").status_code == 303  # type: ignore[attr-defined]
             assert all(client.get(p).status_code in (200, 404) for p in PAGES)
 

@@ -32,7 +32,14 @@ _COLUMNS = (
 
 
 class CorrectionError(ValueError):
-    """A correction refused: the message says why (shown to the user as it is)."""
+    """A correction refused: the message says why, in English (the command line prints it as it
+    is); `key` and `fields` name it for the console, which shows it in the reader's language
+    (its catalogues' `correction.<key>`)."""
+
+    def __init__(self, message: str, key: str = "", **fields: object) -> None:
+        super().__init__(message)
+        self.key = key
+        self.fields = fields
 
 
 @dataclass(frozen=True)
@@ -102,24 +109,36 @@ def request(
     """Record a correction (approved at once unless the rules ask for a second person)."""
     reason, attachment = reason.strip(), attachment.strip()
     if not reason:
-        raise CorrectionError("a correction needs a reason")
+        raise CorrectionError("a correction needs a reason", "no_reason")
     if len(reason) > REASON_MAX or len(attachment) > ATTACHMENT_MAX:
         raise CorrectionError(
-            f"reason at most {REASON_MAX}, attachment at most {ATTACHMENT_MAX} characters"
+            f"reason at most {REASON_MAX}, attachment at most {ATTACHMENT_MAX} characters",
+            "too_long",
+            reason=REASON_MAX,
+            attachment=ATTACHMENT_MAX,
         )
     if code is None and check_in_ms is None and check_out_ms is None:
-        raise CorrectionError("give a status code or a check-in or check-out time")
+        raise CorrectionError(
+            "give a status code or a check-in or check-out time", "nothing_to_correct"
+        )
     if code is not None and code not in rules.codes:
-        raise CorrectionError(f"unknown status code {code!r}: one of {', '.join(rules.codes)}")
+        known = ", ".join(rules.codes)
+        raise CorrectionError(
+            f"unknown status code {code!r}: one of {known}", "unknown_code", code=code, known=known
+        )
     day_ms = (work_date - dt.date(1970, 1, 1)).days * DAY_MS
     for when in (check_in_ms, check_out_ms):
         if when is not None and not day_ms - DAY_MS <= when <= day_ms + 2 * DAY_MS:
-            raise CorrectionError("a manual time must fall on the work day or next to it")
+            raise CorrectionError(
+                "a manual time must fall on the work day or next to it", "time_off_day"
+            )
     if now_ms < day_ms - 31 * DAY_MS:
-        raise CorrectionError("a correction may be made at most a month ahead")
+        raise CorrectionError("a correction may be made at most a month ahead", "too_early")
     with db.transaction():
         if not db.execute("SELECT 1 FROM employees WHERE number = ?", (employee,)):
-            raise CorrectionError(f"no employee {employee!r} at the hub")
+            raise CorrectionError(
+                f"no employee {employee!r} at the hub", "no_employee", employee=employee
+            )
         db.execute(
             "INSERT INTO attendance_corrections (employee, work_date, code, check_in_ms, "
             "check_out_ms, reason, attachment, requested_by, requested_ms) "
@@ -142,9 +161,15 @@ def decide(
     with db.transaction():
         found = _get(db, correction_id)
         if found.decision is not None:
-            raise CorrectionError(f"correction {correction_id} was already {found.decision}")
+            raise CorrectionError(
+                f"correction {correction_id} was already {found.decision}",
+                f"already_{found.decision}",
+                id=correction_id,
+            )
         if found.requested_by == by:
-            raise CorrectionError("a second person must decide on a correction you asked for")
+            raise CorrectionError(
+                "a second person must decide on a correction you asked for", "same_person"
+            )
         _decide(db, correction_id, decision, by, now_ms)
         return _get(db, correction_id)
 
@@ -168,7 +193,7 @@ def _get(db: Database, correction_id: int) -> Correction:
         (correction_id,),
     )
     if not rows:
-        raise CorrectionError(f"no correction {correction_id}")
+        raise CorrectionError(f"no correction {correction_id}", "no_correction", id=correction_id)
     return _correction(rows[0])
 
 

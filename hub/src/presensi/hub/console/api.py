@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from presensi.hub.console import accounts
+from presensi.hub.console import accounts, params
 from presensi.hub.console.core import Console, now_ms
 from presensi.hub.console.data import ApiToken, ScanView
 from presensi.hub.errors import StoreError
@@ -338,20 +338,25 @@ def _alert(a: AlertRow) -> Alert:
     )
 
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_MONTH = re.compile(r"[1-9]\d{3}-(0[1-9]|1[0-2])")
+_DATE = re.compile(params.DAY_PATTERN)
+_MONTH = re.compile(params.MONTH_PATTERN)
 _UNIT = re.compile(r"[^\x00-\x1f]{1,100}")
 
 
 def _date_param(request: Request, name: str, pattern: re.Pattern[str]) -> dt.date:
+    """A day (YYYY-MM-DD) or a month (YYYY-MM: its first day) from 2000 to 2100."""
     raw = request.query_params.get(name)
     try:
-        if raw is None or not pattern.fullmatch(raw):
-            raise ValueError(raw)
-        return dt.date.fromisoformat(raw if len(raw) == 10 else raw + "-01")
+        if raw is None:
+            raise ValueError(name)
+        return params.day(raw) if pattern is _DATE else params.month(raw)
     except ValueError:
-        shape = "YYYY-MM-DD" if pattern is _DATE else "YYYY-MM"
-        raise ApiError(400, "bad_parameter", f"{name}: a date {shape}", name) from None
+        first, last = params.FIRST_DAY.isoformat(), params.LAST_DAY.isoformat()
+        if pattern is _DATE:
+            what = f"a date YYYY-MM-DD from {first} to {last}"
+        else:
+            what = f"a month YYYY-MM from {first[:7]} to {last[:7]}"
+        raise ApiError(400, "bad_parameter", f"{name}: {what}", name) from None
 
 
 @endpoint
@@ -391,7 +396,7 @@ async def attendance_recap(console: Console, request: Request, token: ApiToken) 
     _known(request, {"month", "unit"})
     first = _date_param(request, "month", _MONTH)
     unit = _text_param(request, "unit", _UNIT)
-    last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    last = params.month_after(first) - dt.timedelta(days=1)
     _, lines = await run_in_threadpool(
         console.data.attendance_recap, first, last, token.units, unit, now_ms()
     )
@@ -536,7 +541,7 @@ def openapi_document() -> dict[str, Any]:
                     {
                         **_param(
                             "date",
-                            {"type": "string", "format": "date"},
+                            {"type": "string", "format": "date", "pattern": _DATE.pattern},
                             "The work day, YYYY-MM-DD",
                         ),
                         "required": True,
@@ -553,7 +558,7 @@ def openapi_document() -> dict[str, Any]:
                     {
                         **_param(
                             "month",
-                            {"type": "string", "pattern": "^" + _MONTH.pattern + "$"},
+                            {"type": "string", "pattern": _MONTH.pattern},
                             "The month, YYYY-MM",
                         ),
                         "required": True,

@@ -12,11 +12,11 @@ from starlette.responses import RedirectResponse, Response
 
 from presensi.hub.attendance import export
 from presensi.hub.attendance.corrections import CorrectionError, Decision
+from presensi.hub.console import i18n, params
 from presensi.hub.console.core import Console, now_ms, page
 from presensi.hub.console.data import User
 from presensi.hub.console.pages import EMPLOYEE_NUMBER
 
-MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 UNIT_MAX = 100
 EXPORTS = {
     "csv": "text/csv; charset=utf-8",
@@ -36,14 +36,35 @@ def _today(console: Console) -> dt.date:
     return console.clock.local(now_ms()).date()
 
 
+def _within(day: dt.date) -> dt.date | None:
+    """`day` if a page may link to it (the previous/next arrows stop at the bounds)."""
+    return day if params.FIRST_DAY <= day <= params.LAST_DAY else None
+
+
+def _refused(console: Console, request: Request, user: User, exc: ValueError) -> Response:
+    """A bad date or month says what would do; another bad parameter is named."""
+    if isinstance(exc, params.BadDate):
+        fields = {"value": exc.value, **params.fields()}
+        return console.error(request, 400, exc.key, user=user, **fields)
+    return console.error(request, 400, "error.bad_param", user=user, name=str(exc))
+
+
+def _correction_text(console: Console, request: Request, exc: CorrectionError) -> str:
+    """The refusal in the reader's language (the English message for one without a key)."""
+    key = f"correction.{exc.key}"
+    if not exc.key or key not in i18n.ID:
+        return str(exc)
+    return i18n.translator(console.language(request))(key, **exc.fields)
+
+
 @page("view")
 async def day(console: Console, request: Request, user: User) -> Response:
     raw = request.query_params.get("tanggal")
     try:
-        chosen = dt.date.fromisoformat(raw) if raw else _today(console)
+        chosen = params.day(raw) if raw else _today(console)
         unit = _unit(request)
-    except ValueError:
-        return console.error(request, 400, "error.bad_request", user=user, detail=(raw or "")[:40])
+    except ValueError as exc:
+        return _refused(console, request, user, exc)
     everyone = request.query_params.get("semua") == "1"
     rules, lines, complete = await run_in_threadpool(
         console.data.attendance_day, chosen, user.units, unit, now_ms()
@@ -60,8 +81,8 @@ async def day(console: Console, request: Request, user: User) -> Response:
     context = {
         "waiting": [c for c in pending if not user.units or c.employee in scope],
         "day": chosen,
-        "previous": chosen - dt.timedelta(days=1),
-        "next": chosen + dt.timedelta(days=1),
+        "previous": _within(chosen - dt.timedelta(days=1)),
+        "next": _within(chosen + dt.timedelta(days=1)),
         "lines": shown,
         "total": len(lines),
         "present": sum(1 for line in lines if line.state == "hadir"),
@@ -82,16 +103,10 @@ async def recap(console: Console, request: Request, user: User) -> Response:
     today = _today(console)
     try:
         unit = _unit(request)
-        if raw:
-            found = MONTH.fullmatch(raw)
-            if not found:
-                raise ValueError(raw)
-            first = dt.date(int(found.group(1)), int(found.group(2)), 1)
-        else:
-            first = today.replace(day=1)
-    except ValueError:
-        return console.error(request, 400, "error.bad_request", user=user, detail=(raw or "")[:40])
-    after = (first + dt.timedelta(days=32)).replace(day=1)
+        first = params.month(raw) if raw else today.replace(day=1)
+    except ValueError as exc:
+        return _refused(console, request, user, exc)
+    after = params.month_after(first)
     last = min(after - dt.timedelta(days=1), today)
     rules, lines = await run_in_threadpool(
         console.data.attendance_recap, first, max(first, last), user.units, unit, now_ms()
@@ -110,8 +125,8 @@ async def recap(console: Console, request: Request, user: User) -> Response:
     units = await run_in_threadpool(console.data.units)
     context = {
         "month": first,
-        "previous": (first - dt.timedelta(days=1)).replace(day=1),
-        "next": after,
+        "previous": _within((first - dt.timedelta(days=1)).replace(day=1)),
+        "next": _within(after),
         "upto": last,
         "lines": lines,
         "codes": list(rules.codes),
@@ -144,15 +159,15 @@ def _person_day(request: Request, form: dict[str, str] | None = None) -> tuple[s
     number = str(source.get("pegawai", ""))
     if not EMPLOYEE_NUMBER.fullmatch(number):
         raise ValueError("pegawai")
-    return number, dt.date.fromisoformat(str(source.get("tanggal", "")))
+    return number, params.day(str(source.get("tanggal", "")))
 
 
 @page("view")
 async def correction(console: Console, request: Request, user: User) -> Response:
     try:
         number, chosen = _person_day(request)
-    except ValueError:
-        return console.error(request, 400, "error.bad_request", user=user)
+    except ValueError as exc:
+        return _refused(console, request, user, exc)
     return await _correction_page(console, request, user, number, chosen, None)
 
 
@@ -190,8 +205,8 @@ async def correct(console: Console, request: Request, user: User) -> Response:
     form = {k: str(v) for k, v in raw.items()}
     try:
         number, chosen = _person_day(request, form)
-    except ValueError:
-        return console.error(request, 400, "error.bad_request", user=user)
+    except ValueError as exc:
+        return _refused(console, request, user, exc)
     try:
         made = await run_in_threadpool(
             lambda: console.data.attendance_correct(
@@ -207,7 +222,8 @@ async def correct(console: Console, request: Request, user: User) -> Response:
             )
         )
     except CorrectionError as exc:
-        return await _correction_page(console, request, user, number, chosen, str(exc), 400)
+        problem = _correction_text(console, request, exc)
+        return await _correction_page(console, request, user, number, chosen, problem, 400)
     return RedirectResponse(
         f"/kehadiran/koreksi?pegawai={number}&tanggal={chosen.isoformat()}&ok={made.id}",
         status_code=303,
@@ -230,7 +246,8 @@ async def decide(console: Console, request: Request, user: User) -> Response:
             console.data.attendance_decide, int(ident), DECISIONS[verb], user.name, now_ms()
         )
     except CorrectionError as exc:
-        return console.error(request, 409, "error.correction", user=user, detail=str(exc))
+        detail = _correction_text(console, request, exc)
+        return console.error(request, 409, "error.correction", user=user, detail=detail)
     return RedirectResponse(
         f"/kehadiran/koreksi?pegawai={done.employee}&tanggal={done.work_date}&ok={done.id}",
         status_code=303,

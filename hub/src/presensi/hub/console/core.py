@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from presensi.hub.console import accounts, i18n
+from presensi.hub.console.cache import Shared
 from presensi.hub.console.data import ConsoleData, User
 from presensi.hub.console.live import Feed
 from presensi.hub.console.timefmt import Clock, megabytes
@@ -36,6 +37,7 @@ class ConsoleConfig:
     secure_cookies: bool = False  # behind TLS (a reverse proxy): cookies only over https
     stale_after_s: int = 600  # an online station silent this long shows as "no report"
     feed_interval_s: float = 0.1
+    cache_s: float = 1.0  # the fleet's views and today's counts are read at most this often
 
 
 def now_ms() -> int:
@@ -52,6 +54,7 @@ class Console:
         self.clock = Clock.named(config.zone)
         self.feed = Feed(data, interval_s=config.feed_interval_s)
         self.throttle = accounts.Throttle()
+        self.shared = Shared(config.cache_s)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -101,7 +104,8 @@ class Console:
             "other_lang": "en" if lang == "id" else "id",
             "user": user,
             "csrf": self.csrf(request),
-            "clock": self.clock,
+            "clock": self.clock.speaking(lang),
+            "name": i18n.named(lang),
             "megabytes": megabytes,
             "zone": self.clock.abbreviation,
             "path": request.url.path,

@@ -183,6 +183,15 @@ class ConsoleData:
         if not done:
             raise StoreError(f"no user {name!r}")
 
+    def end_sessions(self, name: str) -> None:
+        """Log the user out everywhere: a session cookie made before now no longer counts, even
+        one kept (or copied) after logging out (its signature alone would still be good)."""
+        with self._lock, self._db.transaction():
+            self._db.execute(
+                "UPDATE console_users SET session_epoch = session_epoch + 1 WHERE name = ?",
+                (name,),
+            )
+
     def user(self, name: str) -> User | None:
         rows = self._q(
             "SELECT name, role, password_hash, units, session_epoch, created_ms, disabled "
@@ -454,6 +463,15 @@ class ConsoleData:
             for r in rows
         ]
 
+    def open_alerts_by_kind(self) -> dict[str, int]:
+        rows = self._q("SELECT kind, COUNT(*) FROM alerts WHERE cleared_ms IS NULL GROUP BY kind")
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def scans_committed(self) -> int:
+        """Scan records stored, all stations (each journal counts its own: no scan count)."""
+        rows = self._q("SELECT COALESCE(SUM(records), 0) FROM journals")
+        return int(rows[0][0])
+
     def reject_reasons(self) -> list[tuple[str, int]]:
         """Each reject reason and how many rejects the hub keeps of it."""
         rows = self._q("SELECT reason, COUNT(*) FROM rejects GROUP BY reason ORDER BY reason")
@@ -519,7 +537,9 @@ class ConsoleData:
             person = people.person(self._db, employee)
             group = rules.group_of(person.shift_group if person else "")
             if group is None:
-                raise corrections.CorrectionError(f"no shift group for {employee!r}")
+                raise corrections.CorrectionError(
+                    f"no shift group for {employee!r}", "no_shift_group", employee=employee
+                )
             start_min = rules.shifts[group.shift].start_min
             return corrections.request(
                 self._db,
@@ -603,7 +623,9 @@ def _clock_time(
         if not (0 <= hours < 24 and 0 <= minutes < 60):
             raise ValueError(text)
     except ValueError:
-        raise corrections.CorrectionError(f"{text!r} is not a time HH:MM") from None
+        raise corrections.CorrectionError(
+            f"{text!r} is not a time HH:MM", "bad_time", value=text[:20]
+        ) from None
     at = hours * 60 + minutes
     if checkout and at < start_min:
         at += 24 * 60  # a night shift's check-out, the next morning

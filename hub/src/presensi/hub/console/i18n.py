@@ -174,7 +174,56 @@ ID: dict[str, str] = {
     "error.csrf": "Formulir kedaluwarsa atau tidak sah. Muat ulang halaman lalu coba lagi.",
     "error.forbidden": "Anda tidak berhak membuka halaman ini.",
     "error.not_found": "Halaman tidak ditemukan.",
-    "error.bad_request": "Permintaan tidak sah: {detail}",
+    "error.bad_request": "Permintaan tidak sah.",
+    "error.bad_value": "Nilai {name} tidak sah: {value}",
+    "error.bad_param": "Parameter {name} tidak sah.",
+    "error.bad_date": "Tanggal {value} tidak dapat dipakai: tulis TTTT-BB-HH, antara {first} dan "
+    "{last}.",
+    "error.bad_month": "Bulan {value} tidak dapat dipakai: tulis TTTT-BB, antara {first} dan "
+    "{last}.",
+    "error.bad_range": "Rentang {value} tidak dikenal: pilih 24 jam (24j) atau 7 hari (7h).",
+    "aria.menu": "Menu utama",
+    "aria.filter": "Saring",
+    "correction.no_reason": "koreksi perlu alasan.",
+    "correction.too_long": "alasan paling banyak {reason} karakter, lampiran paling banyak "
+    "{attachment} karakter.",
+    "correction.nothing_to_correct": "isi status, atau jam masuk atau pulang.",
+    "correction.unknown_code": "status {code} tidak dikenal: pilih salah satu dari {known}.",
+    "correction.time_off_day": "jam manual harus pada hari kerja itu atau di sebelahnya.",
+    "correction.too_early": "koreksi paling jauh sebulan ke depan.",
+    "correction.no_employee": "pegawai {employee} tidak ada di hub.",
+    "correction.no_shift_group": "pegawai {employee} tidak punya kelompok sif.",
+    "correction.bad_time": "{value} bukan jam JJ:MM.",
+    "correction.already_approved": "koreksi {id} sudah disetujui.",
+    "correction.already_refused": "koreksi {id} sudah ditolak.",
+    "correction.same_person": "koreksi yang Anda minta harus diputuskan orang lain.",
+    "correction.no_correction": "koreksi {id} tidak ada.",
+    "alert.journal_new": "jurnal baru",
+    "alert.journal_fork": "jurnal bercabang",
+    "alert.two_live_journals": "dua jurnal aktif bersamaan",
+    "alert.conflicting_duplicate": "catatan diubah",
+    "alert.chain_break": "rantai catatan putus",
+    "reason.ok": "sah",
+    "reason.bad_signature": "tanda tangan palsu",
+    "reason.unknown_key": "kunci tidak dikenal",
+    "reason.revoked": "dicabut",
+    "reason.expired": "kedaluwarsa",
+    "reason.malformed": "rusak",
+    "reason.not_a_badge": "bukan kartu",
+    "reason.conflicting_duplicate": "catatan ganda yang berbeda",
+    "reason.chain_break": "rantai catatan putus",
+    "action.login": "masuk",
+    "action.logout": "keluar",
+    "action.login.failed": "gagal masuk",
+    "action.login.throttled": "masuk ditahan",
+    "action.alert.ack": "menangani peringatan",
+    "action.user.add": "menambah pengguna",
+    "action.user.password": "mengganti kata sandi",
+    "action.token.add": "membuat token API",
+    "action.token.revoke": "mencabut token API",
+    "action.attendance.correct": "meminta koreksi kehadiran",
+    "action.attendance.approved": "menyetujui koreksi",
+    "action.attendance.refused": "menolak koreksi",
     "error.too_large": "Permintaan terlalu besar.",
     "error.store": "Basis data hub tidak dapat dihubungi. Halaman akan pulih sendiri.",
     "error.title": "Ada masalah",
@@ -426,7 +475,56 @@ EN: dict[str, str] = {
     "error.csrf": "The form has expired or is not valid. Reload the page and try again.",
     "error.forbidden": "You may not open this page.",
     "error.not_found": "Page not found.",
-    "error.bad_request": "Bad request: {detail}",
+    "error.bad_request": "Bad request.",
+    "error.bad_value": "The value of {name} is not valid: {value}",
+    "error.bad_param": "The parameter {name} is not valid.",
+    "error.bad_date": "The date {value} cannot be used: write YYYY-MM-DD, between {first} and "
+    "{last}.",
+    "error.bad_month": "The month {value} cannot be used: write YYYY-MM, between {first} and "
+    "{last}.",
+    "error.bad_range": "Unknown range {value}: choose 24 hours (24j) or 7 days (7h).",
+    "aria.menu": "Main menu",
+    "aria.filter": "Filter",
+    "correction.no_reason": "a correction needs a reason.",
+    "correction.too_long": "the reason may have at most {reason} characters, the attachment "
+    "{attachment}.",
+    "correction.nothing_to_correct": "give a status, or a check-in or check-out time.",
+    "correction.unknown_code": "unknown status {code}: choose one of {known}.",
+    "correction.time_off_day": "a manual time must fall on the work day or next to it.",
+    "correction.too_early": "a correction may be made at most a month ahead.",
+    "correction.no_employee": "no employee {employee} at the hub.",
+    "correction.no_shift_group": "employee {employee} has no shift group.",
+    "correction.bad_time": "{value} is not a time HH:MM.",
+    "correction.already_approved": "correction {id} was approved already.",
+    "correction.already_refused": "correction {id} was refused already.",
+    "correction.same_person": "a correction you asked for must be decided by someone else.",
+    "correction.no_correction": "there is no correction {id}.",
+    "alert.journal_new": "new journal",
+    "alert.journal_fork": "journal forked",
+    "alert.two_live_journals": "two journals live at once",
+    "alert.conflicting_duplicate": "record edited",
+    "alert.chain_break": "record chain broken",
+    "reason.ok": "valid",
+    "reason.bad_signature": "forged signature",
+    "reason.unknown_key": "unknown key",
+    "reason.revoked": "revoked",
+    "reason.expired": "expired",
+    "reason.malformed": "malformed",
+    "reason.not_a_badge": "not a badge",
+    "reason.conflicting_duplicate": "conflicting duplicate record",
+    "reason.chain_break": "record chain broken",
+    "action.login": "logged in",
+    "action.logout": "logged out",
+    "action.login.failed": "failed login",
+    "action.login.throttled": "login throttled",
+    "action.alert.ack": "handled an alert",
+    "action.user.add": "added a user",
+    "action.user.password": "changed a password",
+    "action.token.add": "made an API token",
+    "action.token.revoke": "revoked an API token",
+    "action.attendance.correct": "asked for an attendance correction",
+    "action.attendance.approved": "approved a correction",
+    "action.attendance.refused": "refused a correction",
     "error.too_large": "The request is too large.",
     "error.store": "The hub's database cannot be reached. The page will recover by itself.",
     "error.title": "Something is wrong",
@@ -513,6 +611,17 @@ EN: dict[str, str] = {
 }
 
 CATALOGS = {"id": ID, "en": EN}
+
+
+def named(language: str) -> Callable[[str, str], str]:
+    """`name(kind, code)`: a code's readable name (an alert kind, a reject reason, an audit
+    action), or the code itself when the catalogs do not know it (a newer hub's, or free text)."""
+    catalog = CATALOGS.get(language, CATALOGS[DEFAULT])
+
+    def name(kind: str, code: str) -> str:
+        return catalog.get(f"{kind}.{code}") or code
+
+    return name
 
 
 def translator(language: str) -> Callable[..., str]:

@@ -1,6 +1,12 @@
 """`/metrics` for Prometheus: read from the store at each scrape (the console holds no counters
 of its own, so every console process answers the same), plus the console's live pages.
 
+Commit lag is the age of the oldest scan still waiting on a station (what the stations report
+of their unacked backlog): it grows when the hub does not commit, whatever the reason (hub
+down, broker away, a station cut off). The ingest runs in processes of its own and writes no
+timings to the store, so a receive-to-commit time inside the hub is not measured here; the
+delivery delay (scan to hub, last 60 s) is.
+
 Served to loopback clients only (Prometheus on the hub server, or a reverse proxy that sets
 X-Forwarded-For, which uvicorn honours for 127.0.0.1): the figures say how big the fleet is.
 """
@@ -8,15 +14,18 @@ X-Forwarded-For, which uvicorn honours for 127.0.0.1): the figures say how big t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from presensi.hub.model import ALERT_KINDS
 
 if TYPE_CHECKING:
     from presensi.hub.console.core import Console
+    from presensi.hub.console.pages import StationView
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -26,11 +35,11 @@ class StoreCollector(Collector):
         self.console = console
 
     def collect(self) -> Iterator[Metric]:
-        from presensi.hub.console.pages import station_views
+        from presensi.hub.console.pages import fleet_now
 
         console = self.console
-        rows = console.store.stations()
-        views = station_views(console, rows, console.data.telemetries())
+        views = fleet_now(console)
+        rows = [v.row for v in views]
         states = GaugeMetricFamily(
             "presensi_stations", "Stations by state, as the console shows them", labels=["state"]
         )
@@ -45,7 +54,25 @@ class StoreCollector(Collector):
         yield GaugeMetricFamily(
             "presensi_alerts_open", "Open alerts", value=console.store.count_open_alerts()
         )
+        by_kind = GaugeMetricFamily(
+            "presensi_alerts_open_by_kind", "Open alerts by kind", labels=["kind"]
+        )
+        counts = dict.fromkeys(ALERT_KINDS, 0) | console.data.open_alerts_by_kind()
+        for kind, count in sorted(counts.items()):
+            by_kind.add_metric([kind], count)
+        yield by_kind
+        yield CounterMetricFamily(
+            "presensi_scans_committed",
+            "Scan records the hub has committed, all stations, since the store began",
+            value=console.data.scans_committed(),
+        )
         now = time.time_ns() // 1_000_000
+        yield GaugeMetricFamily(
+            "presensi_commit_lag_seconds",
+            "Age of the oldest scan a station holds that the hub has not committed yet (each "
+            "station's last report, on the hub's clock); 0 when every station is drained",
+            value=commit_lag_s(views, now),
+        )
         count, mean_ms, max_ms = console.data.arrivals_since(now - 60_000)
         yield GaugeMetricFamily(
             "presensi_scans_received_last_minute",
@@ -80,6 +107,20 @@ class StoreCollector(Collector):
             "1 while the console's live feed can read the store",
             value=1.0 if console.feed.healthy else 0.0,
         )
+
+
+def commit_lag_s(views: Sequence[StationView], now_ms: int) -> float:
+    """The oldest uncommitted scan's age: what each station reported as its oldest unacked
+    record (its own clock, moved onto the hub's by the offset the hub measured), for stations
+    that still hold a backlog."""
+    oldest: int | None = None
+    for view in views:
+        at = view.oldest_unsent_ms
+        if at is None or not view.row.backlog:
+            continue
+        at += view.row.clock_offset_ms or 0
+        oldest = at if oldest is None else min(oldest, at)
+    return 0.0 if oldest is None else max(0.0, (now_ms - oldest) / 1000)
 
 
 def exposition(console: Console) -> bytes:

@@ -90,13 +90,17 @@ async def logout(request: Request) -> Response:
     form = await request.form()
     if not console.csrf_ok(request, form.get("csrf")):
         return console.error(request, 403, "error.csrf")
-    name = request.session.get("user")
+    user = None
+    with contextlib.suppress(StoreError):
+        user = await console.user(request)  # a session still valid (not ended elsewhere)
     request.session.clear()
-    if isinstance(name, str):
+    if user is not None:
         with contextlib.suppress(StoreError):
             address = request.client.host if request.client else ""
+            # on the server side too: the cookie, kept or copied, no longer logs anyone in
+            await run_in_threadpool(console.data.end_sessions, user.name)
             await run_in_threadpool(
-                console.data.audit, name, "logout", now_ms=now_ms(), address=address
+                console.data.audit, user.name, "logout", now_ms=now_ms(), address=address
             )
     return RedirectResponse("/masuk?keluar=1", status_code=303)
 
@@ -166,10 +170,22 @@ def station_views(
     return views
 
 
+def fleet_now(console: Console) -> list[StationView]:
+    """Every station's view, as read at most `cache_s` ago (shared by all pages)."""
+
+    def read() -> list[StationView]:
+        return station_views(console, console.store.stations(), console.data.telemetries())
+
+    return console.shared.get("fleet", read)
+
+
 async def fleet_views(console: Console) -> list[StationView]:
-    rows = await run_in_threadpool(console.store.stations)
-    telemetry = await run_in_threadpool(console.data.telemetries)
-    return station_views(console, rows, telemetry)
+    return await run_in_threadpool(fleet_now, console)
+
+
+def _today_per_location(console: Console) -> list[tuple[str, int, int]]:
+    start = console.clock.start_of_today_ms(now_ms())
+    return console.shared.get(("today", start), lambda: console.data.scans_per_location(start))
 
 
 # -- pages ---------------------------------------------------------------------------------------
@@ -182,9 +198,7 @@ async def overview(console: Console, request: Request, user: User) -> Response:
     for view in fleet:
         counts[view.state] += 1
     alerts = await run_in_threadpool(console.store.count_open_alerts)
-    today = await run_in_threadpool(
-        console.data.scans_per_location, console.clock.start_of_today_ms(now_ms())
-    )
+    today = await run_in_threadpool(_today_per_location, console)
     workers = await run_in_threadpool(console.store.hub_workers)
     down = [w for w in workers if not w.connected]
     names = {p.id: p.name for p in await run_in_threadpool(console.data.places)}
@@ -204,20 +218,41 @@ async def stations(console: Console, request: Request, user: User) -> Response:
     chosen = request.query_params.get("saring", "semua")
     if chosen not in STATION_FILTERS:
         return console.error(
-            request, 400, "error.bad_request", user=user, detail=f"saring={chosen[:40]}"
+            request, 400, "error.bad_value", user=user, name="saring", value=chosen[:40]
         )
+    lang = console.language(request)
+    shown, table = await run_in_threadpool(
+        console.shared.get,
+        ("fleet_table", lang, chosen),
+        lambda: _fleet_table(console, lang, chosen),
+    )
+    context = {"fleet": shown, "chosen": chosen, "filters": STATION_FILTERS, "fleet_table": table}
+    return console.render(request, "stations.html", context, user=user)
+
+
+def _fleet_table(console: Console, lang: str, chosen: str) -> tuple[list[StationView], str]:
+    """The stations a filter keeps and their table, rendered here (in a worker thread, not the
+    event loop that feeds the live pages) and shared for `cache_s`: at 1,000 stations
+    rendering the table is most of the page's cost."""
     now = now_ms()
     quiet_ms = 10 * 60 * 1000
-    fleet = await fleet_views(console)
     keep: Callable[[StationView], bool] = {
         "semua": lambda v: True,
         "diam": lambda v: v.row.last_seen_ms is None or now - v.row.last_seen_ms > quiet_ms,
         "jam": lambda v: v.row.clock_synced is False,
         "antrian": lambda v: (v.row.backlog or 0) > 0,
     }[chosen]
-    shown = [v for v in fleet if keep(v)]
-    context = {"fleet": shown, "chosen": chosen, "filters": STATION_FILTERS, "now": now, "age": age}
-    return console.render(request, "stations.html", context, user=user)
+    shown = [v for v in fleet_now(console) if keep(v)]
+    template = console.templates.env.get_template("_fleet.html")
+    html = template.render(
+        fleet=shown,
+        now=now,
+        age=age,
+        megabytes=megabytes,
+        t=i18n.translator(lang),
+        clock=console.clock.speaking(lang),
+    )
+    return shown, html  # our own template's output, escaped by it (shown with | safe)
 
 
 @page("view")
@@ -227,14 +262,14 @@ async def station(console: Console, request: Request, user: User) -> Response:
     view = next((v for v in fleet if v.row.id == station_id), None)
     if view is None:
         return console.error(request, 404, "error.not_found", user=user)
+    chosen = request.query_params.get("rentang", charts.DEFAULT_RANGE)
+    if chosen not in charts.RANGES:
+        return console.error(request, 400, "error.bad_range", user=user, value=chosen[:40])
     scans = await run_in_threadpool(
         lambda: console.data.recent_scans(station=station_id, units=user.units)
     )
     rejects = await run_in_threadpool(lambda: console.data.recent_rejects(station=station_id))
     journals = await run_in_threadpool(console.store.journals, station_id)
-    chosen = request.query_params.get("rentang", charts.DEFAULT_RANGE)
-    if chosen not in charts.RANGES:
-        chosen = charts.DEFAULT_RANGE
     context = {
         "charts": await _telemetry_charts(console, station_id, chosen),
         "ranges": charts.RANGES,
@@ -286,7 +321,7 @@ async def live(console: Console, request: Request, user: User) -> Response:
     locations = await run_in_threadpool(console.data.locations)
     if location is not None and not LOCATION_ID.fullmatch(location):
         return console.error(
-            request, 400, "error.bad_request", user=user, detail=f"lokasi={location[:40]}"
+            request, 400, "error.bad_value", user=user, name="lokasi", value=location[:40]
         )
     scans = await run_in_threadpool(
         lambda: console.data.recent_scans(location=location, units=user.units)
@@ -299,7 +334,7 @@ def scan_data(console: Console, scan: ScanView, lang: str) -> dict[str, object]:
     t = i18n.translator(lang)
     return {
         "key": "/".join(str(k) for k in scan.key),
-        "time": console.clock.time(scan.shown_ms),
+        "time": console.clock.speaking(lang).time(scan.shown_ms),
         "station": scan.station,
         "location": scan.location,
         "employee": scan.employee or "-",
@@ -308,6 +343,7 @@ def scan_data(console: Console, scan: ScanView, lang: str) -> dict[str, object]:
         "outcome": scan.outcome,
         "outcome_text": t(f"outcome.{scan.outcome}"),
         "reason": scan.reason,
+        "reason_text": i18n.named(lang)("reason", scan.reason),
         "synced": scan.clock_synced,
         "received_ms": scan.received_ms,
     }
@@ -382,13 +418,17 @@ async def alerts(console: Console, request: Request, user: User) -> Response:
     reason = request.query_params.get("alasan") or None
     if reason is not None and not REJECT_REASON.fullmatch(reason):
         return console.error(
-            request, 400, "error.bad_request", user=user, detail=f"alasan={reason[:40]}"
+            request, 400, "error.bad_value", user=user, name="alasan", value=reason[:40]
         )
-    fleet = await fleet_views(console)
-    quiet = [v for v in fleet if v.state in ("offline", "stale")]
+    lang = console.language(request)
+    quiet, quiet_table = await run_in_threadpool(
+        console.shared.get, ("quiet_table", lang), lambda: _quiet_table(console, lang)
+    )
     open_alerts = await run_in_threadpool(lambda: console.store.alerts(limit=200))
     handled = await run_in_threadpool(lambda: console.store.alerts(cleared_only=True, limit=20))
-    reasons = await run_in_threadpool(console.data.reject_reasons)
+    reasons = await run_in_threadpool(
+        console.shared.get, "reject_reasons", console.data.reject_reasons
+    )
     rejects = await run_in_threadpool(lambda: console.data.recent_rejects(reason=reason, limit=100))
     refused = await run_in_threadpool(
         lambda: console.data.recent_scans(refused=True, units=user.units, limit=50)
@@ -400,6 +440,7 @@ async def alerts(console: Console, request: Request, user: User) -> Response:
         "revoked": revoked,
         "refused": refused,
         "quiet": quiet,
+        "quiet_table": quiet_table,
         "open_alerts": open_alerts,
         "handled": handled,
         "reasons": reasons,
@@ -410,6 +451,15 @@ async def alerts(console: Console, request: Request, user: User) -> Response:
     return console.render(request, "alerts.html", context, user=user)
 
 
+def _quiet_table(console: Console, lang: str) -> tuple[list[StationView], str]:
+    """The stations gone quiet and their table, as _fleet_table does for the fleet."""
+    quiet = [v for v in fleet_now(console) if v.state in ("offline", "stale")]
+    html = console.templates.env.get_template("_quiet.html").render(
+        quiet=quiet, t=i18n.translator(lang), clock=console.clock.speaking(lang)
+    )
+    return quiet, html
+
+
 @page("operate")
 async def acknowledge(console: Console, request: Request, user: User) -> Response:
     form = await request.form()
@@ -417,7 +467,7 @@ async def acknowledge(console: Console, request: Request, user: User) -> Respons
         return console.error(request, 403, "error.csrf", user=user)
     raw = request.path_params["alert_id"]
     if not raw.isdigit() or len(raw) > 18:
-        return console.error(request, 400, "error.bad_request", user=user, detail=raw[:20])
+        return console.error(request, 400, "error.bad_value", user=user, name="id", value=raw[:20])
     address = request.client.host if request.client else ""
     at = now_ms()
     done = await run_in_threadpool(console.store.clear_alert, int(raw), at, user.name)
@@ -446,7 +496,7 @@ EMPLOYEE_NUMBER = re.compile(r"[A-Za-z0-9._-]{1,32}")  # the badge's employee nu
 async def employees(console: Console, request: Request, user: User) -> Response:
     text = request.query_params.get("cari", "").strip()
     if len(text) > 64:
-        return console.error(request, 400, "error.bad_request", user=user, detail="cari")
+        return console.error(request, 400, "error.bad_param", user=user, name="cari")
     found = await run_in_threadpool(lambda: console.data.find_people(text, units=user.units))
     held = await run_in_threadpool(console.data.badges_of, [p.number for p in found])
     now_s = now_ms() // 1000
@@ -459,7 +509,9 @@ async def employees(console: Console, request: Request, user: User) -> Response:
 async def employee(console: Console, request: Request, user: User) -> Response:
     number = request.path_params["number"]
     if not EMPLOYEE_NUMBER.fullmatch(number):
-        return console.error(request, 400, "error.bad_request", user=user, detail=number[:40])
+        return console.error(
+            request, 400, "error.bad_value", user=user, name="pegawai", value=number[:40]
+        )
     who = await run_in_threadpool(console.data.person, number)
     if who is None or (user.units and who.unit not in user.units):
         return console.error(request, 404, "error.not_found", user=user)  # not 403: no hint
@@ -554,9 +606,7 @@ def map_height(found: list[Place]) -> int:
 async def places(console: Console, request: Request, user: User) -> Response:
     found = await run_in_threadpool(console.data.places)
     fleet = await fleet_views(console)
-    today = await run_in_threadpool(
-        console.data.scans_per_location, console.clock.start_of_today_ms(now_ms())
-    )
+    today = await run_in_threadpool(_today_per_location, console)
     views = place_views(found, fleet, today)
     context = {"places": views, "height": map_height(found)}
     return console.render(request, "places.html", context, user=user)

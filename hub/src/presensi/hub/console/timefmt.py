@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Indonesia's three zones by IANA name; other zones show their own abbreviation
 INDONESIAN_ZONES = {
@@ -15,9 +15,21 @@ INDONESIAN_ZONES = {
 }
 
 
+# short month names per language (Indonesian first); an unknown language reads Indonesian
+MONTHS = {
+    "id": ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"),
+    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+}
+
+
 @dataclass(frozen=True)
 class Clock:
     zone: zoneinfo.ZoneInfo
+    months: tuple[str, ...] = MONTHS["id"]
+
+    def speaking(self, language: str) -> Clock:
+        """The same clock naming months in `language`."""
+        return replace(self, months=MONTHS.get(language, MONTHS["id"]))
 
     @classmethod
     def named(cls, name: str) -> Clock:
@@ -35,18 +47,19 @@ class Clock:
         return dt.datetime.fromtimestamp(ms / 1000, self.zone)
 
     def time(self, ms: int | None) -> str:
-        """'07:05:09 WIB' today, '3 Des 07:05 WIB' on another day; '-' for none."""
+        """'07:05:09 WIB' today, '3 Des 07:05 WIB' (English: '3 Dec') on another day; '-' for
+        none."""
         if ms is None:
             return "-"
         when = self.local(ms)
         if when.date() == dt.datetime.now(self.zone).date():
             return f"{when:%H:%M:%S} {self.abbreviation}"
-        return f"{when.day} {_MONTHS[when.month - 1]} {when:%H:%M} {self.abbreviation}"
+        return f"{when.day} {self.months[when.month - 1]} {when:%H:%M} {self.abbreviation}"
 
     def date(self, ms: int) -> str:
         """'3 Des 2026', the operator's calendar day of `ms`."""
         when = self.local(ms)
-        return f"{when.day} {_MONTHS[when.month - 1]} {when.year}"
+        return f"{when.day} {self.months[when.month - 1]} {when.year}"
 
     def start_of_today_ms(self, now_ms: int) -> int:
         day = self.local(now_ms).date()
@@ -62,9 +75,6 @@ def age(seconds: float) -> str:
     if seconds < 36 * 3600:
         return f"{int(seconds // 3600)} h"
     return f"{int(seconds // 86400)} d"
-
-
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
 
 
 def megabytes(mb: int | None) -> str:

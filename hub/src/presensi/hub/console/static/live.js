@@ -47,7 +47,7 @@
     badge.className = "outcome " + scan.outcome;
     badge.textContent = scan.outcome_text;
     result.appendChild(badge);
-    if (scan.outcome !== "accepted") { result.appendChild(document.createTextNode(" (" + scan.reason + ")")); }
+    if (scan.outcome !== "accepted") { result.appendChild(document.createTextNode(" (" + (scan.reason_text || scan.reason) + ")")); }
     // who and what first: on a phone the place and the station are a swipe away
     cell(row, scan.location);
     cell(row, scan.station);
