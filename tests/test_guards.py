@@ -98,4 +98,3 @@ def test_a_test_this_machine_cannot_run_skips_here_and_fails_in_ci(
     monkeypatch.setenv("CI", "false")
     with pytest.raises(pytest.skip.Exception):
         cannot_run("needs root")
-
