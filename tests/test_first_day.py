@@ -37,6 +37,7 @@ from presensi.hub.store import open_store
 from presensi.protocol import badge
 from presensi.protocol.reasons import Outcome
 from presensi.provisioning.org import Org
+from tests.ci import cannot_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.mosquitto, pytest.mark.timeout(600)]
 
@@ -151,7 +152,7 @@ class Site:
 @pytest.fixture
 def site() -> Iterator[Site]:
     if os.geteuid() != 0:
-        pytest.skip("the first-day walk starts Mosquitto as root so it can drop to its own user")
+        cannot_run("the first-day walk starts Mosquitto as root so it can drop to its own user")
     work = Path(tempfile.mkdtemp(prefix="presensi-first-day-"))
     work.chmod(0o755)  # the broker, as `mosquitto`, must reach its files below
     s = Site(work)

@@ -81,3 +81,20 @@ def test_a_test_that_starts_mosquitto_must_say_so(suite: pytest.Pytester) -> Non
     result = suite.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*this test starts Mosquitto: mark it*"])
+
+
+def test_a_test_this_machine_cannot_run_skips_here_and_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.ci import cannot_run
+
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="needs root"):
+        cannot_run("needs root")
+    for value in ("true", "1", "TRUE"):
+        monkeypatch.setenv("CI", value)
+        with pytest.raises(pytest.fail.Exception, match="needs root; CI=true"):
+            cannot_run("needs root")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        cannot_run("needs root")

@@ -5,7 +5,8 @@ unbounded, and a station survives anything on the topics it subscribes to."""
 from __future__ import annotations
 
 import statistics
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,19 +18,17 @@ from presensi.demo.mosquitto import Mosquitto
 from presensi.hub.store import REJECT_PAYLOAD_MAX, RejectRow
 from presensi.protocol import topics, wire
 from presensi.protocol.cli import main
-from presensi.provisioning.broker import mosquitto_conf
+from presensi.provisioning.broker import mosquitto_conf, write_acl_file, write_password_file
 from tests.brokers import Probe
+from tests.conftest import MosquittoFactory
 from tests.delivery.fleet import Fleet, FleetStation
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.mosquitto
 
-FAST = {"batch_size": 20, "resend_s": 1, "telemetry_s": 1}
+FAST: dict[str, float] = {"batch_size": 20, "resend_s": 1, "telemetry_s": 1}
 TELEMETRY = b'{"ts_ms":1790000000000,"last_seq":1,"acked_upto":1,"backlog":0'
-POISON = [
-    TELEMETRY + b',"note":"\xff\xfe not UTF-8"}',  # an unknown field a parser skips unread
-    TELEMETRY + b',"note":' + b"[" * 5000 + b"]" * 5000 + b"}",  # nested beyond any parser
-    b"[" * 20000 + b"]" * 20000,
-]
 
 
 @pytest.fixture
@@ -39,11 +38,12 @@ def fleet(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Fleet]:
     f.close()
 
 
-def latencies(fleet: Fleet, station: FleetStation, n: int) -> list[float]:
-    """Seconds from each scan being signalled to the hub having committed it."""
+def latencies(fleet: Fleet, station: FleetStation, n: int, *, until: float = 0.0) -> list[float]:
+    """Seconds from each scan being signalled to the hub having committed it: `n` scans, and
+    more until time.monotonic() reaches `until`."""
     hub = fleet.hubs[0]
-    out = []
-    for _ in range(n):
+    out: list[float] = []
+    while len(out) < n or time.monotonic() < until:
         before = hub.ingest.stats.records_inserted
         station.scan(1)
         start = time.monotonic()
@@ -55,47 +55,87 @@ def latencies(fleet: Fleet, station: FleetStation, n: int) -> list[float]:
     return out
 
 
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[-1]
+
+
+FLOOD_S = 30.0  # as long as the flood that was seen (595 messages in 30 s stalled ingest)
+FLOOD_RATE = 200  # messages a second: ten times the rate that was seen
+
+
 def test_a_flood_of_poison_from_one_station_does_not_slow_the_others(
-    fleet: Fleet, mosquitto: Mosquitto
+    tmp_path: Path, mosquitto_factory: MosquittoFactory
 ) -> None:
-    a, _b = fleet.add_stations(2, uplink=FAST)
-    hub = fleet.start_hub()
-    a.start()
-    quiet = latencies(fleet, a, 10)
-    flood = threading.Event()
-    sent = [0]
-
-    def poison() -> None:
-        with Probe(mosquitto.port, "st-002-stolen").connect_ok() as thief:
-            topic = topics.station_topic("st-002", "telemetry")
-            while not flood.is_set():
-                thief.publish(topic, POISON[sent[0] % len(POISON)])
-                sent[0] += 1
-
-    thief = threading.Thread(target=poison)
-    thief.start()
+    """Station B's own credentials (its password, the production ACL) in hostile hands: for
+    30 s a separate process floods B's topics with a mix of forged scans, status and telemetry
+    with invalid UTF-8 in unknown fields, and nesting deeper than any parser, while station A
+    scans. A's scan-to-hub latency must stay what it was in a quiet run."""
+    passwords = {"st-001": "pw-a", "st-002": "pw-b", "hub": "pw-hub"}
+    files = tmp_path / "broker-files"
+    files.mkdir()
+    write_password_file(files / "passwd", passwords)
+    write_acl_file(files / "acl", ["st-001", "st-002"], ["hub"])
+    broker = mosquitto_factory(
+        allow_anonymous=False,
+        password_file=files / "passwd",
+        acl_file=files / "acl",
+        max_queued_messages=100_000,  # with an ACL, a number (see presensi.demo.mosquitto)
+    )
+    fleet = Fleet(tmp_path, broker.url)
     try:
-        while sent[0] < 100:
-            time.sleep(0.01)
-        loud = latencies(fleet, a, 10)
+        a, b = fleet.add_stations(2, uplink=FAST)
+        for s in (a, b):
+            (s.folder.folder / "broker.password").write_text(passwords[s.id] + "\n")
+            with s.folder.config_path.open("a") as config:  # [uplink] is the last section
+                config.write(f'username = "{s.id}"\npassword_file = "broker.password"\n')
+        hub = fleet.start_hub(username="hub", password=passwords["hub"])
+        a.start()
+        quiet = latencies(fleet, a, 60)
+        flooder = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "tests.delivery.flooder", str(broker.port)),
+                *(b.id, passwords[b.id], str(FLOOD_S), "--rate", str(FLOOD_RATE)),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert flooder.stdout is not None
+            assert flooder.stdout.readline().strip() == "flooding"
+            loud = latencies(fleet, a, 60, until=time.monotonic() + FLOOD_S - 1)
+            out, _ = flooder.communicate(timeout=FLOOD_S + 30)
+        finally:
+            if flooder.poll() is None:
+                flooder.kill()
+                flooder.wait()
+        assert flooder.returncode == 0
+        sent = int(out.split()[-1])
+        deadline = time.monotonic() + 30  # (station B never runs: only its thief does)
+        while not (a.station is not None and a.station.delivered()):
+            assert time.monotonic() < deadline, "station A did not deliver"
+            time.sleep(0.05)
+        fleet.check_exactly_once()
+        q, lo = p95(quiet), p95(loud)
+        print(
+            f"scan-to-hub p95: quiet {q * 1000:.1f} ms ({len(quiet)} scans), during a flood of "
+            f"{sent} messages in {FLOOD_S:.0f} s {lo * 1000:.1f} ms ({len(loud)} scans)"
+        )
+        # Within 2x of the quiet p95. A quiet p95 here is a few milliseconds, and this machine
+        # is shared (other test runs, two cores, the flooder and Mosquitto busy on them): one
+        # scheduling hiccup is tens of ms, so the bound is never tighter than the quiet p95 plus
+        # 50 ms. The stall this guards against was a committed-nothing for the whole 30 s.
+        assert lo <= max(2 * q, q + 0.05), (sorted(quiet)[-5:], sorted(loud)[-5:])
+        stats = hub.ingest.stats
+        assert sent >= FLOOD_S * FLOOD_RATE * 0.5, sent  # the flood was one
+        assert stats.rejected >= sent * 0.9, (stats.rejected, sent)
+        assert hub.ingest._worker.is_alive() and hub.ingest.store_ok
+        rows = store_rows(fleet)
+        assert rows and all(r.station == "st-002" for r in rows)
+        assert len(rows) <= 2 * 21  # 20 a minute per station (+ a summary), over 2 minutes at most
+        assert stats.rejects_dropped >= stats.rejected - len(rows) > 0
     finally:
-        flood.set()
-        thief.join(30)
-    deadline = time.monotonic() + 30
-    while not (a.station is not None and a.station.delivered()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    fleet.check_exactly_once()
-    q, lo = statistics.median(quiet), statistics.median(loud)
-    print(f"scan-to-hub median: quiet {q * 1000:.1f} ms, during the flood {lo * 1000:.1f} ms")
-    # within 2x of the quiet run (50 ms of slack for this shared machine's scheduling)
-    assert lo <= 2 * q + 0.05, (quiet, loud)
-    stats = hub.ingest.stats
-    assert sent[0] > 200 and stats.rejected >= 200
-    assert hub.ingest._worker.is_alive() and hub.ingest.store_ok
-    rows = store_rows(fleet)
-    assert all(r.station == "st-002" for r in rows)
-    assert len(rows) <= 21  # 20 a minute per station, and perhaps one summary of the rest
-    assert stats.rejects_dropped >= stats.rejected - len(rows) > 0
+        fleet.close()
 
 
 def store_rows(fleet: Fleet) -> list[RejectRow]:

@@ -105,8 +105,21 @@ def test_export_of_nothing_says_so(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main, ["station", "export", "--config", str(bed.config_path), "--out", str(tmp_path / "x")]
     )
-    assert result.exit_code == 2 and "nothing to export" in result.output
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        "error: nothing to export: no records in 3..2 (everything up to 2 was acked by the hub; "
+        "to export it all anyway, add --from 1)"
+    ]
     assert not (tmp_path / "x").exists()
+    # and the hint works: --from 1 exports both
+    again = CliRunner().invoke(
+        main,
+        [
+            *("station", "export", "--config", str(bed.config_path)),
+            *("--out", str(tmp_path / "x"), "--from", "1"),
+        ],
+    )
+    assert again.exit_code == 0 and "exported 2 records" in again.output, again.output
 
 
 def test_station_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:

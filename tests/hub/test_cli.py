@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from presensi.demo.mosquitto import free_port
 from presensi.device.testbed import T0_MS, sample_chain
 from presensi.hub.store import StationInfo, open_store
 from presensi.protocol.cli import main
@@ -68,6 +69,37 @@ def test_a_store_that_is_not_there_is_one_line_and_nothing_is_created(tmp_path: 
     empty.write_bytes(b"")
     result = run("hub", "stations", "--store", str(empty))
     assert result.exit_code == 2 and "holds no hub store" in result.output
+
+
+DEFAULT_STORE = Path("/var/lib/presensi-hub/hub.db")  # the --store default
+
+
+def test_without_store_or_env_the_default_store_is_one_line_and_nothing_is_created() -> None:
+    if DEFAULT_STORE.exists():
+        pytest.skip(f"this machine has a hub store at the default {DEFAULT_STORE}")
+    folder_there = DEFAULT_STORE.parent.exists()
+    for command in (["stations"], ["journals"], ["alerts"]):
+        result = CliRunner().invoke(
+            main, ["hub", *command], env={"PRESENSI_HUB_STORE": None}, catch_exceptions=False
+        )
+        assert result.exit_code == 2, (command, result.output)
+        assert result.output.strip().splitlines() == [
+            f"error: no hub store at {DEFAULT_STORE}. Fix: give the hub's --store (or set "
+            "PRESENSI_HUB_STORE); `presensi hub run` makes a new one"
+        ], command
+    assert not DEFAULT_STORE.exists()
+    assert DEFAULT_STORE.parent.exists() == folder_there
+
+
+def test_an_unreachable_postgresql_server_is_one_line() -> None:
+    url = f"postgresql://presensi@127.0.0.1:{free_port()}/presensi_hub"
+    for command in (["stations"], ["alerts"]):
+        result = run("hub", *command, "--store", url)
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("error: cannot connect to the PostgreSQL store"), lines
+        assert "Traceback" not in result.output
 
 
 @pytest.mark.postgres

@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import stat
+import sys
 import threading
 import time
+import tty
 from pathlib import Path
 
 import msgspec
 import pytest
 from click.testing import CliRunner
 
+from presensi.demo.mosquitto import free_port
 from presensi.device import config as station_config
 from presensi.device.config import ClockSection
 from presensi.device.station import Parts, Station
@@ -426,6 +431,96 @@ def test_every_kind_of_station_can_be_enrolled_and_changed_later(org: Org) -> No
         ],
     )
     assert refused.exit_code == 2 and "needs a serial scanner" in refused.output
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a pseudo-terminal as the scanner's port")
+def test_the_self_test_checks_a_serial_scanner_station_as_it_was_enrolled(
+    org: Org, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10 item 3: the installer's self-test reports against the hardware the admin gave
+    at enrollment. A halte with no camera and a serial QR module (here a pseudo-terminal): the
+    camera check says there is none and why that is fine, the scanner check opens that port at
+    that baud rate; once the module is gone, the scanner check fails and names the port."""
+    from presensi.device.selftest import format_report, run_self_test
+    from presensi.provisioning import enroll
+
+    # the bundle's journal lives where a station keeps it; here, a temp folder
+    monkeypatch.setattr(enroll, "JOURNAL_PATH", str(tmp_path / "var" / "journal.db"))
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = os.ttyname(slave)
+    try:
+        result = CliRunner().invoke(
+            main,
+            [
+                *("provision", "station", "--org", str(org.path), "--location", "halte-balaikota"),
+                *("--broker", f"mqtt://127.0.0.1:{free_port()}", "--camera", "none"),
+                *("--scanner-port", port, "--scanner-baud", "115200", "--indicator", "console"),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        config_path = org.stations_dir / "st-halte-balaikota-01" / "station.toml"
+        report = run_self_test(config_path, broker_timeout=0.5)
+        checks = {c["name"]: c for c in report["checks"]}
+        assert checks["camera"]["ok"], checks["camera"]
+        assert checks["camera"]["detail"] == (
+            f"no camera configured (scanning with the serial scanner on {port})"
+        )
+        assert checks["scanner"] == {
+            **checks["scanner"],
+            "ok": True,
+            "detail": f"serial scanner port {port} opens at 115200 baud",
+        }
+        assert all(checks[f"signal {s}"]["ok"] for s in Signal)  # the console indicator
+        assert checks["journal"]["ok"] and str(tmp_path / "var") in checks["journal"]["detail"]
+        assert not checks["broker"]["ok"]  # nobody listens there: reported, not raised
+        table = format_report(report, unicode=False)
+        line = rf"\n  OK +scanner +serial scanner port {re.escape(port)} opens at 115200 baud"
+        assert re.search(line, table), table
+    finally:
+        os.close(master)
+        os.close(slave)
+    gone = {c["name"]: c for c in run_self_test(config_path, broker_timeout=0.5)["checks"]}
+    assert not gone["scanner"]["ok"] and port in gone["scanner"]["detail"], gone["scanner"]
+    assert gone["camera"]["ok"]  # still no camera, still fine
+
+
+@pytest.mark.parametrize(
+    ("install_dir", "install", "copy_to"),
+    [
+        (None, "broker-install --from {broker}`", "/etc/mosquitto/presensi/passwd"),
+        ("/srv/mqtt/presensi", "broker-install --from {broker} --etc /srv/mqtt`", None),
+        ("/opt/broker-files", None, "/opt/broker-files/passwd"),
+    ],
+)
+def test_what_the_broker_needs_after_enrollment_follows_the_install_dir(
+    org: Org, install_dir: str | None, install: str | None, copy_to: str | None
+) -> None:
+    """`provision station` says where the broker reads its password file: where `provision
+    broker --install-dir` put it (the default /etc/mosquitto/presensi, or another)."""
+    broker = org.broker_dir
+    args = ["provision", "broker", "--out", str(broker), "--hub-user", "hub"]
+    made = CliRunner().invoke(
+        main, [*args, *(["--install-dir", install_dir] if install_dir else [])]
+    )
+    assert made.exit_code == 0, made.output
+    result = CliRunner().invoke(
+        main,
+        [
+            *("provision", "station", "--org", str(org.path), "--location", "pool-mangkang"),
+            *("--broker", BROKER),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.output.splitlines() if "must learn the new user" in line]
+    installed = copy_to or f"{install_dir}/passwd"
+    assert f"copy {broker / 'passwd'} to {installed} " in line, line
+    if install is None:
+        assert "broker-install" not in line, line  # it installs into ETC/presensi/ only
+    else:
+        assert install.format(broker=broker) in line, line
+    if install_dir is not None:
+        assert "/etc/mosquitto/presensi" not in line, line
 
 
 def test_a_kiosk_station_watches_a_folder_that_another_program_feeds(org: Org) -> None:

@@ -4,6 +4,7 @@ is valid."""
 
 from __future__ import annotations
 
+import csv
 import re
 import typing
 from pathlib import Path
@@ -213,3 +214,40 @@ def test_cli_sample_export_and_import(org: Org, tmp_path: Path) -> None:
     assert "points.csv line 45: id 'kantor-blu' is already used on line 2" in bad.output
     assert "line 45: kind 'y' is not known" in bad.output
     assert len(load_locations(org)) == 42
+
+
+def test_an_export_never_writes_a_formula_cell_and_reads_back_as_text(
+    org: Org, tmp_path: Path
+) -> None:
+    """Names a spreadsheet would run as formulas (issue 9, item 7) are kept as text on import;
+    the export writes them with a leading ' (a text cell to a spreadsheet) and reads back as they
+    were. Coordinates are the only cells that may start with '-': they are plain decimal numbers
+    (checked on import), which a spreadsheet reads as a number, never a formula."""
+    hostile = ["=cmd|' /C calc'!A0", "@SUM(1)", "+1", "-1", '=HYPERLINK("http://x.test","a")']
+    rows = "".join(
+        f'halte-{i},"{name.replace(chr(34), chr(34) * 2)}",transit_stop,-6.98,110.41,Asia/Jakarta\n'
+        for i, name in enumerate(hostile)
+    )
+    source = tmp_path / "hostile.csv"
+    source.write_text(HEADER + rows, encoding="utf-8")
+    runner = CliRunner()
+    imported = runner.invoke(
+        main, ["provision", "locations", "import", str(source), "--org", str(org.path)]
+    )
+    assert imported.exit_code == 0, imported.output
+    assert [loc.name for loc in load_locations(org)] == hostile  # kept as typed
+    out = tmp_path / "export.csv"
+    exported = runner.invoke(
+        main, ["provision", "locations", "export", str(out), "--org", str(org.path)]
+    )
+    assert exported.exit_code == 0, exported.output
+    number = re.compile(r"-?\d+(\.\d+)?")
+    with out.open(newline="", encoding="utf-8") as f:
+        cells = [cell for row in csv.reader(f) for cell in row]
+    for cell in cells:
+        if number.fullmatch(cell):
+            continue
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    names = [row[1] for row in csv.reader(out.read_text(encoding="utf-8").splitlines()[1:])]
+    assert names == ["'" + name for name in hostile]  # each a text cell
+    assert [loc.name for loc in read_locations(out)] == hostile  # and read back as it was

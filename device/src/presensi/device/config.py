@@ -86,7 +86,8 @@ class UplinkSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_
     telemetry_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 30
     reconnect_min_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
-    # full jitter up to 20 s: a fleet of 1,000 back after an outage is ~50 connects a second
+    # full jitter (first retry in [0, 2 x min], bound doubling to 20 s): a fleet of 1,000 back
+    # after a long outage makes 100 connects a second falling to 0 over 20 s (operations.md)
     reconnect_max_s: Annotated[float, msgspec.Meta(gt=0)] = 20.0
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import shutil
 import sqlite3
 import threading
@@ -39,6 +38,7 @@ from presensi.device.errors import JournalError
 from presensi.device.files import json_version, write_atomically
 from presensi.device.journal import AckOutcome, Journal, JournalInfo
 from presensi.protocol import topics, wire
+from presensi.protocol.backoff import Backoff
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.fleet import open_document
 from presensi.protocol.keys import KeyRing, Revocations, SigningKey
@@ -110,7 +110,7 @@ class Uplink:
         self._inflight: deque[int] = deque()  # last seq of each batch awaiting an ack
         self._last_progress = time.monotonic()
         self._lock = threading.Lock()
-        self._delay = settings.reconnect_min_s
+        self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self._next_attempt = 0.0
         self._acks: deque[wire.Ack] = deque()
         self._failed_tries = 0
@@ -217,10 +217,9 @@ class Uplink:
                     raise
 
     def _back_off(self) -> None:
-        """Full jitter: the next try anywhere in [min, delay], the delay doubling to the cap."""
-        low = self.settings.reconnect_min_s
-        self._next_attempt = time.monotonic() + random.uniform(low, max(low, self._delay))
-        self._delay = min(self._delay * 2, self.settings.reconnect_max_s)
+        """Full jitter (presensi.protocol.backoff): the first retry after a drop anywhere in
+        [0, 2 * reconnect_min_s], the bound doubling after each failed try to reconnect_max_s."""
+        self._next_attempt = time.monotonic() + self._backoff.next()
 
     def _connect(self) -> bool:
         try:
@@ -269,7 +268,7 @@ class Uplink:
             return
         self.state.connected = True
         self.state.connects += 1
-        self._delay = self.settings.reconnect_min_s
+        self._backoff.reset()
         self.state.sent_upto = self.state.acked_upto  # resend what was not acked
         self.state.sending = ""  # pick the journal again
         self._inflight.clear()

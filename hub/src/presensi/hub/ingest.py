@@ -23,6 +23,7 @@ from presensi.hub.errors import StoreError
 from presensi.hub.store import REJECT_PAYLOAD_MAX, IngestResult, Store
 from presensi.hub.telemetry import RETENTION_MS as TELEMETRY_RETENTION_MS
 from presensi.protocol import topics, wire
+from presensi.protocol.backoff import Backoff
 from presensi.protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,11 @@ REJECT_RETENTION_MS = 30 * 86_400_000  # rejects older than this are deleted
 REJECTS_KEPT = 100_000  # and at most this many are kept
 PURGE_EVERY_S = 3600.0
 PING_EVERY_S = 5.0
+# the hub's reconnects to the broker (full jitter): the first retry within 2 s of a drop, never
+# more than 10 s between tries, so the hub is back within 10 s of a broker's return and the
+# stations (reconnect_max_s 20 s) find it there (docs/operations.md, "Reconnects")
+RECONNECT_MIN_S = 1.0
+RECONNECT_MAX_S = 10.0
 DERIVE_BATCH = 200  # attendance marks per transaction
 DERIVE_BUDGET_S = 0.2  # at most this long per pause between message groups
 DERIVE_EVERY_S = 0.5  # marks gathered this long are derived together: one transaction, not many
@@ -157,6 +163,7 @@ class Ingest:
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._keys_loaded = 0.0
         self.connected = threading.Event()
+        self.next_reconnect_pause = 0.0  # the last pause drawn before a reconnect (seconds)
         client, address = make_client(
             broker,
             client_id=client_id,
@@ -167,8 +174,11 @@ class Ingest:
         )
         self._host, self._port = address.host, address.port
         client.max_inflight_messages_set(100)
-        client.reconnect_delay_set(1, 30)
+        # paho's own backoff has no jitter (1, 2, 4 ... s for every hub at once): each pause is
+        # drawn here and handed to paho just before it waits (see _schedule_reconnect)
+        self._backoff = Backoff(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self._client = client
@@ -203,6 +213,7 @@ class Ingest:
         if reason.is_failure:
             log.error("broker refused the hub: %s", reason)
             return
+        self._backoff.reset()
         client.subscribe(
             [
                 (topics.subscription(kind, self.share_group), 1)
@@ -218,9 +229,23 @@ class Ingest:
     ) -> None:
         was = self.connected.is_set()
         self.connected.clear()
+        self._schedule_reconnect()
         if not self._stop.is_set() and was:
             self._say_connected(False)
             log.warning("hub disconnected from the broker (%s); reconnecting", reason)
+
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        self._schedule_reconnect()
+
+    def _schedule_reconnect(self) -> None:
+        """Draw the pause before paho's next try (full jitter, at most RECONNECT_MAX_S). Both
+        callbacks run on paho's network thread just before it waits; setting min = max = the
+        pause makes that wait exactly the pause (reconnect_delay_set also forgets paho's own
+        doubling). paho annotates the delays as int but sleeps on any number."""
+        pause = self._backoff.next()
+        self.next_reconnect_pause = pause
+        reconnect_delay_set: Any = self._client.reconnect_delay_set
+        reconnect_delay_set(pause, pause)
 
     def _say_connected(self, connected: bool) -> None:
         """Tell the store (for the fleet table); never let that stop paho's thread."""

@@ -46,7 +46,10 @@ class PostgresDatabase:
                 self._conninfo, autocommit=True, connect_timeout=10
             )
         except self._psycopg.Error as exc:
-            raise StoreError(f"cannot connect to the PostgreSQL store: {exc}") from exc
+            # libpq's message runs over lines ("...Connection refused\n\tIs the server
+            # running..."): one line, so that a command fails with one line
+            why = " ".join(str(exc).split())
+            raise StoreError(f"cannot connect to the PostgreSQL store: {why}") from exc
         return conn
 
     def _live(self) -> psycopg.Connection[tuple[Any, ...]]:

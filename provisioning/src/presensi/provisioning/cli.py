@@ -624,11 +624,7 @@ def station(
             f"note: {org.broker_dir / ACL_FILE} names no hub user yet: run `presensi provision "
             f"broker --out {org.broker_dir} --hub-user hub`"
         )
-    click.echo(
-        "The broker must learn the new user: on the broker host (as root), `presensi provision "
-        f"broker-install --from {org.broker_dir}`, or copy {org.broker_dir / PASSWORD_FILE} to "
-        "/etc/mosquitto/presensi/passwd and `systemctl reload mosquitto`."
-    )
+    click.echo(_broker_must_learn(org.broker_dir))
     click.echo(
         "Then give the bundle to the installer: copy it to the SD card's boot partition as "
         f"presensi/, or flash it over the serial console (see {bundle / 'README.txt'})."
@@ -673,6 +669,42 @@ def station_hardware(org_dir: Path, station_id: str, **hardware: Any) -> None:
     except (ProvisioningError, OSError) as exc:
         _fail(exc)
     click.echo(f"{folder / 'station.toml'}: hardware changed; manifest.json written again")
+
+
+def _broker_must_learn(broker_dir: Path) -> str:
+    """What to do so that the broker reads the new user: where its password file is installed
+    follows `provision broker --install-dir` (named in the generated presensi.conf)."""
+    installed = _installed_passwd(broker_dir)
+    source = broker_dir / PASSWORD_FILE
+    if installed is None:
+        return (
+            f"The broker must learn the new user: copy {source} to where your broker reads its "
+            f"password file (no {broker_dir / SNIPPET_FILE} says where: run `presensi provision "
+            "broker` first) and reload it (`systemctl reload mosquitto`)."
+        )
+    folder = installed.parent
+    if installed.name == PASSWORD_FILE and folder.name == "presensi":
+        etc = "" if folder.parent == Path("/etc/mosquitto") else f" --etc {folder.parent}"
+        install = f"`presensi provision broker-install --from {broker_dir}{etc}`, or "
+    else:  # broker-install puts files in ETC/presensi/ only: this layout is copied by hand
+        install = ""
+    return (
+        f"The broker must learn the new user: on the broker host (as root), {install}copy "
+        f"{source} to {installed} (and the acl beside it) and `systemctl reload mosquitto`."
+    )
+
+
+def _installed_passwd(broker_dir: Path) -> Path | None:
+    for name in (SNIPPET_FILE, CONF_FILE):
+        try:
+            lines = (broker_dir / name).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in lines:
+            key, _, value = line.strip().partition(" ")
+            if key == "password_file" and value.strip():
+                return Path(value.strip())
+    return None
 
 
 def _has_hub_user(acl: Path) -> bool:
