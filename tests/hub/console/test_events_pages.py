@@ -194,3 +194,49 @@ def test_the_event_commands(tmp_path: Path) -> None:
     }
     bad = runner.invoke(main, [*base, "x", "--from", "9 pagi"])
     assert bad.exit_code == 2 and "not a time HH:MM" in bad.output
+
+
+def test_events_in_the_json_api(tmp_path: Path) -> None:
+    from presensi.hub.console.api import new_token
+    from presensi.hub.console.app import make_app
+    from presensi.hub.console.core import ConsoleConfig
+    from tests.hub.attendance.factory import at
+
+    from .conftest import SECRET
+
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    store = open_store(url)
+    assert isinstance(store, SqlStore)
+    store.migrate()
+    planned(store)
+    data = ConsoleData(store.database)
+    tokens = {}
+    for name, units in (("integrasi", ()), ("bappeda", ("Bappeda",))):
+        secret, digest = new_token()
+        data.add_api_token(name, "viewer", digest, units=units, now_ms=1)
+        tokens[name] = {"Authorization": f"Bearer {secret}"}
+    try:
+        with TestClient(make_app(ConsoleConfig(url, SECRET, cache_s=0))) as client:
+            span = f"from_ms={at('2026-12-07 00:00')}&to_ms={at('2026-12-08 00:00')}"
+            listed = client.get(f"/api/v1/events?{span}", headers=tokens["integrasi"]).json()
+            assert [(e["id"], e["present"], e["expected"], e["late"]) for e in listed] == [
+                ("apel-senin", 3, 5, 1)
+            ]
+            everyone = client.get(
+                "/api/v1/events/apel-senin/attendance", headers=tokens["integrasi"]
+            ).json()
+            assert {r["employee"]: r["status"] for r in everyone} == {
+                "ASN-001": "hadir", "ASN-002": "belum", "ASN-003": "belum",
+                "ASN-004": "terlambat", "ASN-005": "belum", "ASN-006": "hadir",
+            }  # fmt: skip
+            walk_in = next(r for r in everyone if r["employee"] == "ASN-006")
+            assert (walk_in["expected"], walk_in["counted"]) == (False, True)
+            mine = client.get("/api/v1/events/apel-senin/attendance", headers=tokens["bappeda"])
+            assert {r["unit"] for r in mine.json()} == {"Bappeda"}
+            missing = client.get("/api/v1/events/tidak-ada/attendance", headers=tokens["integrasi"])
+            assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+            bad = client.get("/api/v1/events?from_ms=x&to_ms=1", headers=tokens["integrasi"])
+            assert bad.status_code == 400
+            assert client.get(f"/api/v1/events?{span}").status_code == 401
+    finally:
+        store.close()

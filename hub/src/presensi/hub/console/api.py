@@ -13,7 +13,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -124,6 +124,34 @@ class CheckinRow(msgspec.Struct, kw_only=True):
     log_type: str  # IN or OUT
     station: str
     location: str
+
+
+class EventRow(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    kind: str
+    starts_ms: int
+    late_ms: int
+    ends_ms: int
+    venue: str
+    stations: list[str]
+    cancelled: bool
+    present: int | None  # "Hadir x / y" (None for a cancelled event)
+    expected: int | None
+    late: int | None
+    excused: int | None
+
+
+class AttendeeRow(msgspec.Struct, kw_only=True):
+    employee: str
+    name: str
+    unit: str
+    status: Literal["hadir", "terlambat", "izin", "belum", "tidak_hadir"]
+    time_ms: int | None
+    station: str | None
+    expected: bool  # False: a walk-in
+    counted: bool
+    reason: str
 
 
 class ErrorBody(msgspec.Struct, kw_only=True):
@@ -439,6 +467,69 @@ async def attendance_checkins(console: Console, request: Request, token: ApiToke
     )
 
 
+EVENT_SPAN_MS = 366 * 86_400_000
+_EVENT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+@endpoint
+async def events(console: Console, request: Request, token: ApiToken) -> Response:
+    _known(request, {"from_ms", "to_ms"})
+    from_ms = _int_param(request, "from_ms", None, 0, MAX_MS)
+    to_ms = _int_param(request, "to_ms", None, 0, MAX_MS)
+    if from_ms is None or to_ms is None:
+        raise ApiError(400, "bad_parameter", "give from_ms and to_ms", "from_ms")
+    to_ms = min(to_ms, from_ms + EVENT_SPAN_MS)
+    found = await run_in_threadpool(console.data.events_between, from_ms, to_ms)
+    return json_response(
+        [
+            EventRow(
+                id=e.id,
+                name=e.name,
+                kind=e.kind,
+                starts_ms=e.starts_ms,
+                late_ms=e.late_ms,
+                ends_ms=e.ends_ms,
+                venue=e.venue,
+                stations=list(e.stations),
+                cancelled=e.cancelled,
+                present=None if b is None else b.present,
+                expected=None if b is None else b.expected,
+                late=None if b is None else b.late,
+                excused=None if b is None else b.excused,
+            )
+            for e, b in found
+        ]
+    )
+
+
+@endpoint
+async def event_attendance(console: Console, request: Request, token: ApiToken) -> Response:
+    _known(request, set())
+    event_id = request.path_params["event_id"]
+    if not _EVENT_ID.fullmatch(event_id):
+        raise ApiError(404, "not_found", "no such event", "event_id")
+    board = await run_in_threadpool(console.data.event_board, event_id, now_ms())
+    if board is None:
+        raise ApiError(404, "not_found", "no such event", "event_id")
+    return json_response(
+        [
+            AttendeeRow(
+                employee=a.number,
+                name=a.name,
+                unit=a.unit,
+                status=a.status,
+                time_ms=a.at_ms,
+                station=a.station,
+                expected=a.expected,
+                counted=a.counted,
+                reason=a.reason,
+            )
+            for a in board.attendees
+            if (a.expected or a.counted) and (not token.units or a.unit in token.units)
+        ]
+    )
+
+
 async def openapi(request: Request) -> Response:
     return json_response(openapi_document())
 
@@ -467,10 +558,12 @@ def openapi_document() -> dict[str, Any]:
             list[AttendanceDay],
             list[RecapRow],
             list[CheckinRow],
+            list[EventRow],
+            list[AttendeeRow],
         ],
         ref_template="#/components/schemas/{name}",
     )
-    station, scan_page, reject, alert, error, days, recap, checkins = schemas
+    station, scan_page, reject, alert, error, days, recap, checkins, events, attendees = schemas
     limit = _param(
         "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "At most this many (100)"
     )
@@ -499,6 +592,23 @@ def openapi_document() -> dict[str, Any]:
         }
 
     ms = {"type": "integer", "minimum": 0, "maximum": MAX_MS}
+    one_event = get(
+        "Everyone expected at an event and the walk-ins who came, with their status",
+        attendees,
+        [
+            {
+                "name": "event_id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^" + _EVENT_ID.pattern + "$"},
+                "description": "The event's id",
+            }
+        ],
+    )
+    one_event["get"]["responses"]["404"] = {
+        "description": "No such event",
+        "content": {"application/json": {"schema": error}},
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -576,6 +686,16 @@ def openapi_document() -> dict[str, Any]:
                     {**_param("to_ms", ms, "Up to (Unix ms)"), "required": True},
                 ],
             ),
+            "/api/v1/events": get(
+                "Events (apel, upacara, meetings) meeting a time range, with who came so far "
+                "(at most 366 days from from_ms)",
+                events,
+                [
+                    {**_param("from_ms", ms, "From (Unix ms)"), "required": True},
+                    {**_param("to_ms", ms, "Up to (Unix ms)"), "required": True},
+                ],
+            ),
+            "/api/v1/events/{event_id}/attendance": one_event,
             "/api/v1/alerts": get(
                 "Alerts, newest first",
                 alert,

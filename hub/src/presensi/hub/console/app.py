@@ -72,6 +72,8 @@ def make_app(config: ConsoleConfig) -> Starlette:
         Route("/api/v1/attendance/days", api.attendance_days),
         Route("/api/v1/attendance/recap", api.attendance_recap),
         Route("/api/v1/attendance/checkins", api.attendance_checkins),
+        Route("/api/v1/events", api.events),
+        Route("/api/v1/events/{event_id}/attendance", api.event_attendance),
         Route("/stasiun", pages.stations),
         Route("/stasiun/{station_id}", pages.station),
         Route("/langsung", pages.live),
