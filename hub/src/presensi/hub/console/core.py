@@ -55,6 +55,8 @@ class Console:
         self.feed = Feed(data, interval_s=config.feed_interval_s)
         self.throttle = accounts.Throttle()
         self.shared = Shared(config.cache_s)
+        # an event's board: one computation per poll of the live feed, however many screens
+        self.boards = Shared(min(config.cache_s, 0.2))
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
 
     # -- plumbing ----------------------------------------------------------------------------

@@ -150,7 +150,11 @@ async def board_stream(console: Console, request: Request, user: User) -> Respon
     show, unit = _board_view(request)
 
     async def fragment() -> str | None:
-        board = await run_in_threadpool(console.data.event_board, event_id, now_ms())
+        board = await run_in_threadpool(
+            console.boards.get,
+            ("board", event_id),
+            lambda: console.data.event_board(event_id, now_ms()),
+        )
         if board is None:
             return None
         html = console.render_fragment(

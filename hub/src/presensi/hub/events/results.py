@@ -66,11 +66,7 @@ class Board:
 
 
 def board(db: Database, event: Event, now_ms: int) -> Board:
-    people = {
-        str(r[0]): (str(r[1]), str(r[2]))
-        for r in db.execute("SELECT number, name, unit FROM employees")
-    }
-    expected_ = expected(db, event)
+    people = _expected_people(db, event)  # number -> (name, unit), everyone expected
     excused = {
         str(r[0]): str(r[1])
         for r in db.execute(
@@ -83,21 +79,22 @@ def board(db: Database, event: Event, now_ms: int) -> Board:
         scans += 1
         if employee not in first or at < first[employee][0]:
             first[employee] = (at, station)
+    walk_ins = _names(db, [n for n in first if n not in people])
     attendees: list[Attendee] = []
-    for number in sorted(
-        expected_ | set(first),
-        key=lambda n: (people.get(n, ("", ""))[1], people.get(n, (n, ""))[0], n),
+    late_ms, going = event.late_ms, now_ms < event.ends_ms
+    for unit, name, number in sorted(
+        [(u, n, k) for k, (n, u) in people.items()]
+        + [(walk_ins.get(k, (k, ""))[1], walk_ins.get(k, (k, ""))[0], k) for k in walk_ins]
     ):
-        name, unit = people.get(number, (number, ""))
-        is_expected = number in expected_
+        is_expected = number in people
         came = first.get(number)
         status: Status
         if came is not None:
-            status = "hadir" if came[0] <= event.late_ms else "terlambat"
+            status = "hadir" if came[0] <= late_ms else "terlambat"
         elif number in excused:
             status = "izin"
         else:
-            status = "belum" if now_ms < event.ends_ms else "tidak_hadir"
+            status = "belum" if going else "tidak_hadir"
         counted = came is not None and (is_expected or event.walk_ins or event.open)
         attendees.append(
             Attendee(
@@ -113,13 +110,12 @@ def board(db: Database, event: Event, now_ms: int) -> Board:
             )
         )
     present = sum(a.counted for a in attendees)
-    total = len(expected_) if not event.open else present
+    total = len(people) if not event.open else present
     per_unit: dict[str, list[int]] = {}
     for a in attendees:
-        if a.expected or a.counted:
-            row = per_unit.setdefault(a.unit, [0, 0])
-            row[0] += a.counted
-            row[1] += a.expected or event.open
+        row = per_unit.setdefault(a.unit, [0, 0])
+        row[0] += a.counted
+        row[1] += a.expected or event.open
     arrived = sorted((a for a in attendees if a.counted), key=lambda a: a.at_ms or 0, reverse=True)
     return Board(
         event,
@@ -137,38 +133,65 @@ def board(db: Database, event: Event, now_ms: int) -> Board:
 
 def expected(db: Database, event: Event) -> set[str]:
     """The employee numbers an event expects (its units' active people and its list)."""
-    found = set(event.employees)
+    return set(_expected_people(db, event))
+
+
+def _expected_people(db: Database, event: Event) -> dict[str, tuple[str, str]]:
+    """number -> (name, unit) of everyone the event expects: its units' active people, and its
+    list (a listed number the hub does not know keeps its number as its name)."""
+    found: dict[str, tuple[str, str]] = {}
     if event.units:
         marks = ", ".join("?" for _ in event.units)
         rows = db.execute(
-            f"SELECT number FROM employees WHERE active = TRUE AND unit IN ({marks})",  # noqa: S608
+            f"SELECT number, name, unit FROM employees WHERE active = TRUE AND unit IN ({marks})",  # noqa: S608
             event.units,
         )
-        found |= {str(r[0]) for r in rows}
+        found.update((str(r[0]), (str(r[1]), str(r[2]))) for r in rows)
+    listed = _names(db, [n for n in event.employees if n not in found])
+    found.update({n: listed.get(n, (n, "")) for n in event.employees if n not in found})
     return found
 
 
+def _names(db: Database, numbers: list[str]) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for k in range(0, len(numbers), 500):
+        chunk = numbers[k : k + 500]
+        marks = ", ".join("?" for _ in chunk)
+        rows = db.execute(
+            f"SELECT number, name, unit FROM employees WHERE number IN ({marks})",  # noqa: S608
+            tuple(chunk),
+        )
+        out.update((str(r[0]), (str(r[1]), str(r[2]))) for r in rows)
+    return out
+
+
 def _scans(db: Database, event: Event) -> list[tuple[str, int, str]]:
-    """(employee, time, station) of every accepted scan that counts for the event."""
-    marks = ", ".join("?" for _ in event.stations) or "''"
-    rows = db.execute(
-        "SELECT employee, COALESCE(corrected_wall_ms, wall_ms), station FROM scans "  # noqa: S608
-        "WHERE outcome = 'accepted' AND employee IS NOT NULL AND ("
-        "(event = ? AND wall_ms >= ? AND COALESCE(corrected_wall_ms, wall_ms) <= ?) OR "
-        f"(station IN ({marks}) AND wall_ms >= ? AND wall_ms <= ? "
-        "AND COALESCE(corrected_wall_ms, wall_ms) BETWEEN ? AND ?))",
-        (
-            event.id,
-            event.starts_ms - 86_400_000,  # tagged: any time that day, up to the end
-            event.ends_ms,
-            *event.stations,
-            event.starts_ms - 86_400_000,  # (an index range; the exact test follows)
-            event.ends_ms + 86_400_000,
-            event.starts_ms,
-            event.ends_ms,
-        ),
+    """(employee, time, station) of every accepted scan that counts for the event: those
+    tagged with its id (any time that day, up to the end), and those at its stations inside
+    its window; two queries, each on an index (scans_event, scans_station_wall)."""
+    tagged = db.execute(
+        "SELECT employee, COALESCE(corrected_wall_ms, wall_ms), station, station || ':' || "
+        "journal || ':' || fork || ':' || seq FROM scans WHERE event = ? AND wall_ms >= ? "
+        "AND outcome = 'accepted' AND employee IS NOT NULL",
+        (event.id, event.starts_ms - 86_400_000),
     )
-    return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
+    found = {
+        str(r[3]): (str(r[0]), int(r[1]), str(r[2])) for r in tagged if int(r[1]) <= event.ends_ms
+    }
+    for k in range(0, len(event.stations), 100):
+        chunk = event.stations[k : k + 100]
+        marks = ", ".join("?" for _ in chunk)
+        rows = db.execute(
+            "SELECT employee, COALESCE(corrected_wall_ms, wall_ms), station, station || ':' || "  # noqa: S608
+            "journal || ':' || fork || ':' || seq FROM scans "
+            f"WHERE station IN ({marks}) AND wall_ms >= ? AND wall_ms <= ? "
+            "AND outcome = 'accepted' AND employee IS NOT NULL",
+            (*chunk, event.starts_ms - 86_400_000, event.ends_ms + 86_400_000),
+        )
+        for r in rows:
+            if event.starts_ms <= int(r[1]) <= event.ends_ms:
+                found[str(r[3])] = (str(r[0]), int(r[1]), str(r[2]))
+    return list(found.values())
 
 
 def counts(board: Board) -> Counter[str]:
