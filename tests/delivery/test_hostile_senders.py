@@ -200,6 +200,10 @@ def test_a_station_survives_poison_on_every_topic_it_subscribes_to(
         admin.publish(config, b'{"version":9223372036854775808,"mode":"out"}', retain=True)
         admin.publish(topics.station_topic(a.id, "ack"), b'{"upto":' + b"9" * 5000 + b"}")
         admin.publish(topics.station_topic(a.id, "cmd"), b"\xff\xfe")
+        event = topics.station_topic(a.id, "event")
+        window = b'"opens_ms":2,"starts_ms":1,"late_ms":1,"ends_ms":3'  # out of order
+        admin.publish(event, b'{"version":1,"event":"apel","name":"x",' + window + b"}")
+        admin.publish(event, nested, retain=True)
         time.sleep(0.5)
         assert station.uplink.alive()
         a.scan(3)
@@ -209,9 +213,10 @@ def test_a_station_survives_poison_on_every_topic_it_subscribes_to(
         a.start()
         a.scan(3)
         assert fleet.wait_delivered()
-        for topic in (topics.FLEET_KEYS, topics.FLEET_REVOCATIONS, config):
+        for topic in (topics.FLEET_KEYS, topics.FLEET_REVOCATIONS, config, event):
             admin.publish(topic, b"", retain=True)  # cleared
     assert a.station is not None and a.station.decider.config_version == version_before
+    assert a.station.decider.sheet is None
     fleet.check_exactly_once()
 
 

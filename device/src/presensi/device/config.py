@@ -96,6 +96,13 @@ class ClockSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     source: Literal["kernel", "synced", "unsynced"] = "kernel"
 
 
+class BoardSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    # the read-only board of the event sheet's event on the venue's LAN (docs/events.md):
+    # "host:port" to serve it there, e.g. "0.0.0.0:8090"; empty (the default): no board
+    listen: Annotated[str, msgspec.Meta(pattern=r"^([0-9A-Za-z.:\[\]-]*:[0-9]{1,5})?$")] = ""
+    refresh_s: Annotated[int, msgspec.Meta(ge=1, le=300)] = 3
+
+
 class StationConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     station: StationSection
     camera: CameraSection = CameraSection()
@@ -106,6 +113,7 @@ class StationConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_
     keys: KeysSection = KeysSection()
     uplink: UplinkSection = UplinkSection()
     clock: ClockSection = ClockSection()
+    board: BoardSection = BoardSection()
     base_dir: str = "."  # set by load(): the folder relative paths are resolved against
 
     def path(self, value: str) -> Path:
@@ -197,9 +205,20 @@ def _check_semantics(path: Path, config: StationConfig) -> None:
             f"{path}: camera.backend is 'folder' but camera.source names no folder. "
             "Fix: set camera.source to the folder of images"
         )
+    if config.board.listen and listen_address(config.board.listen)[1] > 65535:
+        raise ConfigError(
+            f"{path}: board.listen: port out of range in {config.board.listen!r}. "
+            'Fix: use "host:port" with a port up to 65535, e.g. "0.0.0.0:8090"'
+        )
     pins = [config.indicator.green_pin, config.indicator.red_pin, config.indicator.buzzer_pin]
     if config.indicator.backend == "gpio" and len(set(pins)) != len(pins):
         raise ConfigError(
             f"{path}: indicator: green_pin, red_pin and buzzer_pin must differ. "
             "Fix: wire each to its own GPIO (hardware/README.md)"
         )
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """("host", port) of a "host:port" (an IPv6 host in brackets: "[::]:8090")."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)

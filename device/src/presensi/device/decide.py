@@ -1,5 +1,6 @@
 """Deciding what a scanned text means: verify the badge, apply the duplicate window, and pick
-the direction from the station's mode. Pure logic: no I/O, the caller stores and signals."""
+the direction from the station's mode, or from the event sheet while its window is open. Pure
+logic: no I/O, the caller stores and signals."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from dataclasses import dataclass
 
 from presensi.device.clock import ClockState
 from presensi.device.config import StationSection
+from presensi.device.eventsheet import serving
 from presensi.hardware.indicator import Signal
-from presensi.protocol import badge
+from presensi.protocol import badge, wire
 from presensi.protocol.ids import uuid7
 from presensi.protocol.keys import KeyRing, Revocations
 from presensi.protocol.reasons import Outcome, Reason
@@ -62,7 +64,11 @@ class Decider:
         self.settings = Settings(station, config_version, zoneinfo.ZoneInfo(station.timezone))
         self.keys = keys
         self.revoked = revoked
+        # the hub's event sheet (presensi.device.eventsheet), swapped as one reference: inside
+        # its window a scan is for its event, whatever the mode; outside it, the mode rules
+        self.sheet: wire.EventSheet | None = None
         self._last_accepted: dict[str, _Seen] = {}
+        self._last_in_out: dict[str, _Seen] = {}  # the last accepted scan not for an event
 
     @property
     def station(self) -> StationSection:
@@ -89,7 +95,7 @@ class Decider:
     def remember(self, record: ScanRecord) -> None:
         """Note a committed record (call only after the journal has stored it)."""
         if record.outcome is Outcome.ACCEPTED and record.employee is not None:
-            self._last_accepted[record.employee] = _Seen(
+            seen = _Seen(
                 record.wall_ms,
                 record.mono_ns,
                 record.boot_id,
@@ -97,10 +103,24 @@ class Decider:
                 record.direction,
                 record.event,
             )
+            self._last_accepted[record.employee] = seen
+            if record.event is None:  # an apel in between is no arrival nor departure
+                self._last_in_out[record.employee] = seen
+
+    @staticmethod
+    def event_at(at: Moment, settings: Settings, sheet: wire.EventSheet | None) -> str | None:
+        """The event a scan at `at` is for: the sheet's inside its window, else the configured
+        event in event mode, else none."""
+        event = serving(sheet, at.time_ms)
+        if event is None and settings.station.mode == "event":
+            event = settings.station.event
+        return event
 
     def decide(self, text: str, at: Moment) -> ScanRecord:
         settings = self.settings  # one read: the whole decision under one set of settings
+        sheet = self.sheet  # ... and one event sheet
         station, config_version = settings.station, settings.config_version
+        event = self.event_at(at, settings, sheet)
         verdict = badge.verify(
             text, self.keys, self.revoked, at.time_ms // 1000, check_not_before=at.clock.synced
         )
@@ -108,8 +128,12 @@ class Decider:
         employee = token.employee if token is not None else None
         outcome = Outcome.ACCEPTED if verdict.ok else Outcome.REJECTED
         reason = verdict.reason
-        direction = self._direction(employee if verdict.ok else None, at, settings)
-        if verdict.ok and employee is not None and self._within_window(employee, at, station):
+        direction = self._direction(employee if verdict.ok else None, at, settings, event)
+        if (
+            verdict.ok
+            and employee is not None
+            and self._within_window(employee, at, station, event)
+        ):
             outcome, reason = Outcome.DUPLICATE, Reason.DUPLICATE_WINDOW
             direction = self._last_accepted[employee].direction  # a repeat of that scan
         return ScanRecord(
@@ -121,7 +145,7 @@ class Decider:
             outcome=outcome,
             reason=reason,
             direction=direction,
-            event=station.event if station.mode == "event" else None,
+            event=event,
             payload_sha256=payload_fingerprint(text),
             payload_len=len(text),
             wall_ms=at.wall_ms,
@@ -134,29 +158,33 @@ class Decider:
             prev_hash="",
         )
 
-    def _within_window(self, employee: str, at: Moment, station: StationSection) -> bool:
+    def _within_window(
+        self, employee: str, at: Moment, station: StationSection, event: str | None
+    ) -> bool:
         """A repeat of the employee's last accepted scan: within the window and for the same
         event (or both for none). A scan "out" just before the apel starts at this station is
         not a duplicate of the apel's attendance, nor the other way round."""
         seen = self._last_accepted.get(employee)
         if seen is None:
             return False
-        if seen.event != (station.event if station.mode == "event" else None):
+        if seen.event != event:
             return False
         window_ms = station.duplicate_window_s * 1000
         if seen.boot_id == at.boot_id:  # same boot: the monotonic clock cannot jump
             return (at.mono_ns - seen.mono_ns) // 1_000_000 < window_ms
         return 0 <= at.time_ms - seen.wall_ms < window_ms
 
-    def _direction(self, employee: str | None, at: Moment, settings: Settings) -> Direction:
+    def _direction(
+        self, employee: str | None, at: Moment, settings: Settings, event: str | None
+    ) -> Direction:
         mode = settings.station.mode
-        if mode == "event":
+        if event is not None or mode == "event":
             return "event"
         if mode != "auto":
             return mode
         if employee is None:
             return "in"
-        seen = self._last_accepted.get(employee)
+        seen = self._last_in_out.get(employee)
         if seen is None:
             return "in"
         # auto: the first accepted scan of the local day is the arrival, later ones departures;

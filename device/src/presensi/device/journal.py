@@ -526,6 +526,46 @@ class Journal:
         self._db.close()
 
 
+Position = tuple[int, int]  # (jid, seq) of a record in the file
+
+
+class JournalReader:
+    """A read-only connection to the journal file for the station's local board (its own
+    thread): it reads what the scan loop committed, and can neither write nor lock the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._db = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,  # used by one thread at a time (the board's lock)
+            )
+            self._db.execute("PRAGMA busy_timeout=2000")
+        except sqlite3.Error as exc:
+            raise _classify(path, exc) from exc
+
+    def newest(self) -> Position:
+        row = self._db.execute(
+            "SELECT jid, seq FROM records ORDER BY jid DESC, seq DESC LIMIT 1"
+        ).fetchone()
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+    def event_records(self, event: str, after: Position, upto: Position) -> list[ScanRecord]:
+        """The records for `event` (record.event) after `after`, up to `upto`, in file order."""
+        needle = b'"event":' + msgspec.json.encode(event)  # as the canonical body holds it
+        rows = self._db.execute(
+            "SELECT body FROM records WHERE (jid > ? OR (jid = ? AND seq > ?)) "
+            "AND (jid < ? OR (jid = ? AND seq <= ?)) AND instr(body, ?) > 0 ORDER BY jid, seq",
+            (after[0], after[0], after[1], upto[0], upto[0], upto[1], needle),
+        )
+        return [r for r in (decode_record(body) for (body,) in rows) if r.event == event]
+
+    def close(self) -> None:
+        self._db.close()
+
+
 def _readable(body: bytes) -> None:
     try:
         decode_record(body)

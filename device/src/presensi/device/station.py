@@ -19,6 +19,7 @@ from presensi.device.clock import Clock, StationClock, SystemTime, TimeSource
 from presensi.device.config import StationConfig, StationSection
 from presensi.device.decide import Decider
 from presensi.device.errors import ConfigError, JournalError, JournalUnavailable
+from presensi.device.eventsheet import SHEET_FILE, SheetFile, phase
 from presensi.device.files import json_version, write_atomically
 from presensi.device.journal import Journal, open_or_recover
 from presensi.device.scanloop import ScanLoop
@@ -33,6 +34,7 @@ from presensi.protocol.keys import KeyRing, Revocations, load_signing_key
 from presensi.protocol.record import ScanRecord
 
 if TYPE_CHECKING:
+    from presensi.device.board_server import BoardServer
     from presensi.device.uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,9 @@ class Station:
         aside = self._open_journal()
         self._settings_path = config.path(config.journal.path).with_name("remote-settings.json")
         self._load_settings()
+        self.sheets = SheetFile(config.path(config.journal.path).with_name(SHEET_FILE))
+        self.decider.sheet = self.sheets.load()
+        self.board: BoardServer | None = None
         self.uplink = make_uplink(config, self) if config.uplink.broker else None
         keys_path = fleet_file(config, config.keys.org_keys)
         self._keys_seen = (keys_path, _mtime(keys_path))
@@ -169,6 +174,7 @@ class Station:
         readers = self._start_readers()
         if self.uplink is not None:
             self.uplink.start()
+        self.start_board()
         self.parts.indicator.show(Signal.READY)
         systemd.notify("READY=1")
         ping = systemd.watchdog_interval()
@@ -198,6 +204,7 @@ class Station:
                 thread.join(timeout=5)
             if self.uplink is not None:
                 self.uplink.stop()
+            self.stop_board()
             self.close()
 
     def healthy(self) -> bool:
@@ -338,6 +345,66 @@ class Station:
         log.info("remote settings version %d applied: %s", settings.version, changes)
         return True
 
+    def apply_sheet(self, sheet: wire.EventSheet | None) -> bool:
+        """Keep the event sheet the hub retained (None: it withdrew it) and hand it to the
+        decider, which reads it per scan. Returns True when it changed anything."""
+        if sheet is None:
+            changed = self.sheets.withdraw()
+            if changed:
+                log.info("event sheet withdrawn")
+        else:
+            changed = self.sheets.keep(sheet)
+            if changed:
+                log.info(
+                    "event sheet version %d kept: %s (%s), %d participants, now %s",
+                    sheet.version,
+                    sheet.event,
+                    sheet.name,
+                    len(sheet.participants),
+                    phase(sheet, self.trusted_ms()),
+                )
+        self.decider.sheet = self.sheets.current  # one reference swap, between two scans
+        return changed
+
+    def trusted_ms(self) -> int:
+        """The station's trusted time now (the clock the decider uses; it is read under the
+        scan loop's lock, held only between two scans)."""
+        with self.loop.lock:
+            return self.loop.clock.now().trusted_ms
+
+    def start_board(self) -> None:
+        """Serve the local board if [board] listen is set; a port that cannot be opened is
+        logged, and the station scans without a board."""
+        listen = self.config.board.listen
+        if not listen or self.board is not None:
+            return
+        from presensi.device.board import LocalBoard
+        from presensi.device.board_server import BoardServer
+        from presensi.device.config import listen_address
+
+        host, port = listen_address(listen)
+        board = LocalBoard(
+            self.config.path(self.config.journal.path), lambda: self.sheets.current, self.trusted_ms
+        )
+        try:
+            self.board = BoardServer(
+                board,
+                host,
+                port,
+                station=self.config.station.id,
+                zone=self.decider.zone,
+                refresh_s=self.config.board.refresh_s,
+            )
+        except OSError as exc:
+            log.error("the local board cannot listen on %s (%s): running without it", listen, exc)
+            return
+        self.board.start()
+
+    def stop_board(self) -> None:
+        if self.board is not None:
+            self.board.stop()
+            self.board = None
+
     def telemetry(self) -> dict[str, object]:
         """Figures for the uplink's telemetry (read from another thread: plain reads only)."""
         stats = self.loop.stats
@@ -454,6 +521,7 @@ def make_uplink(config: StationConfig, station: Station) -> Uplink:
         fleet=fleet,
         telemetry=station.telemetry,
         on_config=station.apply_settings,
+        on_event=station.apply_sheet,
         boot_id=boot_id(),
     )
 

@@ -89,6 +89,7 @@ class Uplink:
         fleet: FleetFiles | None = None,
         telemetry: Callable[[], dict[str, Any]] | None = None,
         on_config: Callable[[wire.StationSettings], object] | None = None,
+        on_event: Callable[[wire.EventSheet | None], object] | None = None,
         boot_id: str = "",
     ) -> None:
         import paho.mqtt.client as mqtt
@@ -102,6 +103,7 @@ class Uplink:
         self.fleet = fleet
         self.telemetry_source = telemetry
         self.on_config = on_config
+        self.on_event = on_event
         self.boot_id = boot_id
         self.state = UplinkState()
         self._journal_path = journal_path
@@ -273,7 +275,7 @@ class Uplink:
         self.state.sending = ""  # pick the journal again
         self._inflight.clear()
         self._last_progress = time.monotonic()
-        subs = [(self._topic(k), 1) for k in ("ack", "config", "cmd")]
+        subs = [(self._topic(k), 1) for k in ("ack", "config", "cmd", "event")]
         subs += [(topics.FLEET_KEYS, 1), (topics.FLEET_REVOCATIONS, 1)]
         client.subscribe(subs)
         client.publish(self._topic("status"), self._status("online"), qos=1, retain=True)
@@ -312,6 +314,9 @@ class Uplink:
             self._acks.append(wire.decode(payload, wire.Ack))
         elif topic == self._topic("config") and self.on_config is not None:
             self.on_config(wire.decode(payload, wire.StationSettings))
+        elif topic == self._topic("event") and self.on_event is not None:
+            # the event sheet; an empty retained message withdraws it
+            self.on_event(wire.decode(payload, wire.EventSheet) if payload else None)
         elif topic == topics.FLEET_REVOCATIONS:
             self._apply_fleet("revocations", payload)
         elif topic == topics.FLEET_KEYS:
