@@ -74,23 +74,24 @@ function makeBridge(fd) {
     values.forEach((v, i) => b.writeUInt32BE(v >>> 0, 4 * i));
     return b;
   };
-  // every result is [status, text]: status 0 ok, 1 error (text = message), 2 closed by the peer
+  // every result is "STATUS:TEXT": status 0 ok, 1 error (TEXT = message), 2 closed by the peer
+  const result = ([st, text]) => `${st}:${text}`;
   return {
     connect(host, port) {
       const [st, body] = bridgeCall(fd, "C", Buffer.from(`${host}:${port}`));
-      return [st, body.toString("latin1")];
+      return result([st, body.toString("latin1")]);
     },
     send(hex) {
       const [st, body] = bridgeCall(fd, "S", Buffer.from(hex, "hex"));
-      return [st, st === 0 ? String(body.readUInt32BE(0)) : body.toString("latin1")];
+      return result([st, st === 0 ? String(body.readUInt32BE(0)) : body.toString("latin1")]);
     },
     recv(max, timeoutMs) {
       const [st, body] = bridgeCall(fd, "R", u32(max, timeoutMs));
-      return [st, st === 0 ? body.toString("hex") : body.toString("latin1")];
+      return result([st, st === 0 ? body.toString("hex") : body.toString("latin1")]);
     },
     close() {
       bridgeCall(fd, "X", Buffer.alloc(0));
-      return [0, ""];
+      return "0:";
     },
   };
 }

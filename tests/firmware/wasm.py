@@ -33,6 +33,7 @@ def node() -> str:
 
 def command(script: str, *args: str, bridge_fd: int | None = None) -> list[str]:
     cmd = [node(), str(RUNNER), "--path", str(FIRMWARE), "--path", str(FAKES)]
+    cmd += ["--path", str(SCRIPTS)]
     if bridge_fd is not None:
         cmd += ["--bridge-fd", str(bridge_fd)]
     return [*cmd, str(SCRIPTS / script), *args]

@@ -10,9 +10,10 @@
   the newest synced record in the journal (a floor after a reboot with the RTC reset to 2021).
 """
 
-import os
 import time
 from binascii import hexlify
+
+from halte.ids import random_bytes
 
 # the board's RTC counts from 1970 (rp2 since MicroPython 1.22) or from 2000 (older ports)
 EPOCH_OFFSET_S = 0 if time.gmtime(0)[0] == 1970 else 946_684_800
@@ -35,7 +36,7 @@ class Ticks:
 
 def new_boot_id() -> str:
     """A random id for this boot, in the form of the Pi's kernel boot id (a UUID)."""
-    raw = hexlify(os.urandom(16)).decode()
+    raw = hexlify(random_bytes(16)).decode()
     return "-".join((raw[:8], raw[8:12], "4" + raw[13:16], raw[16:20], raw[20:]))
 
 

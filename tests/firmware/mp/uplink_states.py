@@ -1,0 +1,111 @@
+# Under MicroPython: the uplink's ack/resend state machine over a fake transport (the test
+# plays the broker: CONNACK, the hub's acks, a broken link). Prints what was published.
+import json
+import sys
+from binascii import hexlify
+
+from common import SmallFlash, draft, emit, rmtree
+from halte import mqtt, record
+from halte.ed25519 import SigningKey
+from halte.journal import Journal
+from halte.uplink import Uplink
+
+seed = bytes.fromhex(sys.argv[1])
+rmtree("/work/up")
+j = Journal(SmallFlash("/work/up"), "halte-test-01", segment_records=8)
+stored = [j.append(draft(n)) for n in range(1, 26)]
+hashes = [record.digest(record.canonical(r)) for r in stored]
+
+
+class FakeTransport:
+    broken = False
+
+    def __init__(self, host, port):
+        if FakeTransport.broken:
+            raise OSError(113, "EHOSTUNREACH")
+        self.out = []
+        self.incoming = b""
+        transports.append(self)
+
+    def send(self, data):
+        if FakeTransport.broken:
+            raise OSError(104, "ECONNRESET")
+        self.out.append(bytes(data))
+
+    def recv(self, n):
+        if FakeTransport.broken:
+            raise OSError(104, "ECONNRESET")
+        data, self.incoming = self.incoming[:n], self.incoming[n:]
+        return data
+
+    def close(self):
+        pass
+
+
+transports = []
+up = Uplink("halte-test-01", {"host": "h", "port": 1, "username": "u", "password": "p"}, j,
+            SigningKey(seed), FakeTransport, "boot-1", batch_size=10, window=2, resend_ms=1000,
+            telemetry_ms=10**9, backoff_min_ms=100, backoff_max_ms=400)
+
+
+def published():
+    """Scan batches sent since the last call: (first seq, last seq) each; and their payloads."""
+    t = transports[-1]
+    out, t.out = t.out, []
+    ranges = []
+    for data in out:
+        if data[0] & 0xF0 != 0x30:
+            continue
+        n = int.from_bytes(data[data.index(b"presensi") - 2 : data.index(b"presensi")], "big")
+        start = data.index(b"presensi")
+        topic = data[start : start + n].decode()
+        if topic.endswith("/scans"):
+            body = data[start + n + 2 :].split(b"\n", 1)[1]
+            seqs = [r["seq"] for r in json.loads(body)["records"]]
+            ranges.append([seqs[0], seqs[-1]])
+            payloads.append(hexlify(data[start + n + 2 :]).decode())
+    return ranges
+
+
+def ack(upto, digest=None, journal=None):
+    body = record.canonical_text({"forked": False, "hash": digest or hashes[upto - 1],
+                                  "journal": journal or j.current, "upto": upto}).encode()
+    transports[-1].incoming += mqtt.packet(0x31, mqtt._str(up.topic("ack")) + body)
+
+
+payloads = []
+up.step(0, 0)
+transports[-1].incoming += b"\x20\x02\x00\x00"  # CONNACK accepted
+up.step(1, 0)
+emit({"at": "connected", "batches": published(), "connected": up.connected()})
+up.step(500, 0)
+emit({"at": "no ack yet", "batches": published()})
+up.step(1600, 0)
+emit({"at": "resend", "batches": published(), "resends": up.stats["resends"]})
+ack(10)
+up.step(1700, 0)
+emit({"at": "ack 10", "batches": published(), "acked": j.acked.get(j.current)})
+ack(20, digest="ab" * 32)
+up.step(1800, 0)
+emit({"at": "foreign ack", "acked": j.acked.get(j.current), "foreign": up.stats["foreign_acks"]})
+FakeTransport.broken = True
+up.step(1900, 0)
+emit({"at": "link broken", "connected": up.connected(), "drops": up.stats["drops"]})
+for t in range(2000, 3000, 50):
+    up.step(t, 0)
+emit({"at": "while down", "connects": len(transports)})
+FakeTransport.broken = False
+for t in range(3000, 4000, 50):
+    up.step(t, 0)
+    if up.client is not None and not up.client.connected and not transports[-1].incoming:
+        transports[-1].incoming += b"\x20\x02\x00\x00"
+emit({"at": "reconnected", "batches": published(), "connected": up.connected()})
+ack(25)
+up.step(4100, 0)
+emit({"at": "all acked", "backlog": j.backlog(), "segments": len(j.segments),
+      "files": sorted(SmallFlash("/work/up").names())})
+ack(40, digest="cd" * 32)
+old = j.current
+up.step(4200, 0)
+emit({"at": "hub ahead", "rotated": j.current != old, "rotations": up.stats["rotations"]})
+emit({"payload": payloads[0]})
