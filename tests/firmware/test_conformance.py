@@ -24,7 +24,9 @@ from tests.protocol.make_vectors import OUT as BADGE_VECTORS
 pytestmark = pytest.mark.mosquitto
 
 
-def test_firmware_scans_reach_the_real_hub_exactly_once(tmp_path: Path, mosquitto: Mosquitto) -> None:
+def test_firmware_scans_reach_the_real_hub_exactly_once(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
     vectors = json.loads(BADGE_VECTORS.read_text())
     seed = json.loads(RECORD_VECTORS.read_text())["station_private_seed_hex"]
     vectors["station_private_seed_hex"] = seed
@@ -45,10 +47,21 @@ def test_firmware_scans_reach_the_real_hub_exactly_once(tmp_path: Path, mosquitt
     bridge = SocketBridge()
     try:
         assert hub.ingest.connected.wait(10)
-        cmd = command("deliver.py", json.dumps(vectors), str(mosquitto.port), json.dumps(texts),
-                      bridge_fd=bridge.fd_for_child())
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False,
-                              pass_fds=(bridge.fd_for_child(),))
+        cmd = command(
+            "deliver.py",
+            json.dumps(vectors),
+            str(mosquitto.port),
+            json.dumps(texts),
+            bridge_fd=bridge.fd_for_child(),
+        )
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+            pass_fds=(bridge.fd_for_child(),),
+        )
         assert proc.returncode == 0, proc.stderr + proc.stdout
         first, delivered, again = (json.loads(x) for x in proc.stdout.splitlines())
         assert first["stored"] == list(range(1, 33))

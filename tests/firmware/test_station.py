@@ -27,7 +27,9 @@ def test_scans_garbage_batches_and_a_full_flash() -> None:
     seqs = []
     for case in badges["cases"]:
         (scan,) = by[case["name"]]["scans"]  # type: ignore[misc]
-        rec = decode_record(json.dumps(scan["record"], separators=(",", ":"), sort_keys=True).encode())
+        rec = decode_record(
+            json.dumps(scan["record"], separators=(",", ":"), sort_keys=True).encode()
+        )
         assert rec.reason.value == case["reason"]
         assert rec.station == "halte-test-01"
         seqs.append(rec.seq)

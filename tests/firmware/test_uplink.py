@@ -31,6 +31,8 @@ def test_resend_until_the_hubs_cumulative_ack() -> None:
     assert by["hub ahead"]["rotated"] is True
     # the batch is one the hub's own parser accepts, signed by this station's key
     key = SigningKey.from_seed(bytes.fromhex(seed))
-    batch = wire.open_batch(bytes.fromhex(last["payload"]), {"halte-test-01": key.public}, "halte-test-01")
+    batch = wire.open_batch(
+        bytes.fromhex(last["payload"]), {"halte-test-01": key.public}, "halte-test-01"
+    )
     assert [r.seq for r in batch.records] == list(range(1, 11))
     assert raw_public(key.public).hex() == vectors["station_public_key_hex"]

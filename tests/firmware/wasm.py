@@ -27,7 +27,9 @@ SCRIPTS = Path(__file__).parent / "mp"
 def node() -> str:
     found = shutil.which("node")
     if found is None or not PORT.is_dir():
-        raise AssertionError("Node.js or the MicroPython wasm port is missing: run scripts/bootstrap")
+        raise AssertionError(
+            "Node.js or the MicroPython wasm port is missing: run scripts/bootstrap"
+        )
     return found
 
 

@@ -87,7 +87,14 @@ def start(ticks: Ticks) -> tuple[Station, Wifi]:
     wifi = Wifi(s.wifi.get("ssid", ""), s.wifi.get("password", ""), clock)
     uplink = Uplink(s.station, s.broker, journal, s.key, Transport, clock.boot_id, **s.uplink)
     station = Station(
-        s, journal, Scanner(uart, ticks), indicator(pins), clock, uplink, flash.free_bytes, wifi.rssi
+        s,
+        journal,
+        Scanner(uart, ticks),
+        indicator(pins),
+        clock,
+        uplink,
+        flash.free_bytes,
+        wifi.rssi,
     )
     return station, wifi
 

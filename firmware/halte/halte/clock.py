@@ -79,4 +79,3 @@ class Clock:
             "boot_id": self.boot_id,
             "last_sync_ms": self.last_sync_ms,
         }
-

@@ -44,15 +44,13 @@ class _Seen:
     def __init__(self, rec: dict[str, object], day: int) -> None:
         self.wall_ms = int(rec["wall_ms"])  # type: ignore[call-overload]
         self.mono_ns = int(rec["mono_ns"])  # type: ignore[call-overload]
-        self.boot_id = rec["boot_id"]
-        self.direction = rec["direction"]
+        self.boot_id = str(rec["boot_id"])
+        self.direction = str(rec["direction"])
         self.day = day
 
 
 class Decider:
-    def __init__(
-        self, settings: Settings, keys: dict[bytes, PublicKey], revoked: set[int]
-    ) -> None:
+    def __init__(self, settings: Settings, keys: dict[bytes, PublicKey], revoked: set[int]) -> None:
         self.settings = settings
         self.keys = keys
         self.revoked = revoked
@@ -114,8 +112,8 @@ class Decider:
             return False
         window_ms = self.settings.duplicate_window_s * 1000
         if seen.boot_id == at.boot_id:
-            return (at.mono_ns - seen.mono_ns) // 1_000_000 < window_ms
-        return 0 <= at.trusted_ms - seen.wall_ms < window_ms
+            return bool((at.mono_ns - seen.mono_ns) // 1_000_000 < window_ms)
+        return bool(0 <= at.trusted_ms - seen.wall_ms < window_ms)
 
     def _direction(self, employee: str | None, at: Moment) -> str:
         mode = self.settings.mode

@@ -3,6 +3,10 @@ a capacity and torn writes in its place)."""
 
 import os
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
+
 
 class Flash:
     def __init__(self, folder: str) -> None:
@@ -37,8 +41,9 @@ class Flash:
         os.rename(tmp, self.path(name))
         _sync()
 
-    def open(self, name: str) -> object:
-        return open(self.path(name), "rb")
+    def open(self, name: str) -> IO[bytes]:
+        f: IO[bytes] = open(self.path(name), "rb")
+        return f
 
     def remove(self, name: str) -> None:
         os.remove(self.path(name))

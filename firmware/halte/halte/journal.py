@@ -56,7 +56,7 @@ def entry(kind: bytes, payload: bytes) -> bytes:
     if len(payload) > 0xFFFF:
         raise JournalError("entry too large")
     head = MAGIC + kind + len(payload).to_bytes(2, "big")
-    return head + payload + hashlib.sha256(head[2:] + payload).digest()[:CHECK]
+    return head + payload + bytes(hashlib.sha256(head[2:] + payload).digest()[:CHECK])
 
 
 def read_entries(f: IO[bytes]) -> Any:
@@ -169,7 +169,7 @@ class Journal:
     def _prefix(self, name: str, length: int) -> bytes:
         f = self.flash.open(name)
         try:
-            return f.read(length) if length else b""
+            return bytes(f.read(length)) if length else b""
         finally:
             f.close()
 
@@ -268,7 +268,9 @@ class Journal:
             return AHEAD
         if self.hash_of(journal, upto) != digest:
             return MISMATCH
-        self.flash.append(ACKS, entry(b"A", record.canonical_text({"journal": journal, "upto": upto}).encode()))
+        self.flash.append(
+            ACKS, entry(b"A", record.canonical_text({"journal": journal, "upto": upto}).encode())
+        )
         self.acked[journal] = upto
         self._free_acked()
         return ACKED

@@ -26,8 +26,6 @@ class Transport:
                 if exc.args and exc.args[0] == 11:  # EAGAIN: the send buffer is full
                     continue
                 raise
-            if sent is None:
-                continue
             view = view[sent:]
 
     def recv(self, size: int) -> bytes:

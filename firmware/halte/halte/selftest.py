@@ -5,7 +5,9 @@ Prints one JSON object: {"ok": bool, "checks": {name: "ok" | fault code}, "verif
 import json
 import time
 
-from halte import SOFTWARE, settings as settings_file
+from halte import SOFTWARE
+from halte import settings as settings_file
+from halte.clock import Ticks
 from halte.ed25519 import PublicKey
 
 
@@ -36,7 +38,7 @@ def run(path: str = "settings.json") -> dict[str, object]:
     try:
         from halte import board
 
-        board.indicator(s.pins).show("ready", time.ticks_ms())
+        board.indicator(s.pins).show("ready", Ticks().ms())
         checks["indicator"] = "ok"
         import network
 

@@ -47,7 +47,9 @@ class Settings:
             raise SettingsError("settings_incomplete", str(exc)) from exc
         if self.mode not in MODES or (self.mode == "event" and not self.event):
             raise SettingsError("settings_bad_mode", self.mode)
-        if not isinstance(self.broker.get("host"), str) or not isinstance(self.broker.get("port"), int):
+        if not isinstance(self.broker.get("host"), str) or not isinstance(
+            self.broker.get("port"), int
+        ):
             raise SettingsError("settings_bad_broker")
         try:
             self.key = SigningKey(seed)
@@ -68,7 +70,7 @@ def checked(data: dict[str, object]) -> dict[str, object]:
     return body
 
 
-def parse(text: bytes | str) -> Settings:
+def parse(text: bytes) -> Settings:
     try:
         data = json.loads(text)
     except ValueError as exc:

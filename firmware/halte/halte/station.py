@@ -110,7 +110,11 @@ class Station:
             "last_seq": current[1],
             "acked_upto": current[2],
             "backlog": j.backlog(),
-            "journals": {name: [last, acked] for name, last, acked in journals if last > acked or name == current[0]},
+            "journals": {
+                name: [last, acked]
+                for name, last, acked in journals
+                if last > acked or name == current[0]
+            },
             "oldest_unacked_ms": oldest_ms,
             "disk_free_mb": None if free is None else free >> 20,
             "flash_free_kb": None if free is None else free >> 10,

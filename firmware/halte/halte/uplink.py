@@ -19,7 +19,8 @@ from halte import SOFTWARE, journal, mqtt, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from collections.abc import Callable
+    from typing import Any
 
     from halte.ed25519 import SigningKey
     from halte.journal import Journal
@@ -89,8 +90,15 @@ class Uplink:
         self.next_attempt_ms = 0
         self.next_telemetry_ms = 0
         self._delay_ms = backoff_min_ms
-        self.stats = {"connects": 0, "drops": 0, "batches": 0, "resends": 0, "rotations": 0,
-                      "foreign_acks": 0, "bad_messages": 0}
+        self.stats = {
+            "connects": 0,
+            "drops": 0,
+            "batches": 0,
+            "resends": 0,
+            "rotations": 0,
+            "foreign_acks": 0,
+            "bad_messages": 0,
+        }
         self.last_error = ""
         self.telemetry: Callable[[], dict[str, Any]] | None = None
         self.on_message: Callable[[str, bytes], None] | None = None
@@ -147,8 +155,16 @@ class Uplink:
         self.stats["connects"] += 1
         self._delay_ms = self.backoff_min_ms
         self.subscribed = True
-        self.client.subscribe([self.topic("ack"), self.topic("config"), self.topic("cmd"),
-                               "presensi/v1/fleet/keys", "presensi/v1/fleet/revocations"], now_ms)
+        self.client.subscribe(
+            [
+                self.topic("ack"),
+                self.topic("config"),
+                self.topic("cmd"),
+                "presensi/v1/fleet/keys",
+                "presensi/v1/fleet/revocations",
+            ],
+            now_ms,
+        )
         self.client.publish(self.topic("status"), self.status("online", wall_ms), 1, True, now_ms)
         self.sent_upto = self.acked_upto  # resend whatever was not acked
         self.sending = ""

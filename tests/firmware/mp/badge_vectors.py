@@ -15,9 +15,13 @@ revoked = set(vectors["revocations"]["serials"])
 for case in vectors["cases"]:
     verdict = badge.verify(case["text"], keys, revoked, vectors["now"], True)
     token = verdict.token
-    print(json.dumps({
-        "name": case["name"],
-        "reason": verdict.reason,
-        "employee": token.employee if token else None,
-        "serial": token.serial if token else None,
-    }))
+    print(
+        json.dumps(
+            {
+                "name": case["name"],
+                "reason": verdict.reason,
+                "employee": token.employee if token else None,
+                "serial": token.serial if token else None,
+            }
+        )
+    )

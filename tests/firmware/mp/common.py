@@ -6,19 +6,33 @@ import machine
 from halte.clock import Clock, Ticks
 from halte.flash import Flash
 from halte.indicator import Indicator
-from halte.journal import Journal
 from halte.scanner import Scanner
 from halte.settings import Settings
 
 
 def draft(n, wall_ms=1790000000000):
     return {
-        "v": 2, "station": "", "journal": "", "seq": 0,
+        "v": 2,
+        "station": "",
+        "journal": "",
+        "seq": 0,
         "scan_id": "0199a8f0-2c40-7a3e-8b1f-%012d" % n,
-        "employee": "E-%d" % n, "serial": 1000 + n, "outcome": "accepted", "reason": "ok",
-        "direction": "in", "event": None, "payload_sha256": "00" * 16, "payload_len": 151,
-        "wall_ms": wall_ms + n, "mono_ns": n * 1000000, "boot_id": "b", "clock_synced": True,
-        "clock_last_sync_ms": None, "location": "halte-1", "config_version": 1, "prev_hash": "",
+        "employee": "E-%d" % n,
+        "serial": 1000 + n,
+        "outcome": "accepted",
+        "reason": "ok",
+        "direction": "in",
+        "event": None,
+        "payload_sha256": "00" * 16,
+        "payload_len": 151,
+        "wall_ms": wall_ms + n,
+        "mono_ns": n * 1000000,
+        "boot_id": "b",
+        "clock_synced": True,
+        "clock_last_sync_ms": None,
+        "location": "halte-1",
+        "config_version": 1,
+        "prev_hash": "",
     }
 
 
@@ -63,8 +77,12 @@ def emit(value):
 
 def settings(vectors, **over):
     data = {
-        "station": "halte-test-01", "location": "halte-1", "mode": "auto",
-        "utc_offset_min": 420, "duplicate_window_s": 120, "config_version": 1,
+        "station": "halte-test-01",
+        "location": "halte-1",
+        "mode": "auto",
+        "utc_offset_min": 420,
+        "duplicate_window_s": 120,
+        "config_version": 1,
         "broker": {"host": "127.0.0.1", "port": 1883, "username": "", "password": ""},
         "station_seed": vectors["station_private_seed_hex"],
         "org_keys": [vectors["org_public_key_hex"]],

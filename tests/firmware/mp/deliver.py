@@ -14,12 +14,25 @@ vectors = json.loads(sys.argv[1])
 port = int(sys.argv[2])
 texts = json.loads(sys.argv[3])
 flash, uart, scanner, indicator, pins = station_parts("/work/dl")
-s = settings(vectors, broker={"host": "127.0.0.1", "port": port, "username": "", "password": ""},
-             duplicate_window_s=0)
+s = settings(
+    vectors,
+    broker={"host": "127.0.0.1", "port": port, "username": "", "password": ""},
+    duplicate_window_s=0,
+)
 journal = Journal(flash, s.station, segment_records=16)
 clock = FixedClock(vectors["now"] * 1000)
-uplink = Uplink(s.station, s.broker, journal, s.key, Transport, clock.boot_id, batch_size=7,
-                window=2, resend_ms=3000, telemetry_ms=1000)
+uplink = Uplink(
+    s.station,
+    s.broker,
+    journal,
+    s.key,
+    Transport,
+    clock.boot_id,
+    batch_size=7,
+    window=2,
+    resend_ms=3000,
+    telemetry_ms=1000,
+)
 station = Station(s, journal, scanner, indicator, clock, uplink, flash.free_bytes)
 stored = []
 for text in texts:
@@ -29,8 +42,14 @@ emit({"stored": stored, "journal": journal.current})
 deadline = time.ticks_add(time.ticks_ms(), 60000)
 while journal.backlog() and time.ticks_diff(deadline, time.ticks_ms()) > 0:
     station.step()
-emit({"backlog": journal.backlog(), "acked": journal.acked, "stats": uplink.stats,
-      "segments": len(journal.segments)})
+emit(
+    {
+        "backlog": journal.backlog(),
+        "acked": journal.acked,
+        "stats": uplink.stats,
+        "segments": len(journal.segments),
+    }
+)
 # a second round after the link was dropped on purpose: resend from the mark, still exactly once
 uplink.drop(station.clock.ticks.ms(), "test")
 uplink.next_attempt_ms = 0

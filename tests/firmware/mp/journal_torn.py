@@ -1,10 +1,9 @@
 # Under MicroPython: a journal segment torn at every byte offset of its last record (and of the
 # acks file's last ack), and every byte of the last record flipped. Prints one line per case.
-import json
 
 from common import SmallFlash, draft, emit, rmtree
-from halte.journal import Journal
 from halte import record
+from halte.journal import Journal
 
 folder = "/work/torn"
 rmtree(folder)
@@ -29,15 +28,30 @@ def reopen(data):
 
 for cut in range(start, len(full)):
     k, after = reopen(full[:cut])
-    emit({"case": "cut", "at": cut, "last_before": after["seq"] - 1, "next_seq": after["seq"],
-          "chained": after["prev_hash"] == hash2, "faults": k.faults,
-          "journal_kept": k.current == j.current})
+    emit(
+        {
+            "case": "cut",
+            "at": cut,
+            "last_before": after["seq"] - 1,
+            "next_seq": after["seq"],
+            "chained": after["prev_hash"] == hash2,
+            "faults": k.faults,
+            "journal_kept": k.current == j.current,
+        }
+    )
 for at in range(start, len(full)):
     data = bytearray(full)
     data[at] ^= 0x41
     k, after = reopen(bytes(data))
-    emit({"case": "flip", "at": at, "next_seq": after["seq"], "chained": after["prev_hash"] == hash2,
-          "faults": k.faults})
+    emit(
+        {
+            "case": "flip",
+            "at": at,
+            "next_seq": after["seq"],
+            "chained": after["prev_hash"] == hash2,
+            "faults": k.faults,
+        }
+    )
 
 # the acks file: acked 1 then 2; cut the second ack at every byte
 h = [record.digest(record.canonical(r)) for r in stored]

@@ -24,14 +24,22 @@ def scan(data):
         line = scanner.poll()
         if line is None and not uart.any():
             import time
+
             time.sleep_ms(130)  # past the idle gap
             line = scanner.poll()
             if line is None:
                 break
         if line is not None:
             rec = station.handle(line)
-            out.append({"record": rec, "signal": indicator.shown[-1],
-                        "buzzer_on": pins[2].duty > 0, "green": pins[0].value(), "red": pins[1].value()})
+            out.append(
+                {
+                    "record": rec,
+                    "signal": indicator.shown[-1],
+                    "buzzer_on": pins[2].duty > 0,
+                    "green": pins[0].value(),
+                    "red": pins[1].value(),
+                }
+            )
     return out
 
 
@@ -48,16 +56,33 @@ first_half = scanner.poll()  # a partial line stays buffered (within the idle ga
 emit({"case": "split", "first_half": first_half, "scans": scan(valid[40:] + b"\n")})
 emit({"case": "no_terminator", "scans": scan(b"HELLO")})
 # the batch test vector: the same records signed by the firmware give the same bytes
-emit({"case": "batch", "payload": sign_batch(s.key, "st-pool-mangkang-01", "5d41402abc4b2a76b9719d911017c592",
-                                           [r.encode() for r in records]).decode()})
+emit(
+    {
+        "case": "batch",
+        "payload": sign_batch(
+            s.key,
+            "st-pool-mangkang-01",
+            "5d41402abc4b2a76b9719d911017c592",
+            [r.encode() for r in records],
+        ).decode(),
+    }
+)
 # fill the flash: scans go on until a record no longer fits, then a fault and no beep
 n = 0
 while True:
     n += 1
     out = scan(valid + b"\r\n")[0]
     if out["record"] is None:
-        emit({"case": "full", "after": n, "scan": out, "faults": station.faults,
-              "last_seq": journal.last_seq(), "signalled": station.signalled})
+        emit(
+            {
+                "case": "full",
+                "after": n,
+                "scan": out,
+                "faults": station.faults,
+                "last_seq": journal.last_seq(),
+                "signalled": station.signalled,
+            }
+        )
         break
     if n > 5000:
         emit({"case": "never full"})

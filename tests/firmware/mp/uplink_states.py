@@ -43,9 +43,20 @@ class FakeTransport:
 
 
 transports = []
-up = Uplink("halte-test-01", {"host": "h", "port": 1, "username": "u", "password": "p"}, j,
-            SigningKey(seed), FakeTransport, "boot-1", batch_size=10, window=2, resend_ms=1000,
-            telemetry_ms=10**9, backoff_min_ms=100, backoff_max_ms=400)
+up = Uplink(
+    "halte-test-01",
+    {"host": "h", "port": 1, "username": "u", "password": "p"},
+    j,
+    SigningKey(seed),
+    FakeTransport,
+    "boot-1",
+    batch_size=10,
+    window=2,
+    resend_ms=1000,
+    telemetry_ms=10**9,
+    backoff_min_ms=100,
+    backoff_max_ms=400,
+)
 
 
 def published():
@@ -68,8 +79,14 @@ def published():
 
 
 def ack(upto, digest=None, journal=None):
-    body = record.canonical_text({"forked": False, "hash": digest or hashes[upto - 1],
-                                  "journal": journal or j.current, "upto": upto}).encode()
+    body = record.canonical_text(
+        {
+            "forked": False,
+            "hash": digest or hashes[upto - 1],
+            "journal": journal or j.current,
+            "upto": upto,
+        }
+    ).encode()
     transports[-1].incoming += mqtt.packet(0x31, mqtt._str(up.topic("ack")) + body)
 
 
@@ -102,8 +119,14 @@ for t in range(3000, 4000, 50):
 emit({"at": "reconnected", "batches": published(), "connected": up.connected()})
 ack(25)
 up.step(4100, 0)
-emit({"at": "all acked", "backlog": j.backlog(), "segments": len(j.segments),
-      "files": sorted(SmallFlash("/work/up").names())})
+emit(
+    {
+        "at": "all acked",
+        "backlog": j.backlog(),
+        "segments": len(j.segments),
+        "files": sorted(SmallFlash("/work/up").names()),
+    }
+)
 ack(40, digest="cd" * 32)
 old = j.current
 up.step(4200, 0)
