@@ -33,7 +33,7 @@ function copyTree(FS, from, to) {
     const dst = `${to}/${entry.name}`;
     if (entry.isDirectory()) {
       if (entry.name !== "__pycache__") copyTree(FS, src, dst);
-    } else if (entry.name.endsWith(".py")) {
+    } else if ([".py", ".mpy", ".json"].some((ext) => entry.name.endsWith(ext))) {
       FS.writeFile(dst, fs.readFileSync(src));
     }
   }
