@@ -32,7 +32,9 @@ else:
         script.write("import os\nos.chdir('/lib/0')\n" + args[3] + "\n")
     proc = subprocess.run(
         [node(), str(RUNNER), "--path", str(board), "--path", str(FAKES), script.name],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     sys.stdout.write(proc.stdout)
     sys.stderr.write(proc.stderr)

@@ -35,8 +35,21 @@ def test_install_on_a_stand_in_board_and_its_self_test(tmp_path: Path) -> None:
     wifi.write_text("rahasia-halte\n")
     result = CliRunner().invoke(
         main,
-        ["provision", "halte", "--org", str(org.path), bundle.name, "--port", "/dev/ttyACM0",
-         "--wifi-ssid", "halte-net", "--wifi-password-file", str(wifi), "--mpremote", str(fake)],
+        [
+            "provision",
+            "halte",
+            "--org",
+            str(org.path),
+            bundle.name,
+            "--port",
+            "/dev/ttyACM0",
+            "--wifi-ssid",
+            "halte-net",
+            "--wifi-password-file",
+            str(wifi),
+            "--mpremote",
+            str(fake),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "self-test ok" in result.output
@@ -51,7 +64,9 @@ def test_install_on_a_stand_in_board_and_its_self_test(tmp_path: Path) -> None:
     settings = json.loads((board / "settings.json").read_text())
     assert settings["station"] == bundle.name
     assert settings["broker"] == {
-        "host": "10.8.0.1", "port": 1883, "username": bundle.name,
+        "host": "10.8.0.1",
+        "port": 1883,
+        "username": bundle.name,
         "password": (bundle / "broker.password").read_text().strip(),
     }
     assert settings["utc_offset_min"] == 420
@@ -66,8 +81,18 @@ def test_a_tls_broker_is_refused_with_a_fix(tmp_path: Path) -> None:
     wifi.write_text("x")
     result = CliRunner().invoke(
         main,
-        ["provision", "halte", "--org", str(org.path), bundle.name, "--wifi-ssid", "n",
-         "--wifi-password-file", str(wifi), "--dry-run"],
+        [
+            "provision",
+            "halte",
+            "--org",
+            str(org.path),
+            bundle.name,
+            "--wifi-ssid",
+            "n",
+            "--wifi-password-file",
+            str(wifi),
+            "--dry-run",
+        ],
     )
     assert result.exit_code != 0
     assert "plain mqtt:// only" in result.output

@@ -79,4 +79,6 @@ def halte(
         click.echo(f"  {name:<12} {value}")
     if not result.get("ok"):
         raise click.ClickException("self-test failed: see the checks above (docs/halte.md)")
-    click.echo(f"self-test ok: {station_id} is ready (sign+verify {result.get('sign_verify_ms')} ms)")
+    click.echo(
+        f"self-test ok: {station_id} is ready (sign+verify {result.get('sign_verify_ms')} ms)"
+    )
