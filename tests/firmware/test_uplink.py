@@ -8,13 +8,26 @@ from presensi.protocol import wire
 from presensi.protocol.keys import SigningKey, raw_public
 from tests.firmware.wasm import run_mp
 from tests.protocol.make_record_vectors import OUT as RECORD_VECTORS
+from tests.protocol.make_vectors import OUT as BADGE_VECTORS
 
 
 def test_resend_until_the_hubs_cumulative_ack() -> None:
     vectors = json.loads(RECORD_VECTORS.read_text())
     seed = vectors["station_private_seed_hex"]
-    *states, last = run_mp("uplink_states.py", seed)
-    by = {s["at"]: s for s in states}
+    badges = json.loads(BADGE_VECTORS.read_text())
+    badges["station_private_seed_hex"] = seed
+    out = run_mp("uplink_states.py", seed, json.dumps(badges))
+    last = next(s for s in out if "payload" in s)
+    by = {s["at"]: s for s in out if "at" in s}
+    # a batch is signed in many small steps (one SHA-512 block or 16 scalar bits each)
+    assert by["signing steps"]["steps"] > 50
+    # a scan arriving mid-signature is stored and signalled at the very next step
+    assert by["scan while signing"] == {
+        "at": "scan while signing",
+        "signing": True,
+        "stored": 1,
+        "signal": "accepted_in",
+    }
     assert by["connected"] == {"at": "connected", "batches": [[1, 10], [11, 20]], "connected": True}
     assert by["no ack yet"]["batches"] == []  # within resend_ms: nothing again
     assert by["resend"]["batches"] == [[1, 10], [11, 20]]  # no ack for resend_ms: from the mark

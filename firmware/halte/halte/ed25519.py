@@ -19,8 +19,12 @@ _D = -121665 * pow(121666, P - 2, P) % P
 _D2 = 2 * _D % P
 _SQRT_M1 = pow(2, (P - 1) // 4, P)
 
+_CHUNK = 128  # one SHA-512 block per step of `SigningKey.signing`
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     Point = tuple[int, int, int, int]  # extended coordinates X, Y, Z, T: x = X/Z, y = Y/Z
 
 
@@ -158,8 +162,32 @@ class SigningKey:
         self.public = encode_point(_mul(a, B))
 
     def sign(self, message: bytes) -> bytes:
-        r = _hash_int(self._prefix, message)
-        r_bytes = encode_point(_mul(r, B))
-        k = _hash_int(r_bytes, self.public, message)
+        signature = b""
+        for signature in self.signing(message):  # noqa: B007 - the last value is the result
+            pass
+        return signature
+
+    def signing(self, message: bytes) -> Iterator[bytes]:
+        """Sign in small steps: yields b"" after each SHA-512 block or 16 bits of the scalar
+        multiplication, then the signature. The main loop runs one step at a time, so a scan
+        never waits for a whole batch signature (docs/benchmarks.md)."""
+        h = Sha512(self._prefix)
+        for i in range(0, len(message), _CHUNK):
+            h.update(message[i : i + _CHUNK])
+            yield b""
+        r = int.from_bytes(h.digest(), "little") % L
+        q = _ZERO
+        for i in range(_BITS - 1, -1, -1):
+            q = _double(q)
+            if (r >> i) & 1:
+                q = _add(q, B)
+            if i % 16 == 0:
+                yield b""
+        r_bytes = encode_point(q)
+        h = Sha512(r_bytes + self.public)
+        for i in range(0, len(message), _CHUNK):
+            h.update(message[i : i + _CHUNK])
+            yield b""
+        k = int.from_bytes(h.digest(), "little") % L
         s = (r + k * self._a) % L
-        return r_bytes + s.to_bytes(32, "little")
+        yield r_bytes + s.to_bytes(32, "little")

@@ -19,7 +19,7 @@ from halte import SOFTWARE, journal, mqtt, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from typing import Any
 
     from halte.ed25519 import SigningKey
@@ -44,9 +44,23 @@ def batch_body(station: str, journal_id: str, records: list[bytes]) -> bytes:
 
 
 def sign_batch(key: SigningKey, station: str, journal_id: str, records: list[bytes]) -> bytes:
+    payload = b""
+    for payload in signing_batch(key, station, journal_id, records):  # noqa: B007
+        pass
+    return payload
+
+
+def signing_batch(
+    key: SigningKey, station: str, journal_id: str, records: list[bytes]
+) -> Iterator[bytes]:
+    """The signed batch payload in steps: b"" while signing (one SHA-512 block or 16 bits of
+    the scalar multiplication per step), then `<Base64 signature> "\n" <body>`."""
     body = batch_body(station, journal_id, records)
-    signature = b2a_base64(key.sign(BATCH_DOMAIN + body)).strip()
-    return signature + b"\n" + body
+    for signature in key.signing(BATCH_DOMAIN + body):
+        if signature:
+            yield b2a_base64(signature).strip() + b"\n" + body
+        else:
+            yield b""
 
 
 class Uplink:
@@ -86,6 +100,7 @@ class Uplink:
         self.acked_upto = 0
         self.sent_upto = 0
         self.inflight: list[int] = []
+        self.job: tuple[str, int, Iterator[bytes]] | None = None  # a batch being signed
         self.last_progress_ms = 0
         self.next_attempt_ms = 0
         self.next_telemetry_ms = 0
@@ -169,6 +184,7 @@ class Uplink:
         self.sent_upto = self.acked_upto  # resend whatever was not acked
         self.sending = ""
         self.inflight = []
+        self.job = None
         self.last_progress_ms = now_ms
         self.next_telemetry_ms = now_ms
 
@@ -226,13 +242,27 @@ class Uplink:
     # -- sending --------------------------------------------------------------------------
 
     def pump(self, now_ms: int) -> None:
-        """Send batches up to the window; resend from the mark after `resend_ms` of silence."""
+        """One bounded piece of delivery work: a step of the batch being signed (published
+        when done), or the next batch picked; resend from the mark after `resend_ms` of
+        silence. The main loop calls it only when no scan is waiting."""
         assert self.client is not None
         if self.inflight and now_ms - self.last_progress_ms > self.resend_ms:
             self.sent_upto = self.acked_upto
             self.inflight = []
+            self.job = None
             self.last_progress_ms = now_ms
             self.stats["resends"] += 1
+        if self.job is not None:
+            name, last, steps = self.job
+            payload = next(steps)
+            if payload:
+                self.job = None
+                if name == self.sending and last > self.sent_upto:
+                    self.client.publish(self.topic("scans"), payload, 1, False, now_ms)
+                    self.sent_upto = last
+                    self.stats["batches"] += 1
+                    self.inflight.append(last)
+            return
         target = self.journal.oldest_unacked()
         if target is None:
             self.sending = ""
@@ -243,12 +273,9 @@ class Uplink:
             self.acked_upto = self.sent_upto = acked
             self.inflight = []
             self.last_progress_ms = now_ms
-        while len(self.inflight) < self.window:
-            records = self.journal.records(name, self.sent_upto, self.batch_size)
-            if not records:
-                return
-            payload = sign_batch(self.key, self.station, name, records)
-            self.client.publish(self.topic("scans"), payload, 1, False, now_ms)
-            self.sent_upto += len(records)
-            self.stats["batches"] += 1
-            self.inflight.append(self.sent_upto)
+        if len(self.inflight) >= self.window:
+            return
+        records = self.journal.records(name, self.sent_upto, self.batch_size)
+        if records:
+            last = self.sent_upto + len(records)
+            self.job = (name, last, signing_batch(self.key, self.station, name, records))

@@ -90,23 +90,35 @@ def ack(upto, digest=None, journal=None):
     transports[-1].incoming += mqtt.packet(0x31, mqtt._str(up.topic("ack")) + body)
 
 
+def settle(t):
+    """Step until the uplink has nothing more to do at time t (batches are signed in steps)."""
+    for steps in range(1, 5000):
+        up.step(t, 0)
+        if up.job is None:
+            up.step(t, 0)
+            if up.job is None:
+                return steps
+    raise AssertionError("the uplink never settles")
+
+
 payloads = []
 up.step(0, 0)
 transports[-1].incoming += b"\x20\x02\x00\x00"  # CONNACK accepted
-up.step(1, 0)
+signing_steps = settle(1)
+emit({"at": "signing steps", "steps": signing_steps})
 emit({"at": "connected", "batches": published(), "connected": up.connected()})
-up.step(500, 0)
+settle(500)
 emit({"at": "no ack yet", "batches": published()})
-up.step(1600, 0)
+settle(1600)
 emit({"at": "resend", "batches": published(), "resends": up.stats["resends"]})
 ack(10)
-up.step(1700, 0)
+settle(1700)
 emit({"at": "ack 10", "batches": published(), "acked": j.acked.get(j.current)})
 ack(20, digest="ab" * 32)
-up.step(1800, 0)
+settle(1800)
 emit({"at": "foreign ack", "acked": j.acked.get(j.current), "foreign": up.stats["foreign_acks"]})
 FakeTransport.broken = True
-up.step(1900, 0)
+settle(1900)
 emit({"at": "link broken", "connected": up.connected(), "drops": up.stats["drops"]})
 for t in range(2000, 3000, 50):
     up.step(t, 0)
@@ -116,9 +128,10 @@ for t in range(3000, 4000, 50):
     up.step(t, 0)
     if up.client is not None and not up.client.connected and not transports[-1].incoming:
         transports[-1].incoming += b"\x20\x02\x00\x00"
+settle(4000)
 emit({"at": "reconnected", "batches": published(), "connected": up.connected()})
 ack(25)
-up.step(4100, 0)
+settle(4100)
 emit(
     {
         "at": "all acked",
@@ -129,6 +142,31 @@ emit(
 )
 ack(40, digest="cd" * 32)
 old = j.current
-up.step(4200, 0)
+settle(4200)
 emit({"at": "hub ahead", "rotated": j.current != old, "rotations": up.stats["rotations"]})
 emit({"payload": payloads[0]})
+
+# a scan that arrives while a batch is being signed is stored and signalled at the next step
+from common import FixedClock, settings, station_parts  # noqa: E402
+from halte.station import Station  # noqa: E402
+
+vectors = json.loads(sys.argv[2])
+for n in range(26, 40):
+    j.append(draft(n))
+flash, uart, scanner, indicator, pins = station_parts("/work/up-st")
+station = Station(settings(vectors), j, scanner, indicator, FixedClock(vectors["now"] * 1000), up)
+for _ in range(20):
+    station.step()
+    if up.job is not None:
+        break
+before = j.last_seq()
+uart.feed(vectors["cases"][0]["text"].encode() + b"\r\n")
+station.step()
+emit(
+    {
+        "at": "scan while signing",
+        "signing": up.job is not None,
+        "stored": j.last_seq() - before,
+        "signal": indicator.shown[-1],
+    }
+)
