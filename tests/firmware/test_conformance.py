@@ -15,7 +15,8 @@ from presensi.hub.model import StationInfo
 from presensi.hub.service import Hub
 from presensi.hub.store import open_store
 from presensi.protocol import badge
-from presensi.protocol.keys import SigningKey, raw_public
+from presensi.protocol.fleet import revocations_document
+from presensi.protocol.keys import Revocations, SigningKey, raw_public
 from tests.firmware.bridge import SocketBridge
 from tests.firmware.wasm import command
 from tests.protocol.make_record_vectors import OUT as RECORD_VECTORS
@@ -47,6 +48,8 @@ def test_firmware_scans_reach_the_real_hub_exactly_once(
     bridge = SocketBridge()
     try:
         assert hub.ingest.connected.wait(10)
+        # the hub publishes a signed revocation list (retained) for every station
+        hub.publish_fleet(revocations=revocations_document(Revocations(7, frozenset({5029})), org))
         cmd = command(
             "deliver.py",
             json.dumps(vectors),
@@ -63,21 +66,25 @@ def test_firmware_scans_reach_the_real_hub_exactly_once(
             pass_fds=(bridge.fd_for_child(),),
         )
         assert proc.returncode == 0, proc.stderr + proc.stdout
-        first, delivered, again = (json.loads(x) for x in proc.stdout.splitlines())
+        first, delivered, again, revoked = (json.loads(x) for x in proc.stdout.splitlines())
         assert first["stored"] == list(range(1, 33))
         assert delivered["backlog"] == 0 and delivered["stats"]["batches"] >= 5
         assert again["backlog"] == 0 and again["last_seq"] == 37
         assert bridge.connects >= 2
+        assert revoked["reason"] == "revoked"  # badge 5029, after the hub's list arrived
+        assert revoked["versions"]["revocations"] == 7
+        assert revoked["backlog"] == 0 and revoked["last_seq"] == 38
     finally:
         bridge.close()
         hub.close()
     store = open_store(store_url)
     try:
         rows = store.scans("halte-test-01")
-        assert [r.seq for r in rows] == list(range(1, 38))
-        assert len({r.scan_id for r in rows}) == 37
+        assert [r.seq for r in rows] == list(range(1, 39))
+        assert len({r.scan_id for r in rows}) == 38
         assert {r.journal for r in rows} == {first["journal"]}
-        assert store.committed_upto("halte-test-01") == 37
+        assert store.committed_upto("halte-test-01") == 38
+        assert rows[-1].reason.value == "revoked"
         reasons = [r.reason.value for r in rows[:32]]
         assert reasons == ["ok"] * 30 + ["not_a_badge", "bad_signature"]
     finally:

@@ -23,6 +23,7 @@ from halte.station import Station
 from halte.uplink import Uplink
 
 JOURNAL_DIR = "/journal"
+FLEET_DIR = "/fleet"
 
 
 def indicator(pins: dict[str, int]) -> Indicator:

@@ -11,6 +11,7 @@ import json
 
 from halte import SOFTWARE
 from halte.decide import Decider, Moment
+from halte.fleet import TOPICS, Fleet, FleetError
 from halte.indicator import signal_for
 from halte.journal import Journal, JournalError
 
@@ -38,6 +39,7 @@ class Station:
         uplink: Uplink | None = None,
         free_bytes: Any = None,
         rssi: Any = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self.settings = settings
         self.journal = journal
@@ -47,9 +49,13 @@ class Station:
         self.uplink = uplink
         self.free_bytes = free_bytes
         self.rssi = rssi
-        self.decider = Decider(settings, settings.keys, settings.revoked)
+        self.fleet = fleet
+        keys, revoked = settings.keys, settings.revoked
+        if fleet is not None:
+            keys, revoked = fleet.keys, fleet.revoked  # the same objects, updated in place
+        self.decider = Decider(settings, keys, revoked)
         self.faults: dict[str, int] = {}
-        for code in journal.faults:
+        for code in journal.faults + (fleet.faults if fleet is not None else []):
             self.fault(code)
         self.signalled = 0
         self.last_scan_ms: int | None = None
@@ -59,6 +65,20 @@ class Station:
                 clock.floor_ms = rec["wall_ms"]
         if uplink is not None:
             uplink.telemetry = self.telemetry
+            uplink.on_message = self.receive
+
+    def receive(self, topic: str, payload: bytes) -> None:
+        """A message from the hub other than an ack: fleet documents are verified and applied;
+        anything wrong is a fault code, never an exception."""
+        kind = TOPICS.get(topic)
+        if kind is None or self.fleet is None:
+            return
+        try:
+            self.fleet.apply(kind, payload)
+        except FleetError as exc:
+            self.fault(exc.code)
+        except OSError:
+            self.fault("fleet_store_failed")
 
     def fault(self, code: str) -> None:
         self.faults[code] = self.faults.get(code, 0) + 1
@@ -123,7 +143,12 @@ class Station:
             "ticks_ms": self.clock.ticks.ms(),
             "last_scan_ms": self.last_scan_ms,
             "version": SOFTWARE,
-            "revocations_version": self.settings.revocations_version,
+            "revocations_version": (
+                self.fleet.versions["revocations"]
+                if self.fleet is not None
+                else self.settings.revocations_version
+            ),
+            "keys_version": self.fleet.versions["keys"] if self.fleet is not None else 0,
             "config_version": self.settings.config_version,
             "faults": self.faults,
             "scanner": {"overlong": self.scanner.overlong, "noise": self.scanner.noise},

@@ -5,6 +5,8 @@ import sys
 import time
 
 from common import FixedClock, emit, settings, station_parts
+from halte.flash import Flash
+from halte.fleet import Fleet
 from halte.journal import Journal
 from halte.net import Transport
 from halte.station import Station
@@ -33,7 +35,8 @@ uplink = Uplink(
     resend_ms=3000,
     telemetry_ms=1000,
 )
-station = Station(s, journal, scanner, indicator, clock, uplink, flash.free_bytes)
+fleet = Fleet(Flash("/work/dl-fleet"), s.keys, s.revoked, s.revocations_version)
+station = Station(s, journal, scanner, indicator, clock, uplink, flash.free_bytes, fleet=fleet)
 stored = []
 for text in texts:
     rec = station.handle(text.encode())
@@ -59,3 +62,16 @@ deadline = time.ticks_add(time.ticks_ms(), 60000)
 while journal.backlog() and time.ticks_diff(deadline, time.ticks_ms()) > 0:
     station.step()
 emit({"backlog": journal.backlog(), "last_seq": journal.last_seq(), "stats": uplink.stats})
+# the hub's retained revocation list arrived with the subscription: the next scan of that badge
+rec = station.handle(texts[29].encode())
+deadline = time.ticks_add(time.ticks_ms(), 60000)
+while journal.backlog() and time.ticks_diff(deadline, time.ticks_ms()) > 0:
+    station.step()
+emit(
+    {
+        "reason": rec["reason"],
+        "versions": fleet.versions,
+        "backlog": journal.backlog(),
+        "last_seq": journal.last_seq(),
+    }
+)
