@@ -16,9 +16,7 @@ valid = vectors["cases"][0]["text"].encode()
 
 
 def boot(folder_new):
-    flash, uart, scanner, indicator, pins = station_parts(
-        "/work/fl-j" if folder_new else "/work/fl-j2"
-    )
+    flash, _, scanner, indicator, _ = station_parts("/work/fl-j" if folder_new else "/work/fl-j2")
     s = settings(vectors, duplicate_window_s=0)
     fleet = Fleet(Flash("/work/fl-fleet"), s.keys, s.revoked, s.revocations_version)
     journal = Journal(flash, s.station)
