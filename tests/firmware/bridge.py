@@ -16,6 +16,7 @@ import select
 import socket
 import struct
 import threading
+import time
 
 
 def _read(sock: socket.socket, n: int) -> bytes:
@@ -29,14 +30,35 @@ def _read(sock: socket.socket, n: int) -> bytes:
 
 
 class SocketBridge:
-    def __init__(self) -> None:
+    """`flap_every_s`: the link breaks that often (the TCP connection is cut, and connecting is
+    refused for `down_s`), as a Wi-Fi that comes and goes."""
+
+    def __init__(self, flap_every_s: float | None = None, down_s: float = 0.3) -> None:
         self.ours, self.theirs = socket.socketpair()
         self.tcp: socket.socket | None = None
         self.connects = 0
+        self.flaps = 0
+        self.refused = 0
+        self.flap_every_s = flap_every_s
+        self.down_s = down_s
+        self._down_until = 0.0
+        self._stop = threading.Event()
+        if flap_every_s is not None:
+            threading.Thread(target=self._flap, daemon=True).start()
         self.bytes_up = 0
         self.bytes_down = 0
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
+
+    def _flap(self) -> None:
+        assert self.flap_every_s is not None
+        while not self._stop.wait(self.flap_every_s):
+            tcp = self.tcp
+            if tcp is not None:
+                self._down_until = time.monotonic() + self.down_s
+                self.flaps += 1
+                with contextlib.suppress(OSError):
+                    tcp.shutdown(socket.SHUT_RDWR)
 
     def fd_for_child(self) -> int:
         return self.theirs.fileno()
@@ -52,6 +74,10 @@ class SocketBridge:
 
     def _handle(self, op: bytes, body: bytes) -> None:
         if op == b"C":
+            if time.monotonic() < self._down_until:
+                self.refused += 1
+                self._reply(1, b"network down")
+                return
             host, _, port = body.decode().rpartition(":")
             try:
                 self.tcp = socket.create_connection((host, int(port)), timeout=5)
@@ -92,6 +118,7 @@ class SocketBridge:
         self._reply(0, data) if data else self._reply(2, b"closed")
 
     def close(self) -> None:
+        self._stop.set()
         for s in (self.ours, self.theirs, self.tcp):
             if s is not None:
                 s.close()

@@ -89,3 +89,60 @@ def test_firmware_scans_reach_the_real_hub_exactly_once(
         assert reasons == ["ok"] * 30 + ["not_a_badge", "bad_signature"]
     finally:
         store.close()
+
+
+def test_a_link_that_breaks_every_second_loses_and_doubles_nothing(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    vectors = json.loads(BADGE_VECTORS.read_text())
+    seed = json.loads(RECORD_VECTORS.read_text())["station_private_seed_hex"]
+    vectors["station_private_seed_hex"] = seed
+    org = SigningKey.from_seed(bytes.fromhex(vectors["org_private_seed_hex"]))
+    now = vectors["now"]
+    texts = [
+        badge.issue(org, f"F-{i:03d}", 7000 + i, now - 86_400, now + 86_400).to_text()
+        for i in range(60)
+    ]
+    station = SigningKey.from_seed(bytes.fromhex(seed))
+    store_url = f"sqlite:///{tmp_path / 'hub.db'}"
+    store = open_store(store_url)
+    store.migrate()
+    store.register_station(StationInfo("halte-test-01", raw_public(station.public), "halte-1"))
+    store.close()
+    hub = Hub(store_url, mosquitto.url)
+    hub.start()
+    bridge = SocketBridge(flap_every_s=1.0)
+    try:
+        assert hub.ingest.connected.wait(10)
+        cmd = command(
+            "deliver_flapping.py",
+            json.dumps(vectors),
+            str(mosquitto.port),
+            json.dumps(texts),
+            bridge_fd=bridge.fd_for_child(),
+        )
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+            pass_fds=(bridge.fd_for_child(),),
+        )
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+        (result,) = (json.loads(x) for x in proc.stdout.splitlines())
+    finally:
+        bridge.close()
+        hub.close()
+    assert result["signalled"] == result["last_seq"] == 60
+    assert result["backlog"] == 0
+    assert result["faults"] == {}  # the link's faults are the uplink's business, not the scans'
+    assert bridge.flaps >= 3 and result["stats"]["drops"] >= 3  # it really came and went
+    store = open_store(store_url)
+    try:
+        rows = store.scans("halte-test-01")
+        assert [r.seq for r in rows] == list(range(1, 61))
+        assert len({r.scan_id for r in rows}) == 60
+        assert store.committed_upto("halte-test-01") == 60
+    finally:
+        store.close()

@@ -42,10 +42,11 @@ def command(script: str, *args: str, bridge_fd: int | None = None) -> list[str]:
 
 
 def run_mp(script: str, *args: str, timeout: float = 120) -> list[Any]:
-    """Run a MicroPython script; return the JSON values it printed, one per line."""
+    """Run a MicroPython script; return the JSON objects it printed, one per line (other lines,
+    such as the firmware's own console messages, are not results)."""
     proc = subprocess.run(
         command(script, *args), capture_output=True, text=True, timeout=timeout, check=False
     )
     if proc.returncode != 0:
         raise AssertionError(f"MicroPython failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}")
-    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]

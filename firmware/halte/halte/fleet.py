@@ -43,7 +43,7 @@ def open_document(payload: bytes, keys: dict[bytes, PublicKey], kind: str) -> di
         signature = a2b_base64(outer["sig"].encode())
         body = record.canonical_text(doc).encode()
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise FleetError("fleet_malformed") from None
+        raise FleetError("fleet_malformed")
     key = keys.get(key_id)
     if key is None:
         raise FleetError("fleet_unknown_key")
@@ -65,7 +65,7 @@ def key_ring(doc: dict[str, Any]) -> dict[bytes, PublicKey]:
             raw = a2b_base64(entry["public_key"].encode())
             ring[hashlib.sha256(raw).digest()[:4]] = PublicKey(raw)
     except (KeyError, TypeError, ValueError, AttributeError, BadKey):
-        raise FleetError("fleet_bad_keys") from None
+        raise FleetError("fleet_bad_keys")
     if not ring:
         raise FleetError("fleet_no_keys")
     return ring

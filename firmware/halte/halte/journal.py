@@ -241,7 +241,7 @@ class Journal:
             self.flash.append(seg.name, data)
         except OSError as exc:
             self._reload_tail(seg)
-            raise JournalError("journal_write_failed: " + str(exc)) from exc
+            raise JournalError("journal_write_failed: " + str(exc))
         seg.last = draft["seq"]
         seg.last_hash = record.digest(body)
         seg.size += len(data)

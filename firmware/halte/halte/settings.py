@@ -44,7 +44,7 @@ class Settings:
             self.revocations_version: int = revocations["version"]  # type: ignore[index]
             self.revoked: set[int] = set(revocations["serials"])  # type: ignore[index]
         except (KeyError, TypeError, ValueError) as exc:
-            raise SettingsError("settings_incomplete", str(exc)) from exc
+            raise SettingsError("settings_incomplete", str(exc))
         if self.mode not in MODES or (self.mode == "event" and not self.event):
             raise SettingsError("settings_bad_mode", self.mode)
         if not isinstance(self.broker.get("host"), str) or not isinstance(
@@ -55,7 +55,7 @@ class Settings:
             self.key = SigningKey(seed)
             self.keys = {hashlib.sha256(raw).digest()[:4]: PublicKey(raw) for raw in org}
         except ValueError as exc:
-            raise SettingsError("settings_bad_key", str(exc)) from exc
+            raise SettingsError("settings_bad_key", str(exc))
         if not self.keys:
             raise SettingsError("settings_no_org_keys")
 
@@ -74,7 +74,7 @@ def parse(text: bytes) -> Settings:
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise SettingsError("settings_not_json", str(exc)) from exc
+        raise SettingsError("settings_not_json", str(exc))
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SettingsError("settings_wrong_format")
     if checked(data).get("check") != data.get("check"):
@@ -87,5 +87,5 @@ def load(path: str = "settings.json") -> Settings:
         with open(path, "rb") as f:
             text = f.read()
     except OSError as exc:
-        raise SettingsError("settings_missing", str(exc)) from exc
+        raise SettingsError("settings_missing", str(exc))
     return parse(text)
