@@ -45,6 +45,10 @@ class Flash:
         f: IO[bytes] = open(self.path(name), "rb")
         return f
 
+    def rename(self, name: str, new: str) -> None:
+        os.rename(self.path(name), self.path(new))
+        _sync()
+
     def remove(self, name: str) -> None:
         os.remove(self.path(name))
 

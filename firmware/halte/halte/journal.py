@@ -13,8 +13,10 @@ Power loss at any byte: a write that did not finish leaves an entry that is shor
 its checksum at the end of the newest segment (or of acks.log); opening drops it (the good
 prefix is rewritten under a temporary name and renamed over the file). Nothing was signalled
 for it: `append` returns only after the entry is flushed and the file closed. A bad entry
-anywhere else is corruption: the rest of that segment is set aside, counted in `faults`, and
-new scans go to a new journal (a seq is never reused with other contents).
+anywhere else is corruption (`journal_corrupt`, or `journal_gap` when a segment is missing):
+the journal keeps its good part up to there (delivered as usual), its later segments are
+renamed *.bad for an installer to copy off, and new scans go to a new journal, so no seq is
+reused with other contents and the hub never waits for records that cannot come.
 
 Bounded: `append` refuses (JournalFull) when the journal would pass `max_bytes` or leave less
 than `reserve_bytes` of flash free (room for acks and settings); the station then signals a
@@ -37,6 +39,7 @@ MAGIC = b"PJ"
 HEAD = 5  # magic, kind, length
 CHECK = 4
 ACKS = "acks.log"
+MAX_TORN = 2048  # a bad end no longer than one entry is a write cut short, not corruption
 ACKED = "acked"
 ALREADY = "already"
 AHEAD = "ahead"
@@ -111,6 +114,7 @@ class Journal:
         self.segments: list[Segment] = []
         self.acked: dict[str, int] = {}
         self.faults: list[str] = []  # what opening found (fault codes for telemetry)
+        self.set_aside: list[str] = []  # segments moved out of a broken journal (*.bad)
         self.current = ""
         self._load()
 
@@ -118,26 +122,42 @@ class Journal:
 
     def _load(self) -> None:
         names = [n for n in self.flash.names() if n.startswith("s") and n.endswith(".log")]
-        broken = False
+        cut: list[str] = []  # journals with a corrupt or missing part: later segments set aside
         for i, name in enumerate(names):
-            newest = i == len(names) - 1
             seg, good, bad = self._scan(name)
-            if bad and newest:
+            if seg is not None and (seg.journal in cut or not self._continues(seg)):
+                if seg.journal not in cut:
+                    self.faults.append("journal_gap")
+                    cut.append(seg.journal)
+                self._set_aside(name)
+                continue
+            if bad:
+                torn = i == len(names) - 1 and self.flash.size(name) - good <= MAX_TORN
                 self.flash.replace(name, self._prefix(name, good))
-                self.faults.append("journal_torn_tail")
-            elif bad:
-                self.flash.replace(name, self._prefix(name, good))
-                self.faults.append("journal_corrupt")
-                broken = True
+                self.faults.append("journal_torn_tail" if torn else "journal_corrupt")
+                if not torn and seg is not None:
+                    cut.append(seg.journal)
             if seg is None:
                 self.flash.remove(name)
                 continue
             self.segments.append(seg)
         self._load_acks()
-        if self.segments and not broken:
+        if self.segments and self.segments[-1].journal not in cut:
             self.current = self.segments[-1].journal
         else:
             self.rotate()
+
+    def _continues(self, seg: Segment) -> bool:
+        """The segment follows the previous one of its journal (no segment went missing)."""
+        for prev in reversed(self.segments):
+            if prev.journal == seg.journal:
+                return prev.last + 1 == seg.first and prev.last_hash == seg.prev_hash
+        return True
+
+    def _set_aside(self, name: str) -> None:
+        """Keep an undeliverable segment for an installer (mpremote cp), out of the journal."""
+        self.flash.rename(name, name[:-4] + ".bad")
+        self.set_aside.append(name[:-4] + ".bad")
 
     def _scan(self, name: str) -> tuple[Segment | None, int, bool]:
         """(segment, length of its good prefix, whether a bad entry followed)."""
