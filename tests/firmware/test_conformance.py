@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from presensi.demo.mosquitto import Mosquitto
-from presensi.hub.model import StationInfo
+from presensi.hub.model import StationInfo, StationRow
 from presensi.hub.service import Hub
 from presensi.hub.store import open_store
 from presensi.protocol import badge
@@ -23,6 +25,20 @@ from tests.protocol.make_record_vectors import OUT as RECORD_VECTORS
 from tests.protocol.make_vectors import OUT as BADGE_VECTORS
 
 pytestmark = pytest.mark.mosquitto
+
+
+def _station_row(store_url: str, done: Callable[[StationRow], bool]) -> StationRow:
+    """The hub's row of the halte once `done` holds (the hub applies status messages async)."""
+    deadline = time.monotonic() + 15
+    while True:
+        store = open_store(store_url)
+        try:
+            row = next(r for r in store.stations() if r.id == "halte-test-01")
+        finally:
+            store.close()
+        if done(row) or time.monotonic() > deadline:
+            return row
+        time.sleep(0.2)
 
 
 def test_firmware_scans_reach_the_real_hub_exactly_once(
@@ -74,6 +90,11 @@ def test_firmware_scans_reach_the_real_hub_exactly_once(
         assert revoked["reason"] == "revoked"  # badge 5029, after the hub's list arrived
         assert revoked["versions"]["revocations"] == 7
         assert revoked["backlog"] == 0 and revoked["last_seq"] == 38
+        # the halte is gone without a DISCONNECT: the broker publishes its last will
+        bridge.close()
+        row = _station_row(store_url, lambda r: r.online is False and r.version is not None)
+        assert row.version == "presensi-halte/0.1.0"  # the station kind, the only difference
+        assert row.boot_id == first["boot_id"]
     finally:
         bridge.close()
         hub.close()

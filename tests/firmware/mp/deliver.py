@@ -41,7 +41,7 @@ stored = []
 for text in texts:
     rec = station.handle(text.encode())
     stored.append(rec["seq"])
-emit({"stored": stored, "journal": journal.current})
+emit({"stored": stored, "journal": journal.current, "boot_id": clock.boot_id})
 deadline = time.ticks_add(time.ticks_ms(), 60000)
 while journal.backlog() and time.ticks_diff(deadline, time.ticks_ms()) > 0:
     station.step()
