@@ -42,6 +42,17 @@ def test_resend_until_the_hubs_cumulative_ack() -> None:
     assert by["all acked"]["backlog"] == 0
     assert by["all acked"]["segments"] == 1  # only the newest segment is kept
     assert by["hub ahead"]["rotated"] is True
+    assert by["silent link"] == {
+        "at": "silent link",
+        "connected": False,
+        "error": "keepalive_timeout",
+    }
+    assert by["no connack"] == {
+        "at": "no connack",
+        "connecting": True,
+        "client": False,
+        "error": "connack_timeout",
+    }
     # the batch is one the hub's own parser accepts, signed by this station's key
     key = SigningKey.from_seed(bytes.fromhex(seed))
     batch = wire.open_batch(

@@ -48,6 +48,7 @@ class Client:
         self.connected = False
         self.pubacks = 0
         self._last_out_ms = 0
+        self.last_in_ms = 0  # when bytes last arrived (a silent link is a dead link)
 
     def _next_pid(self) -> int:
         self._pid = self._pid % 65535 + 1
@@ -98,7 +99,13 @@ class Client:
         self.connected = False
 
     def keepalive(self, now_ms: int) -> None:
-        if self.connected and now_ms - self._last_out_ms >= self.keepalive_s * 500:
+        """PINGREQ after half the keepalive without sending; MqttError when nothing at all
+        came in for 1.5 keepalives (the broker answers every PINGREQ: the link is dead)."""
+        if not self.connected:
+            return
+        if now_ms - self.last_in_ms >= self.keepalive_s * 1500:
+            raise MqttError("keepalive_timeout")
+        if now_ms - self._last_out_ms >= self.keepalive_s * 500:
             self._send(b"\xc0\x00", now_ms)
 
     def poll(self, now_ms: int) -> list[tuple[str, bytes]]:
@@ -106,6 +113,7 @@ class Client:
         data = self.transport.recv(4096)
         if data:
             self._buf += data
+            self.last_in_ms = now_ms
         out: list[tuple[str, bytes]] = []
         while True:
             parsed = self._take()

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from halte.net import Transport
 
 BATCH_DOMAIN = b"presensi/batch/v1\x00"
+CONNACK_MS = 10_000  # a broker that does not answer CONNECT within this is given up on
 ROOT = "presensi/v1/stations/"
 
 
@@ -139,6 +140,8 @@ class Uplink:
             for topic, payload in self.client.poll(now_ms):
                 self._receive(topic, payload, now_ms)
             if not self.client.connected:
+                if now_ms >= self.next_attempt_ms:
+                    raise mqtt.MqttError("connack_timeout")
                 return
             if not self.subscribed:
                 self._on_connected(now_ms, wall_ms)
@@ -162,8 +165,9 @@ class Uplink:
             self._back_off(now_ms)
             return
         self.client = client
+        client.last_in_ms = now_ms
         self.subscribed = False
-        self.next_attempt_ms = now_ms + 10_000  # a CONNACK must come within 10 s
+        self.next_attempt_ms = now_ms + CONNACK_MS
 
     def _on_connected(self, now_ms: int, wall_ms: int) -> None:
         assert self.client is not None

@@ -170,3 +170,26 @@ emit(
         "signal": indicator.shown[-1],
     }
 )
+
+# a link that goes silent (no PINGRESP, nothing): dropped after 1.5 keepalives
+now = 10_000
+up.job = None
+for t in range(now, now + 50_000, 5_000):
+    up.step(t, 0)
+emit({"at": "silent link", "connected": up.connected(), "error": up.last_error})
+# a broker that takes the TCP connection but never sends CONNACK: given up after 10 s
+if up.client is not None:
+    up.drop(60_000, "test")
+t = up.next_attempt_ms
+up.step(t, 0)
+connecting = up.client is not None
+for dt in range(0, 11_000, 1_000):
+    up.step(t + dt, 0)
+emit(
+    {
+        "at": "no connack",
+        "connecting": connecting,
+        "client": up.client is not None,
+        "error": up.last_error,
+    }
+)
