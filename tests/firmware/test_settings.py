@@ -45,6 +45,8 @@ def test_good_and_damaged_settings() -> None:
         ("no broker port", json.dumps(checked({**good(), "broker": {"host": "h"}}))),
         ("no org keys", json.dumps(checked({**good(), "org_keys": []}))),
         ("org key not a point", json.dumps(checked({**good(), "org_keys": ["ff" * 32]}))),
+        ("unknown tuning", json.dumps(checked({**good(), "uplink": {"batchsize": 5}}))),
+        ("pin not a number", json.dumps(checked({**good(), "pins": {"green": "GP14"}}))),
     ]
     out = {o["case"]: o for o in run_mp("settings_bad.py", json.dumps(cases))}
     assert out["good"] == {"case": "good", "code": "ok", "station": "halte-01", "keys": 1}
@@ -58,6 +60,8 @@ def test_good_and_damaged_settings() -> None:
     assert out["no broker port"]["code"] == "settings_bad_broker"
     assert out["no org keys"]["code"] == "settings_no_org_keys"
     assert out["org key not a point"]["code"] == "settings_bad_key"
+    assert out["unknown tuning"]["code"] == "settings_bad_uplink"
+    assert out["pin not a number"]["code"] == "settings_bad_pins"
     assert out["board without settings"] == {
         "case": "board without settings",
         "retries": 3,

@@ -16,7 +16,7 @@ from halte import settings as settings_file
 from halte.clock import Clock, Ticks
 from halte.flash import Flash
 from halte.indicator import Indicator
-from halte.journal import Journal, JournalError
+from halte.journal import Journal
 from halte.net import Transport
 from halte.scanner import Scanner
 from halte.station import Station
@@ -105,7 +105,7 @@ def run() -> None:
     while True:
         try:
             station, wifi = start(ticks)
-        except (settings_file.SettingsError, JournalError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - bad settings, flash, pins: wait, never reboot
             print("fault:", exc)
             try:
                 indicator({}).show("fault", ticks.ms())
@@ -125,4 +125,8 @@ def loop(station: Station, wifi: Wifi, ticks: Ticks) -> None:
         except Exception as exc:  # noqa: BLE001 - the loop must survive anything
             station.fault("loop_error")
             print("loop_error:", exc)
+            try:
+                station.indicator.show("fault", ticks.ms())  # a scan may be lost: never silent
+            except Exception:  # noqa: BLE001, S110 - the indicator itself is broken
+                pass
         time.sleep_ms(2)

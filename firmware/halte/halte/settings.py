@@ -14,6 +14,18 @@ from halte.ed25519 import PublicKey, SigningKey
 
 FORMAT = "presensi-halte-settings"
 MODES = ("in", "out", "auto", "event")
+# the tuning a settings file may give (halte.journal.Journal, halte.uplink.Uplink, the pins)
+JOURNAL_KEYS = ("max_bytes", "reserve_bytes", "segment_records")
+UPLINK_KEYS = (
+    "batch_size",
+    "window",
+    "resend_ms",
+    "telemetry_ms",
+    "keepalive_s",
+    "backoff_min_ms",
+    "backoff_max_ms",
+)
+PIN_KEYS = ("uart", "tx", "rx", "baud", "green", "red", "buzzer")
 
 
 class SettingsError(ValueError):
@@ -58,6 +70,16 @@ class Settings:
             raise SettingsError("settings_bad_key", str(exc))
         if not self.keys:
             raise SettingsError("settings_no_org_keys")
+        for name, section, allowed in (
+            ("journal", self.journal, JOURNAL_KEYS),
+            ("uplink", self.uplink, UPLINK_KEYS),
+            ("pins", self.pins, PIN_KEYS),
+        ):
+            if not isinstance(section, dict):
+                raise SettingsError("settings_bad_" + name)
+            for key, value in section.items():
+                if key not in allowed or not isinstance(value, int) or value < 0:
+                    raise SettingsError("settings_bad_" + name, key)
 
     def public_key_hex(self) -> str:
         return hexlify(self.key.public).decode()
