@@ -18,6 +18,9 @@ lint:
 	.venv/bin/ruff format --check $(CODE)
 	.venv/bin/mypy
 	.venv/bin/mypy hardware/diagrams/wiring.py
+	.venv/bin/ruff check firmware && .venv/bin/ruff format --check firmware
+	.venv/bin/mypy --config-file firmware/mypy.ini firmware/halte
+	.venv/bin/python -m presensi.provisioning.halte firmware/halte .venv/halte-mpy
 	.venv/bin/lint-imports --no-cache
 	@for part in $(PARTS); do .venv/bin/deptry --no-ansi $$part/src --config $$part/pyproject.toml || exit 1; done
 

@@ -721,3 +721,12 @@ def _serial_commands() -> None:
 
 
 _serial_commands()
+
+
+def _add_halte() -> None:
+    from presensi.provisioning.halte_cli import halte
+
+    provision.add_command(halte)
+
+
+_add_halte()

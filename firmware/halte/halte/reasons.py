@@ -1,0 +1,15 @@
+"""Stable reason codes and outcomes, the same strings as presensi.protocol.reasons."""
+
+OK = "ok"
+BAD_SIGNATURE = "bad_signature"
+UNKNOWN_KEY = "unknown_key"
+EXPIRED = "expired"
+NOT_YET_VALID = "not_yet_valid"
+REVOKED = "revoked"
+MALFORMED = "malformed"
+NOT_A_BADGE = "not_a_badge"
+DUPLICATE_WINDOW = "duplicate_window"
+
+ACCEPTED = "accepted"
+DUPLICATE = "duplicate"
+REJECTED = "rejected"
