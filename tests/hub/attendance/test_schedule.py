@@ -313,3 +313,29 @@ def test_imported_holidays_count_beside_the_rules_files(store: SqlStore) -> None
     assert [
         d.work_date for d in days.stored_days(db, dt.date(2027, 3, 19), dt.date(2027, 3, 19))
     ] == [dt.date(2027, 3, 19)]
+
+
+def test_a_correction_reads_the_time_on_the_rostered_shift(store: SqlStore) -> None:
+    """A crew member on the roster's night shift whose check-out was missed: "05:00" is the
+    next morning (the night shift's end), not the morning of the day (the group's shift)."""
+    from presensi.hub.console.data import ConsoleData
+
+    _prepared(store)
+    db = store.database
+    _, rules_now = days.RulesInForce().get(db)
+    lines = parse_roster(
+        "pegawai,tanggal,shift\nEMP-00001,2026-12-07,malam\n", rules_now, ["EMP-00001"], []
+    )
+    import_roster(db, lines, "admin", 1)
+    made = ConsoleData(db).attendance_correct(
+        employee="EMP-00001",
+        day=dt.date(2026, 12, 7),
+        by="operator",
+        reason="pemindai pool mati",
+        code=None,
+        check_in=None,
+        check_out="05:00",
+        attachment="",
+        now_ms=at("2026-12-08 08:00"),
+    )
+    assert made.check_out_ms == at("2026-12-08 05:00")

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from presensi.hub import badges, people, places, telemetry
 from presensi.hub.attendance import corrections, reports
 from presensi.hub.attendance.days import RulesInForce
-from presensi.hub.attendance.derive import at_local
+from presensi.hub.attendance.derive import at_local, shift_on
 from presensi.hub.attendance.rules import Rules
+from presensi.hub.attendance.schedule import roster
 from presensi.hub.badges import Badge
 from presensi.hub.errors import StoreError
 from presensi.hub.events import model as event_model
@@ -540,7 +541,10 @@ class ConsoleData:
                 raise corrections.CorrectionError(
                     f"no shift group for {employee!r}", "no_shift_group", employee=employee
                 )
-            start_min = rules.shifts[group.shift].start_min
+            # the shift worked that day: the roster's, a period's (Ramadan), or the group's
+            assigned = roster(self._db, day, day, [employee]).get((employee, day))
+            worked = shift_on(rules, group, day, assigned)
+            start_min = (worked or rules.shift_named(group.shift, day)).start_min
             return corrections.request(
                 self._db,
                 rules,
