@@ -198,7 +198,7 @@ def run(people: int = 4000, stations: int = 8, seconds: float = 60.0) -> dict[st
             "p50": _p(delays, 0.5),
             "p95": _p(delays, 0.95),
             "p99": _p(delays, 0.99),
-            "max": round(delays[-1], 1) if delays else None,
+            "max": round(delays[-1], 3) if delays else None,
         },
         "board_compute_ms": {
             "median": round(statistics.median(follower.compute_ms), 1),
