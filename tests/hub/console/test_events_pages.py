@@ -240,3 +240,48 @@ def test_events_in_the_json_api(tmp_path: Path) -> None:
             assert client.get(f"/api/v1/events?{span}").status_code == 401
     finally:
         store.close()
+
+
+def test_a_new_event_from_the_console(
+    make_client: MakeClient, console_store: tuple[str, SqlStore]
+) -> None:
+    store = console_store[1]
+    planned(store)
+    operator, viewer = make_client("operator"), make_client("viewer")
+    page = operator.get("/acara/baru").text
+    assert f'value="{STATIONS[0]}"' in page and 'value="Bappeda"' in page
+    assert viewer.get("/acara/baru").status_code == 403
+    form = {
+        "csrf": csrf_of(page), "id": "upacara-hari-ibu", "nama": "Upacara Hari Ibu",
+        "jenis": "upacara", "tanggal": "2026-12-22", "mulai": "07:00", "terlambat": "07:15",
+        "selesai": "08:00", "tempat": "Halaman Balai Kota Semarang", "stasiun": list(STATIONS),
+        "unit": ["Bappeda"], "walkin": "1", "sampai": "",
+    }  # fmt: skip
+    assert operator.post("/acara/baru", data={**form, "csrf": "x"}).status_code == 403
+    made = operator.post("/acara/baru", data=form, follow_redirects=False)
+    assert made.status_code == 303 and made.headers["location"] == "/acara/upacara-hari-ibu"
+    shown = operator.get("/acara/upacara-hari-ibu").text
+    assert "Upacara Hari Ibu" in shown and 'data-employee="ASN-004"' in shown
+    # the same stations at the apel's time: refused, in the reader's language, nothing stored
+    clash = operator.post(
+        "/acara/baru",
+        data={
+            **form,
+            "id": "rapat-pagi",
+            "tanggal": "2026-12-07",
+            "mulai": "07:45",
+            "terlambat": "07:50",
+        },
+    )
+    assert clash.status_code == 400
+    assert "bertumpuk dengan acara apel-senin" in clash.text
+    assert 'value="rapat-pagi"' in clash.text  # the form keeps what was typed
+    bad = operator.post(
+        "/acara/baru", data={**form, "id": "Apel!", "mulai": "09:00", "stasiun": []}
+    )
+    assert bad.status_code == 400
+    assert "kode Apel! tidak sah" in bad.text and "pilih stasiun" in bad.text
+    late = operator.post("/acara/baru", data={**form, "id": "x", "mulai": "7 pagi"})
+    assert late.status_code == 400 and "tanggal atau jam tidak sah" in late.text
+    assert model.get(store.database, "rapat-pagi") is None
+    assert model.get(store.database, "x") is None

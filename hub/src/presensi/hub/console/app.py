@@ -87,6 +87,8 @@ def make_app(config: ConsoleConfig) -> Starlette:
         Route("/pegawai/{number}", pages.employee),
         Route("/pegawai/{number}/kehadiran", calendar.month),
         Route("/acara", events.events),
+        Route("/acara/baru", events.new_event, methods=["GET"]),
+        Route("/acara/baru", events.add_event, methods=["POST"]),
         Route("/acara/{event_id}", events.event),
         Route("/acara/{event_id}/izin", events.excuse, methods=["POST"]),
         Route("/acara/{event_id}/papan", events.board_page),

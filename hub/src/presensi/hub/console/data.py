@@ -600,6 +600,13 @@ class ConsoleData:
             found = event_model.get(self._db, event_id)
             return None if found is None else event_results.board(self._db, found, now_ms)
 
+    def event_add(self, plan: event_model.Plan, by: str, now_ms: int) -> list[Event]:
+        """Plan and store an event (or a weekly series); EventError naming every problem."""
+        with self._lock:
+            made = event_model.plan_events(self._db, plan)
+            event_model.add_events(self._db, made, by, now_ms)
+            return made
+
     def event_excuse(self, event_id: str, employee: str, reason: str, by: str, now_ms: int) -> None:
         with self._lock:
             event_model.excuse(self._db, event_id, employee, reason, by, now_ms)

@@ -21,11 +21,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from presensi.hub.console import i18n
 from presensi.hub.console.core import Console, now_ms, page
 from presensi.hub.console.data import User
 from presensi.hub.console.pages import EMPLOYEE_NUMBER
 from presensi.hub.events import export
-from presensi.hub.events.model import EventError
+from presensi.hub.events.model import KINDS, EventError, Plan
 from presensi.hub.events.results import Board
 
 EXPORTS = {
@@ -190,3 +191,92 @@ async def board_stream(console: Console, request: Request, user: User) -> Respon
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+# -- a new event, from the console ---------------------------------------------------------------
+
+FORM_FIELDS = (
+    "id",
+    "nama",
+    "jenis",
+    "tanggal",
+    "mulai",
+    "terlambat",
+    "selesai",
+    "tempat",
+    "sampai",
+)
+
+
+def _problem_texts(console: Console, request: Request, exc: EventError) -> list[str]:
+    """Each reason in the reader's language (the English message where one has no key)."""
+    t = i18n.translator(console.language(request))
+    texts = [
+        t(f"event_problem.{key}", **fields)
+        for key, fields in exc.problems
+        if f"event_problem.{key}" in i18n.ID
+    ]
+    return texts or [str(exc)]
+
+
+async def _form_page(
+    console: Console,
+    request: Request,
+    user: User,
+    values: dict[str, str],
+    chosen: dict[str, list[str]],
+    problems: list[str],
+    status: int = 200,
+) -> Response:
+    stations = sorted(row.id for row in await run_in_threadpool(console.store.stations))
+    units = await run_in_threadpool(console.data.units)
+    context = {
+        "values": values,
+        "chosen": chosen,
+        "problems": problems,
+        "stations": stations,
+        "units": units,
+        "kinds": KINDS,
+    }
+    return console.render(request, "event_new.html", context, status=status, user=user)
+
+
+@page("operate")
+async def new_event(console: Console, request: Request, user: User) -> Response:
+    today = console.clock.local(now_ms()).date() + dt.timedelta(days=1)
+    values = {
+        "id": "", "nama": "", "jenis": "apel", "tanggal": today.isoformat(), "mulai": "07:00",
+        "terlambat": "07:30", "selesai": "08:00", "tempat": "", "sampai": "",
+    }  # fmt: skip
+    return await _form_page(console, request, user, values, {"stasiun": [], "unit": []}, [])
+
+
+@page("operate")
+async def add_event(console: Console, request: Request, user: User) -> Response:
+    raw = await request.form()
+    if not console.csrf_ok(request, raw.get("csrf")):
+        return console.error(request, 403, "error.csrf", user=user)
+    values = {k: str(raw.get(k, ""))[:200].strip() for k in FORM_FIELDS}
+    chosen = {k: [str(v)[:100] for v in raw.getlist(k)][:500] for k in ("stasiun", "unit")}
+    walk_ins = raw.get("walkin") == "1"
+    t = i18n.translator(console.language(request))
+    try:
+        day = dt.date.fromisoformat(values["tanggal"])
+        until = dt.date.fromisoformat(values["sampai"]) if values["sampai"] else None
+        times = [dt.time.fromisoformat(values[k]) for k in ("mulai", "terlambat", "selesai")]
+        if any(len(values[k]) != 5 for k in ("mulai", "terlambat", "selesai")):
+            raise ValueError("HH:MM")
+    except ValueError:
+        problem = t("event_problem.when")
+        return await _form_page(console, request, user, values, chosen, [problem], 400)
+    plan = Plan(
+        values["id"], values["nama"], values["jenis"], day, times[0], times[1], times[2],
+        values["tempat"], tuple(chosen["stasiun"]), tuple(chosen["unit"]), (), walk_ins,
+        console.clock.zone.key, until,
+    )  # fmt: skip
+    try:
+        made = await run_in_threadpool(console.data.event_add, plan, user.name, now_ms())
+    except EventError as exc:
+        problems = _problem_texts(console, request, exc)
+        return await _form_page(console, request, user, values, chosen, problems, 400)
+    return RedirectResponse(f"/acara/{made[0].id}", status_code=303)

@@ -27,7 +27,20 @@ MINUTE_MS = 60_000
 
 
 class EventError(ValueError):
-    """An event refused: the message says why (shown as it is); nothing was changed."""
+    """An event refused, nothing changed. The message says why in English (the command line
+    prints it); `problems` name each reason for the console, which shows them in the reader's
+    language (its catalogues' `event_problem.<key>`)."""
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+Problem = tuple[str, dict[str, object]]  # (key, fields)
+
+
+def _problem(out: list[tuple[str, Problem]], key: str, english: str, **fields: object) -> None:
+    out.append((english, (key, fields)))
 
 
 @dataclass(frozen=True)
@@ -89,12 +102,14 @@ def plan_events(db: Database, plan: Plan) -> list[Event]:
     days = [plan.day]
     if plan.repeat_until is not None:
         if plan.repeat_until < plan.day or (plan.repeat_until - plan.day).days > 366:
-            problems.append("--until must be after the first date, and within a year of it")
+            _problem(
+                problems, "until", "--until must be after the first date, and within a year of it"
+            )
         else:
             while days[-1] + dt.timedelta(days=7) <= plan.repeat_until:
                 days.append(days[-1] + dt.timedelta(days=7))
     if problems:
-        raise EventError("; ".join(problems))
+        raise EventError("; ".join(e for e, _ in problems), [p for _, p in problems])
     series = plan.id if plan.repeat_until is not None else None
     places = {str(r[0]) for r in db.execute("SELECT id FROM locations")}
     events = [
@@ -121,40 +136,52 @@ def plan_events(db: Database, plan: Plan) -> list[Event]:
     return events
 
 
-def _problems(db: Database, plan: Plan) -> list[str]:
-    problems: list[str] = []
+def _problems(db: Database, plan: Plan) -> list[tuple[str, Problem]]:
+    out: list[tuple[str, Problem]] = []
     if not EVENT_ID.fullmatch(plan.id):
-        problems.append(f"id {plan.id!r}: use 1-53 small letters, digits and '-'")
+        _problem(out, "id", f"id {plan.id!r}: use 1-53 small letters, digits and '-'", id=plan.id)
     if plan.kind not in KINDS:
-        problems.append(f"kind {plan.kind!r}: one of {', '.join(KINDS)}")
+        _problem(out, "kind", f"kind {plan.kind!r}: one of {', '.join(KINDS)}", kind=plan.kind)
     if not plan.name.strip() or len(plan.name) > 200:
-        problems.append("the name must be 1 to 200 characters")
+        _problem(out, "name", "the name must be 1 to 200 characters")
     if not plan.start < plan.end:
-        problems.append(f"the window is empty: {plan.start:%H:%M} is not before {plan.end:%H:%M}")
+        start, end = f"{plan.start:%H:%M}", f"{plan.end:%H:%M}"
+        _problem(
+            out, "empty", f"the window is empty: {start} is not before {end}", start=start, end=end
+        )
     elif not plan.start <= plan.late <= plan.end:
-        problems.append(f"the late threshold {plan.late:%H:%M} is outside the window")
+        late = f"{plan.late:%H:%M}"
+        _problem(out, "late", f"the late threshold {late} is outside the window", late=late)
     try:
         zoneinfo.ZoneInfo(plan.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        problems.append(f"unknown time zone {plan.timezone!r}")
+        _problem(out, "zone", f"unknown time zone {plan.timezone!r}", zone=plan.timezone)
     if not plan.stations:
-        problems.append("name the stations that take the scans (--station)")
-    known = {str(r[0]) for r in db.execute("SELECT id FROM stations")}
-    problems += [f"unknown station {s!r}" for s in plan.stations if s not in known]
-    units = {str(r[0]) for r in db.execute("SELECT DISTINCT unit FROM employees")}
-    problems += [f"unknown unit {u!r}" for u in plan.units if u not in units]
+        _problem(out, "no_station", "name the stations that take the scans (--station)")
+    _unknown(db, plan, out)
     if len(plan.employees) > MAX_EXPECTED:
-        problems.append(f"more than {MAX_EXPECTED} people expected")
+        _problem(out, "too_many", f"more than {MAX_EXPECTED} people expected", n=MAX_EXPECTED)
     if not plan.venue.strip() or len(plan.venue) > 200:
-        problems.append("the venue must be an attendance point's id or a place's name")
-    return problems
+        _problem(out, "venue", "the venue must be an attendance point's id or a place's name")
+    return out
+
+
+def _unknown(db: Database, plan: Plan, out: list[tuple[str, Problem]]) -> None:
+    known = {str(r[0]) for r in db.execute("SELECT id FROM stations")}
+    for s in plan.stations:
+        if s not in known:
+            _problem(out, "station", f"unknown station {s!r}", station=s)
+    units = {str(r[0]) for r in db.execute("SELECT DISTINCT unit FROM employees")}
+    for u in plan.units:
+        if u not in units:
+            _problem(out, "unit", f"unknown unit {u!r}", unit=u)
 
 
 def _check_free(db: Database, event: Event, *, ignore: str | None = None) -> None:
     """EventError if the id is taken, or another event (not cancelled) overlaps this one's
     window on one of its stations: a scan there could not be told whose it is."""
     if ignore is None and db.execute("SELECT 1 FROM events WHERE id = ?", (event.id,)):
-        raise EventError(f"an event {event.id!r} exists already")
+        raise EventError(f"an event {event.id!r} exists already", [("exists", {"id": event.id})])
     marks = ", ".join("?" for _ in event.stations)
     rows = db.execute(
         "SELECT DISTINCT e.id, s.station FROM events e JOIN event_stations s ON s.event = e.id "  # noqa: S608
@@ -166,7 +193,8 @@ def _check_free(db: Database, event: Event, *, ignore: str | None = None) -> Non
         other, station = rows[0]
         raise EventError(
             f"{event.id}: its window overlaps event {other!r} on station {station!r}; "
-            "move one of them, or give them different stations"
+            "move one of them, or give them different stations",
+            [("overlap", {"other": other, "station": station})],
         )
 
 
