@@ -8,15 +8,16 @@ set, closer to what stations meet in the field, with its own seeds split in two:
   a figure measured on tuned frames says nothing about frames nobody has seen.
 
 Every frame has the *base* nuisances: 640x480 or 1280x720, the card 10-22 cm from the lens,
-any rotation in its plane, a little tilt and keystone (corners moved up to 10% of the code
-width), clutter behind it, exposure 0.7-1.1x with a black offset, sensor noise and JPEG quality
-60-90. Each `FieldCondition` then pushes one thing to its extreme; `MIXED` draws every stress
-over its whole range at once. The badge is printed as provisioning prints it (`PrintSettings`:
-error correction M, a 50 mm box with the quiet zone, modules snapped to 600 dpi dots), so a
-higher error-correction level means smaller modules, as on a real card.
+any rotation in its plane, a little tilt (about 6 degrees) and keystone (the far edge of the
+code up to 10% shorter than the near one), clutter behind it, exposure 0.7-1.1x with a black
+offset, sensor noise and JPEG quality 60-90. Each `FieldCondition` then pushes one thing to
+its extreme; `MIXED` draws every stress over its whole range at once. The badge is printed as
+provisioning prints it (`PrintSettings`: error correction M, a 50 mm box with the quiet zone,
+modules snapped to 600 dpi dots), so a higher error-correction level means smaller modules, as
+on a real card.
 
-Blur lengths scale with the frame width (the same lens and hand make twice the pixels of blur
-on a sensor read out twice as wide): defocus up to 2.5 px at 640 and 5 px at 1280.
+Blur is drawn in modules of the code, which is what decides whether any decoder can read it:
+defocus 0.25-0.5 module (1-5 px), motion 0.5-1.2 module (2-12 px).
 """
 
 from __future__ import annotations
@@ -67,11 +68,11 @@ class FieldCondition(enum.StrEnum):
     """The stress a field frame is chosen for (on top of the base nuisances)."""
 
     TYPICAL = "typical"  # base nuisances only
-    TILT = "tilt"  # strong keystone: code corners moved 15-30% of its width, tilt to 35 degrees
+    TILT = "tilt"  # turned 25-50 degrees, and a keystone: far edge 10-30% shorter than the near one
     DIM = "dim"  # exposure 0.35-0.55x with a black offset of 5-25
     BRIGHT = "bright"  # exposure 1.1-1.3x: whites clip, blacks lifted
-    DEFOCUS = "defocus"  # Gaussian blur 1.2-2.5 px per 640 px of width
-    MOTION = "motion"  # motion blur 3-8 px per 640 px of width
+    DEFOCUS = "defocus"  # Gaussian blur 0.25-0.5 module (1-5 px)
+    MOTION = "motion"  # motion blur 0.5-1.2 module (2-12 px)
     NOISE = "noise"  # strong sensor noise, some stuck pixels
     JPEG = "jpeg"  # JPEG quality 30-45
     GLARE = "glare"  # a specular highlight on the laminate
@@ -168,6 +169,9 @@ def field_look(
     ss = 1 if ppm >= 4 else 2 if ppm >= 2 else 3
     tilt = stressed(FieldCondition.TILT)
     pitch, yaw = (float(np.clip(rng.normal(0, 6), -14, 14)) for _ in "py")
+    if tilt:  # turned 25-50 degrees about an axis in its plane
+        angle, axis = _u(rng, 25, 50), _u(rng, 0, 2 * math.pi)
+        pitch, yaw = angle * math.cos(axis), angle * math.sin(axis)
     look = replace(
         look,
         code_px=code_px,
@@ -177,7 +181,7 @@ def field_look(
         ss=ss,
         mp=int(np.clip(math.ceil(ss * ppm * 1.2), 2, 12)),
         error=card.error,
-        keystone=_keystone(rng, (0.15 if tilt and not mixed else 0.0, 0.3) if tilt else (0, 0.1)),
+        keystone=_keystone(rng, (0.1 if tilt and not mixed else 0.0, 0.3) if tilt else (0, 0.1)),
     )
     look = _light(rng, look, stressed, phone=phone)
     look = _optics(rng, look, stressed, ppm=ppm)
@@ -196,14 +200,14 @@ Stressed = Callable[[FieldCondition], bool]
 def _keystone(
     rng: np.random.Generator, reach: tuple[float, float]
 ) -> tuple[tuple[float, float], ...]:
-    """Corner moves of a keystone in a random direction: the far edge shorter, the near edge
-    longer; the corners move `reach` code widths at most (plus 2% of jitter each)."""
-    k = 2 * _u(rng, *reach) / math.sqrt(2)
+    """Corner moves of a keystone in a random direction: the far edge of the code shorter than
+    the near one by `reach` of its width (0.3: 0.85 against 1.15), plus 2% of jitter a corner."""
+    k = _u(rng, *reach)
     phi = _u(rng, 0, 2 * math.pi)
     kx, ky = k * math.cos(phi), k * math.sin(phi)
     corners = ((-1, -1), (1, -1), (1, 1), (-1, 1))  # the code's corners, as _pose lists them
     return tuple(
-        (sx * sy * ky / 2 + _u(rng, -0.02, 0.02), sx * sy * kx / 2 + _u(rng, -0.02, 0.02))
+        (sx * sy * ky / 4 + _u(rng, -0.02, 0.02), sx * sy * kx / 4 + _u(rng, -0.02, 0.02))
         for sx, sy in corners
     )
 
