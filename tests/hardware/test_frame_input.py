@@ -66,7 +66,7 @@ def test_a_code_in_another_depth_or_with_channels_still_reads(
     if dtype is np.uint16:
         frame = gray.astype(np.uint16) * 257
     elif dtype in (np.float32, np.float64):
-        frame = gray.astype(dtype) / 255
+        frame = (gray / 255).astype(dtype)
     elif dtype is np.bool_:
         frame = gray > 127
     else:
