@@ -153,8 +153,8 @@ def photo_sample_figures(folder: Path | None = None) -> dict[str, Any]:
         return {
             "photo_samples": None,
             "photo_samples_note": (
-                "skipped: ../shared/testdata/zxing-qr is not here "
-                f"(or set {SAMPLES_ENV} to the folder)"
+                "skipped: zxing-cpp's photo samples (../shared/testdata/zxing-qr, or the "
+                f"folder in {SAMPLES_ENV}) are not here"
             ),
         }
     ours, bare, zbar = ZxingDecoder(), _bare(), _zbar()
@@ -183,8 +183,9 @@ def photo_sample_figures(folder: Path | None = None) -> dict[str, Any]:
 
 def _samples_folder() -> Path | None:
     given = os.environ.get(SAMPLES_ENV)
-    candidates = [Path(given)] if given else []
-    candidates += [
+    if given:
+        return Path(given) if Path(given).is_dir() else None
+    candidates = [
         Path(__file__).resolve().parents[4].parent / "shared" / "testdata" / "zxing-qr",
         Path.cwd().parent / "shared" / "testdata" / "zxing-qr",
     ]

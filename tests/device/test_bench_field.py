@@ -1,0 +1,48 @@
+"""A smoke run of the station bench's field part (`presensi station bench --quick --only field`).
+
+Speed targets belong to the bench itself; this checks the keys and that rates are rates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from presensi.device.cli import station
+from presensi.hardware.field_frames import FieldCondition
+
+RATES = (
+    "decode_rate_eval_split",
+    "decode_rate_eval_split_bare_zxing",
+    "presentation_read_rate_1s",
+    "presentation_read_rate_300ms",
+)
+
+
+@pytest.mark.slow
+def test_quick_field_bench_reports_its_keys(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PRESENSI_ZXING_SAMPLES", str(tmp_path / "absent"))
+    result = CliRunner().invoke(station, ["bench", "--quick", "--json", "--only", "field"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["decode_split"] == "evaluation"
+    for key in RATES:
+        assert 0.0 <= figures[key] <= 1.0, key
+    by_condition = figures["decode_rate_eval_by_condition"]
+    assert set(by_condition) == {c.value for c in FieldCondition}
+    assert all(0.0 <= r <= 1.0 for r in by_condition.values())
+    assert all(0.0 <= r <= 1.0 for r in figures["presentation_read_rate_1s_by_condition"].values())
+    p95 = figures["time_to_read_ms_p95"]
+    assert p95 is None or 0 < p95 <= 1000
+    assert figures["empty_frame_false_reads_eval"] == 0
+    assert figures["decode_time_ratio_eval"] > 0
+    assert figures["photo_samples"] is None and "skipped" in figures["photo_samples_note"]
+
+
+def test_unknown_bench_parts_are_refused() -> None:
+    result = CliRunner().invoke(station, ["bench", "--only", "field,warp"])
+    assert result.exit_code != 0 and "warp" in result.output
