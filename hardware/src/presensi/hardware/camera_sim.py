@@ -890,10 +890,11 @@ def _paste(
     lum, alpha = warped.split()
     scene.paste(lum, box[:2], alpha)
     rows, cols = slice(box[1], box[3]), slice(box[0], box[2])
-    np.maximum(alpha_full[rows, cols], np.asarray(alpha, np.float32) / 255, alpha_full[rows, cols])
+    cover = alpha_full[rows, cols]
+    np.maximum(cover, np.asarray(alpha, np.float32) / 255, out=cover)
     if warped_emit is not None and emit_full is not None:
-        cover = np.asarray(warped_emit, np.float32) / 255
-        np.maximum(emit_full[rows, cols], cover, emit_full[rows, cols])
+        screen = emit_full[rows, cols]
+        np.maximum(screen, np.asarray(warped_emit, np.float32) / 255, out=screen)
 
 
 def _thumb(scene: Image.Image, homography: Matrix, lay: _Layout, look: _Look, modules: int) -> None:

@@ -64,14 +64,9 @@ STEPS: dict[str, str] = {
     "frame_double": "frame",
     "track": "track",
 }
-# the steps that earned their time on the tuning split (docs/benchmarks.md, "Decoder steps")
-DEFAULT_STEPS: tuple[str, ...] = (
-    "unskew",
-    "region_sharpen_double",
-    "region_double",
-    "region_half",
-    "track",
-)
+# the steps that earned their time on the tuning split (docs/benchmarks.md, "Decoder steps");
+# the others rescued nothing the kept ones did not, or cost empty frames too much
+DEFAULT_STEPS: tuple[str, ...] = ("unskew", "region_sharpen_double", "region_double")
 
 
 class ZxingDecoder:
