@@ -16,17 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from presensi.hardware.errors import DecoderError
+from presensi.hardware.errors import FrameError
+
+__all__ = ["MAX_PIXELS", "MIN_SIDE", "FrameError", "gray_frame"]
 
 if TYPE_CHECKING:
     from presensi.hardware.camera import Frame
 
 MAX_PIXELS = 4_000_000  # above this (e.g. 8K, 33 Mpx) a frame is shrunk by whole steps first
 MIN_SIDE = 21  # the smallest QR code with no quiet zone, one pixel a module
-
-
-class FrameError(DecoderError, ValueError):
-    """A frame that cannot be read as an image (wrong type, dimensions or channels)."""
 
 
 def gray_frame(frame: Any) -> Frame | None:
