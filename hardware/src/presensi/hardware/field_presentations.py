@@ -8,7 +8,8 @@ the hand moves:
 
 * **approach** (0.15-0.35 s): the code enters the frame whole at t = 0 and comes to rest,
   decelerating, from up to 35% of the frame width away and 10-25% further from the lens;
-* **hold** (0.8-1.2 s): a physiological tremor (two sways of 0.3-1 mm at 3-9 Hz a direction),
+* **hold** (0.8-1.2 s): a physiological tremor (two sways of 0.3-1 mm at 3-9 Hz a direction;
+  1.5-4 mm in `MOTION`, a shaking hand, whose blur then comes and goes with the speed),
   a slow drift of 2-8 mm/s, and a wobble of 0.5-2 degrees in rotation and tilt at 1-2 Hz, which
   slides a glare spot across the laminate (about 0.1 code width a degree: a mirror turns the
   reflected ray twice as far). A thumb stays where it holds the card.
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from presensi.hardware.camera_sim import _fits, _Look, sample_badge_text
+from presensi.hardware.camera_sim import _FOCAL, _fits, _Look, sample_badge_text
 from presensi.hardware.field_frames import (
     CARD,
     FIELD_CONDITIONS,
@@ -153,12 +154,16 @@ def field_presentation(
     size = SIZES[int(rng.integers(len(SIZES)))]
     fl = field_look(rng, condition, text, size, card)
     fps = float(rng.uniform(10, 30))
-    px_per_mm = fl.look.code_px / card.code_mm(text)
+    px_per_mm = _FOCAL * size[0] / fl.distance_mm
     angle = float(rng.uniform(0, 2 * math.pi))
     reach = float(rng.uniform(0.1, 0.35)) * size[0]
+    shaky = fl.look.motion is not None  # MOTION: a shaking hand, not one blur for a second
+    if shaky:
+        fl = replace(fl, look=replace(fl.look, motion=None))
+    sway = (1.5, 4.0) if shaky else (0.3, 1.0)
     tremor = tuple(
         (
-            float(rng.uniform(0.3, 1.0)) * px_per_mm,
+            float(rng.uniform(*sway)) * px_per_mm,
             float(rng.uniform(3, 9)),
             float(rng.uniform(0, 6.3)),
         )
