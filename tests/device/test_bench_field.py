@@ -46,3 +46,20 @@ def test_quick_field_bench_reports_its_keys(
 def test_unknown_bench_parts_are_refused() -> None:
     result = CliRunner().invoke(station, ["bench", "--only", "field,warp"])
     assert result.exit_code != 0 and "warp" in result.output
+
+
+def test_time_to_read_counts_the_frame_interval_and_the_decode() -> None:
+    from presensi.device.bench_field import time_to_read
+    from presensi.hardware.field_presentations import field_presentation
+
+    p = field_presentation(4, FieldCondition.TYPICAL)
+    calls: list[int] = []
+
+    def reads_third_frame(frame: object) -> list[str]:
+        calls.append(1)
+        return [p.text] if len(calls) == 3 else []
+
+    t = time_to_read(p, reads_third_frame)
+    # frame k reaches the station one interval after its capture at phase + k / fps
+    assert t is not None and t == pytest.approx(p.phase_s + 3 / p.fps, abs=0.02)
+    assert time_to_read(p, lambda frame: []) is None
