@@ -381,7 +381,7 @@ def print_settings_figures(
             {
                 "error": card.error.upper(),
                 "box_mm": card.box_mm,
-                "module_mm_v7_to_v10": _module_range(card),
+                "module_mm": _module_size(card),
                 "decode_rate": round(sum(by.values()) / sum(n.values()), 4),
                 "by_condition": {c: round(by[c] / n[c], 2) for c in n},
                 **_read_stats(times),
@@ -390,9 +390,9 @@ def print_settings_figures(
     return rows
 
 
-def _module_range(card: PrintSettings) -> str:
+def _module_size(card: PrintSettings) -> float:
     sizes = {"m": 45, "q": 49, "h": 57}  # modules of a badge token at each level
-    return f"{card.module_mm(sizes[card.error]):.2f} mm"
+    return round(card.module_mm(sizes[card.error]), 3)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -17,7 +17,9 @@ modules snapped to 600 dpi dots), so a higher error-correction level means small
 on a real card.
 
 Blur is drawn in modules of the code, which is what decides whether any decoder can read it:
-defocus 0.25-0.5 module (1-5 px), motion 0.5-1.2 module (2-12 px).
+defocus 0.25-0.5 module (1-5 px), motion 0.5-1.2 module (2-12 px), in modules of the standard
+card (level M, 50 mm box) at that distance, so a card printed with smaller modules meets the
+same blur in pixels.
 """
 
 from __future__ import annotations
@@ -106,6 +108,10 @@ class PrintSettings:
 CARD = PrintSettings()
 
 
+def _modules(text: str, error: str = "m") -> int:
+    return int(_qr_matrix(text, error).shape[0])
+
+
 @dataclass(frozen=True)
 class FieldFrame:
     seed: int
@@ -184,7 +190,10 @@ def field_look(
         keystone=_keystone(rng, (0.1 if tilt and not mixed else 0.0, 0.3) if tilt else (0, 0.1)),
     )
     look = _light(rng, look, stressed, phone=phone)
-    look = _optics(rng, look, stressed, ppm=ppm)
+    # blur is the lens's and the hand's: sized on the standard card's modules, so a card
+    # printed with smaller modules meets the same blur in pixels
+    standard_ppm = ppm if phone else _FOCAL * size[0] * CARD.module_mm(_modules(text)) / distance
+    look = _optics(rng, look, stressed, ppm=standard_ppm)
     look = _obstacles(rng, look, stressed, phone=phone)
     quality = int(rng.integers(60, 91))
     if stressed(FieldCondition.JPEG):
