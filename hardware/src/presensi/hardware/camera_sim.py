@@ -650,12 +650,20 @@ def _projector(
     return project, lay
 
 
-def _keystone(look: _Look, code: Matrix) -> Matrix | None:
-    """The frame-space map that moves the code's corners by `look.keystone` (None: no move)."""
+def _keystone(look: _Look, code: Matrix, card: Matrix) -> Matrix | None:
+    """The frame-space map that moves the code's corners by `look.keystone` (None: no move).
+
+    None too if that map would put a corner of the card (`card`, frame pixels) more than twice
+    as far as another, or behind its horizon: no camera sees a card so; the pose alone stays.
+    """
     if look.keystone is None:
         return None
     target = code + np.array(look.keystone) * look.code_px
-    return _homography(code, target)
+    shift = _homography(code, target)
+    depth = np.c_[card, np.ones(len(card))] @ shift[2]
+    if not (depth > 0).all() or depth.min() < 0.5 * depth.max():
+        return None
+    return shift
 
 
 def _code_quad(lay: _Layout, mp: int, modules: int) -> Matrix:
@@ -681,7 +689,7 @@ def _pose(look: _Look, size: Size, modules: int = _DEFAULT_MODULES) -> tuple[Mat
     homography = _homography(tex_corners, frame_corners)
     if look.bend:  # the plane through the bowed code's corners
         homography = _homography(code_tex, code)
-    shift = _keystone(look, code)
+    shift = _keystone(look, code, frame_corners)
     if shift is not None:
         homography = shift @ homography
         code = _apply(shift, code)
@@ -693,7 +701,8 @@ def _strips(look: _Look, size: Size, modules: int, n: int = 12) -> list[tuple[in
     project, lay = _projector(look, size, modules)
     w, h = lay.width * look.mp, lay.height * look.mp
     code = project(_code_quad(lay, look.mp, modules))
-    shift = None if code is None else _keystone(look, code)
+    card = project(np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=float))
+    shift = None if code is None or card is None else _keystone(look, code, card)
     out = []
     edges = np.linspace(0, w, n + 1)
     for x0, x1 in itertools.pairwise(edges):
