@@ -271,29 +271,40 @@ def _read_stats(times: list[float | None]) -> dict[str, Any]:
 
 
 def ablation(split: str, per_condition: int, empty: int) -> list[dict[str, Any]]:
-    """Each step alone on top of the plain call, and the whole pipeline without it."""
-    from presensi.hardware.decoder_zxing import STEPS, ZxingDecoder
+    """What each step buys: alone on top of the plain call; and for a default step, what the
+    default pipeline loses without it, for another step what the default gains with it."""
+    from presensi.hardware.decoder_zxing import DEFAULT_STEPS, STEPS, ZxingDecoder
     from presensi.hardware.field_frames import field_frames, render_field_empty, split_seeds
 
     frames = list(field_frames(split_seeds(split, per_condition)))
     empties = [render_field_empty(s) for s in split_seeds(split, empty)]
     plain = _score(ZxingDecoder(retries=False), frames, empties)
-    full = _score(ZxingDecoder(), frames, empties)
-    rows = [{"step": "(plain call)", **plain}, {"step": "(all steps)", **full}]
-    for step in STEPS:
-        if step == "track":
-            continue  # needs consecutive frames: measured with presentations
+    default = _score(ZxingDecoder(), frames, empties)
+    every = [s for s in STEPS if s != "track"]  # track needs consecutive frames: presentations
+    rows = [
+        {"step": "(plain call)", **plain},
+        {"step": "(default steps)", **default},
+        {"step": "(every step)", **_score(ZxingDecoder(steps=every), frames, empties)},
+    ]
+    for step in every:
         alone = _score(ZxingDecoder(steps=[step]), frames, empties)
-        without = _score(ZxingDecoder(steps=[s for s in STEPS if s != step]), frames, empties)
-        rows.append(
-            {
-                "step": step,
-                "rescued_alone": alone["read"] - plain["read"],
-                "lost_without": full["read"] - without["read"],
-                "miss_ms_mean_alone": alone["miss_ms_mean"],
-                "empty_ms_median_alone": alone["empty_ms_median"],
-            }
-        )
+        row = {
+            "step": step,
+            "default": step in DEFAULT_STEPS,
+            "rescued_alone": alone["read"] - plain["read"],
+            "miss_ms_mean_alone": alone["miss_ms_mean"],
+            "empty_ms_median_alone": alone["empty_ms_median"],
+        }
+        if step in DEFAULT_STEPS:
+            less = _score(
+                ZxingDecoder(steps=[s for s in DEFAULT_STEPS if s != step]), frames, empties
+            )
+            row["default_loses_without"] = default["read"] - less["read"]
+        else:
+            more = _score(ZxingDecoder(steps=[*DEFAULT_STEPS, step]), frames, empties)
+            row["default_gains_with"] = more["read"] - default["read"]
+            row["empty_ms_median_with"] = more["empty_ms_median"]
+        rows.append(row)
     return rows
 
 
