@@ -331,15 +331,15 @@ def _score(decoder: Any, frames: Iterable[FieldFrame], empties: list[Frame]) -> 
 
 
 def track_ablation(split: str, per_condition: int) -> dict[str, Any]:
-    """Presentations with and without the step that uses earlier frames (`track`)."""
-    from presensi.hardware.decoder_zxing import STEPS, ZxingDecoder
+    """Presentations read by the default steps, and by them plus `track` (earlier frames)."""
+    from presensi.hardware.decoder_zxing import DEFAULT_STEPS, ZxingDecoder
     from presensi.hardware.field_frames import FIELD_CONDITIONS, split_seeds
     from presensi.hardware.field_presentations import field_presentation
 
     out = {}
     for label, steps in (
-        ("with_track", list(STEPS)),
-        ("without_track", [s for s in STEPS if s != "track"]),
+        ("default", DEFAULT_STEPS),
+        ("default_and_track", (*DEFAULT_STEPS, "track")),
     ):
         decoder = ZxingDecoder(steps=steps)
         times = []
