@@ -1,22 +1,24 @@
 """QR decoding with zxing-cpp (the default: fastest and most robust of those measured).
 
-One plain zxing-cpp call decodes almost every frame. When it fails, the frame is tried again
-with the steps of `decode_steps`, in this order, until one reads or the frame's retry budget
-(`budget_ms`) is spent:
+One plain zxing-cpp call decodes almost every frame. When it fails, the frame can be tried
+again with the steps of `decode_steps`, in the order of `STEPS`, until one reads or the frame's
+retry budget (`budget_ms`) is spent:
 
 - where zxing-cpp located a symbol but could not read it (a checksum or format error: a steep
-  tilt, defocus, noise, a small code): that region sharpened, enlarged, halved or binarised
-  globally; the region sheared square from its top-left corner (`unskew`, for steep tilts
-  where zxing-cpp misjudges the symbol's size); the symbol warped upright from its corners;
-- where nothing was located: the whole frame with a global binariser and at half size;
-- a presentation lasts many frames, so where nothing was located in this frame but was in one
-  of the last `track_frames` frames, the symbol steps run where it was (a blurred frame of a
-  moving card often shows no finder pattern whole).
+  tilt, defocus, noise, a small code): the region sheared square from its top-left corner
+  (`unskew`, for steep tilts where zxing-cpp misjudges the symbol's size); the region
+  sharpened, enlarged, halved, box-blurred or binarised globally; the symbol warped upright
+  from its corners (`rectify`);
+- where nothing was located: the whole frame with a global binariser, at half or double size;
+- `track`: where nothing was located in this frame but was in one of the last `track_frames`
+  frames, the symbol steps where it was.
 
-`STEPS` names every step; `ZxingDecoder(steps=...)` runs a subset, which is how the bench
-measures what each one buys (docs/benchmarks.md, "Decoder steps"). `DEFAULT_STEPS` keeps only
-those that earned their time there. Frames of any type or size are first made a grey 8-bit
-frame (`frame_input.gray_frame`), or refused with a FrameError.
+`ZxingDecoder(steps=...)` runs a subset; the bench's ablation measures what each one buys
+(docs/benchmarks.md, "Decoder steps"). `DEFAULT_STEPS` keeps only those that earned their time
+on the tuning split: unskew, region_sharpen_double, region_double. None of them runs on a frame
+where nothing was located, so frames without a code (most of what a station sees) cost the plain
+call alone. Frames of any type or size are first made a grey 8-bit frame
+(`frame_input.gray_frame`), or refused with a FrameError.
 """
 
 from __future__ import annotations
