@@ -16,9 +16,9 @@ retry budget (`budget_ms`) is spent:
 `ZxingDecoder(steps=...)` runs a subset; the bench's ablation measures what each one buys
 (docs/benchmarks.md, "Decoder steps"). `DEFAULT_STEPS` keeps only those that earned their time
 on the tuning split: unskew, region_sharpen_double, region_double. None of them runs on a frame
-where nothing was located, so frames without a code (most of what a station sees) cost the plain
-call alone. Frames of any type or size are first made a grey 8-bit frame
-(`frame_input.gray_frame`), or refused with a FrameError.
+where nothing was located, so a frame without a code (most of what a station sees) costs the
+plain call alone unless something in it looks like a symbol. Frames of any type or size are
+first made a grey 8-bit frame (`frame_input.gray_frame`), or refused with a FrameError.
 """
 
 from __future__ import annotations
