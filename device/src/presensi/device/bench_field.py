@@ -224,7 +224,8 @@ def presentation_figures(split: str, per_condition: int) -> dict[str, Any]:
     from presensi.hardware.field_frames import FIELD_CONDITIONS, split_seeds
     from presensi.hardware.field_presentations import field_presentation
 
-    seeds = split_seeds(split, per_condition, offset=len(split_seeds(split, 1)) // 2)
+    # the same seeds as the frames; presentations draw from a random stream of their own
+    seeds = split_seeds(split, per_condition)
     ours = ZxingDecoder()
     bare = _bare()
     results: dict[str, list[float | None]] = {"ours": [], "bare": []}
