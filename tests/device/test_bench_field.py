@@ -63,3 +63,23 @@ def test_time_to_read_counts_the_frame_interval_and_the_decode() -> None:
     # frame k reaches the station one interval after its capture at phase + k / fps
     assert t is not None and t == pytest.approx(p.phase_s + 3 / p.fps, abs=0.02)
     assert time_to_read(p, lambda frame: []) is None
+
+
+def test_photo_samples_are_read_by_exact_text(tmp_path: Path) -> None:
+    import io
+
+    import segno
+    from PIL import Image
+
+    from presensi.device.bench_field import photo_sample_figures
+
+    folder = tmp_path / "zxing-qr" / "qrcode-1"
+    folder.mkdir(parents=True)
+    for name, text in (("a", "PRS1:PHOTO-A"), ("b", "PRS1:PHOTO-B")):
+        buf = io.BytesIO()
+        segno.make_qr(text, error="m").save(buf, kind="png", scale=5, border=4)
+        Image.open(io.BytesIO(buf.getvalue())).convert("RGB").save(folder / f"{name}.jpg")
+        (folder / f"{name}.txt").write_text(text if name == "a" else "something else")
+    figures = photo_sample_figures(tmp_path / "zxing-qr")
+    assert figures["photo_samples"] == 2
+    assert figures["photo_samples_read"] == figures["photo_samples_read_bare_zxing"] == 1
