@@ -8,8 +8,8 @@ set, closer to what stations meet in the field, with its own seeds split in two:
   a figure measured on tuned frames says nothing about frames nobody has seen.
 
 Every frame has the *base* nuisances: 640x480 or 1280x720, the card 10-22 cm from the lens,
-any rotation in its plane, a little tilt (about 6 degrees) and keystone (the far edge of the
-code up to 10% shorter than the near one), clutter behind it, exposure 0.7-1.1x with a black
+any rotation in its plane, a little tilt (about 6 degrees) and keystone (the near and far edges
+of the code differ by up to 10% of its width), clutter behind it, exposure 0.7-1.1x with a black
 offset, sensor noise and JPEG quality 60-90. Each `FieldCondition` then pushes one thing to
 its extreme; `MIXED` draws every stress over its whole range at once. The badge is printed as
 provisioning prints it (`PrintSettings`: error correction M, a 50 mm box with the quiet zone,
@@ -70,7 +70,7 @@ class FieldCondition(enum.StrEnum):
     """The stress a field frame is chosen for (on top of the base nuisances)."""
 
     TYPICAL = "typical"  # base nuisances only
-    TILT = "tilt"  # turned 25-50 degrees, and a keystone: far edge 10-30% shorter than the near one
+    TILT = "tilt"  # turned 25-50 degrees, and a keystone of 10-30% (see _keystone)
     DIM = "dim"  # exposure 0.35-0.55x with a black offset of 5-25
     BRIGHT = "bright"  # exposure 1.1-1.3x: whites clip, blacks lifted
     DEFOCUS = "defocus"  # Gaussian blur 0.25-0.5 module (1-5 px)
@@ -209,8 +209,9 @@ Stressed = Callable[[FieldCondition], bool]
 def _keystone(
     rng: np.random.Generator, reach: tuple[float, float]
 ) -> tuple[tuple[float, float], ...]:
-    """Corner moves of a keystone in a random direction: the far edge of the code shorter than
-    the near one by `reach` of its width (0.3: 0.85 against 1.15), plus 2% of jitter a corner."""
+    """Corner moves of a keystone of strength k drawn from `reach`, in a random direction phi:
+    along each axis the near and far edges of the code differ by k cos(phi) and k sin(phi) of
+    its width (k = 0.3 straight on an axis: 1.15 against 0.85), plus 2% of jitter a corner."""
     k = _u(rng, *reach)
     phi = _u(rng, 0, 2 * math.pi)
     kx, ky = k * math.cos(phi), k * math.sin(phi)
