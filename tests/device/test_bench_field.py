@@ -18,6 +18,8 @@ RATES = (
     "decode_rate_eval_split_bare_zxing",
     "presentation_read_rate_1s",
     "presentation_read_rate_300ms",
+    "presentation_read_rate_1s_bare_zxing",
+    "presentation_read_rate_1s_decode_5x_slower",
 )
 
 
