@@ -11,7 +11,15 @@ import pytest
 import segno
 from PIL import Image
 
-from presensi.hardware.decode_steps import Quad, _homography, rectify, region, stretch, unskew
+from presensi.hardware.decode_steps import (
+    Quad,
+    _homography,
+    normalise,
+    rectify,
+    region,
+    stretch,
+    unskew,
+)
 from presensi.hardware.decoder_zxing import DEFAULT_STEPS, STEPS, ZxingDecoder
 from presensi.hardware.field_frames import FieldCondition, render_field_frame, split_seeds
 
@@ -100,3 +108,13 @@ def test_stretch_spreads_a_dim_frame() -> None:
     dim = np.random.default_rng(0).integers(20, 60, (40, 40), dtype=np.uint8)
     out = stretch(dim)
     assert out.min() == 0 and out.max() == 255 and out.dtype == np.uint8
+
+
+def test_normalise_evens_out_a_light_gradient() -> None:
+    xs = np.linspace(20, 220, 96, dtype=np.float32)
+    ramp = np.tile(xs, (64, 1))
+    checker = (np.indices((64, 96)).sum(axis=0) // 8 % 2) * 30  # 30 levels of contrast
+    out = normalise(np.clip(ramp + checker, 0, 255).astype(np.uint8))
+    assert out.shape == (64, 96) and out.dtype == np.uint8
+    dark, light = out[:, 8:40], out[:, 56:88]  # the same pattern under little and much light
+    assert abs(float(dark.mean()) - float(light.mean())) < 12

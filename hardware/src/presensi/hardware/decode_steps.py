@@ -10,7 +10,7 @@ docs/benchmarks.md what each one buys.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -60,6 +60,29 @@ def stretch(img: Frame) -> Frame:
     lo, hi = np.percentile(img, (1, 99))
     scale = 255 / max(1.0, float(hi - lo))
     out: Frame = np.clip((img.astype(np.float32) - float(lo)) * scale, 0, 255).astype(np.uint8)
+    return out
+
+
+def normalise(img: Frame, window: int | None = None) -> Frame:
+    """Local contrast normalisation (what CLAHE aims at, without its tiles): each pixel's
+    distance from the mean of a `window` around it, in units of that window's spread."""
+    r = window or max(4, min(img.shape) // 16)
+    f = img.astype(np.float32)
+    mean = _box_mean(f, r)
+    spread = np.sqrt(np.maximum(_box_mean(f * f, r) - mean * mean, 1.0))
+    out: Frame = np.clip(128 + 60 * (f - mean) / (spread + 8), 0, 255).astype(np.uint8)
+    return out
+
+
+def _box_mean(f: np.ndarray[Any, Any], r: int) -> np.ndarray[Any, Any]:
+    """Mean over a (2r+1)-square around every pixel, from a summed-area table."""
+    k = 2 * r + 1
+    table = np.pad(f, ((r + 1, r), (r + 1, r)), mode="edge").cumsum(0).cumsum(1)
+    h, w = f.shape
+    total = (
+        table[k : k + h, k : k + w] - table[:h, k : k + w] - table[k : k + h, :w] + table[:h, :w]
+    )
+    out: np.ndarray[Any, Any] = total / (k * k)
     return out
 
 

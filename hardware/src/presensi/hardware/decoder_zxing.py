@@ -7,8 +7,9 @@ retry budget (`budget_ms`) is spent:
 - where zxing-cpp located a symbol but could not read it (a checksum or format error: a steep
   tilt, defocus, noise, a small code): the region sheared square from its top-left corner
   (`unskew`, for steep tilts where zxing-cpp misjudges the symbol's size); the region
-  sharpened, enlarged, halved, box-blurred or binarised globally; the symbol warped upright
-  from its corners (`rectify`);
+  sharpened, enlarged, halved, box-blurred, binarised globally, contrast-stretched and
+  binarised at a fixed threshold, or normalised for local contrast (CLAHE-like); the symbol
+  warped upright from its corners (`rectify`);
 - where nothing was located: the whole frame with a global binariser, at half or double size;
 - `track`: where nothing was located in this frame but was in one of the last `track_frames`
   frames, the symbol steps where it was.
@@ -35,10 +36,12 @@ from presensi.hardware.decode_steps import (
     box3,
     double,
     half,
+    normalise,
     quad_size,
     rectify,
     region,
     sharpen,
+    stretch,
     unskew,
 )
 from presensi.hardware.errors import DecoderError
@@ -60,6 +63,8 @@ STEPS: dict[str, str] = {
     "region_double": "symbol",
     "region_half": "symbol",
     "region_global": "symbol",
+    "region_stretch_fixed": "symbol",
+    "region_normalise": "symbol",
     "rectify": "symbol",
     "frame_global": "frame",
     "frame_half": "frame",
@@ -95,6 +100,7 @@ class ZxingDecoder:
         self._zx = zxingcpp
         self._formats = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
         self._global = zxingcpp.Binarizer.GlobalHistogram
+        self._fixed = zxingcpp.Binarizer.FixedThreshold
         self.retries = retries
         self.steps = chosen
         self.budget_s = budget_ms / 1000
@@ -108,6 +114,10 @@ class ZxingDecoder:
             "region_double": self._on_region(lambda r: self._read(double(r))),
             "region_half": self._on_region(lambda r: self._read(half(r))),
             "region_global": self._on_region(lambda r: self._read(r, binarizer=self._global)),
+            "region_stretch_fixed": self._on_region(
+                lambda r: self._read(stretch(r), binarizer=self._fixed)
+            ),
+            "region_normalise": self._on_region(lambda r: self._read(normalise(r))),
             "unskew": lambda f, q: self._read_maybe(unskew(f, q)),
             "rectify": lambda f, q: self._read_maybe(rectify(f, q)),
         }
