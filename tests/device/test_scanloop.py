@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
 
 from presensi.device.clock import Clock, StationClock, SystemTime
 from presensi.device.config import StationSection
@@ -204,3 +205,59 @@ def test_hostile_qr_codes_through_camera_and_decoder_are_rejected(
     assert all(r.outcome is Outcome.REJECTED for r in records)
     assert {r.reason for r in records} <= {Reason.NOT_A_BADGE, Reason.MALFORMED}
     assert signals(loop) == [Signal.REJECTED] * len(frames)
+
+
+BAD_FRAMES = st.one_of(
+    arrays(
+        st.sampled_from([np.uint8, np.uint16, np.int32, np.float32, np.float64, np.bool_]),
+        array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=40),
+    ),
+    st.sampled_from(
+        [
+            np.zeros((0, 0), np.uint8),
+            np.zeros((4320, 7680), np.uint8),  # 8K
+            np.zeros((480, 640, 3), np.uint16),
+            np.zeros((480, 640, 9), np.uint8),
+            np.full((30, 30), "x"),
+        ]
+    ),
+)
+
+
+@pytest.mark.parametrize("backend", ["zxing", "zbar"])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(bad=st.lists(BAD_FRAMES, min_size=1, max_size=4))
+def test_frames_of_any_size_depth_or_type_never_stop_the_loop(
+    tmp_path: Path, backend: str, bad: list[np.ndarray]
+) -> None:
+    import io
+
+    import segno
+    from PIL import Image
+
+    from presensi.hardware.backends import DECODERS
+
+    buf = io.BytesIO()
+    text = token("E9")
+    segno.make_qr(text, error="m").save(buf, kind="png", scale=3, border=4)
+    good = np.full((480, 640), 200, np.uint8)
+    code = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("L"))
+    good[: code.shape[0], : code.shape[1]] = code
+    journal = Journal(tmp_path / f"bad-{backend}-{len(bad)}-{id(bad)}.db", "st-1", min_free_bytes=1)
+    try:
+        decider = Decider(
+            StationSection(id="st-1", location="pool-a"),
+            KeyRing.of([ORG.public]),
+            Revocations(),
+            config_version=1,
+        )
+        loop = ScanLoop(
+            journal, decider, RecordingIndicator(), StationClock(SystemTime(Clock("synced")))
+        )
+        loop.scan_frames(ListCamera([*bad, good]), DECODERS.make(backend), threading.Event())
+        assert loop.stats.frames == len(bad) + 1
+        assert [r.employee for r in journal.records()] == ["E9"]  # the good frame still reads
+    finally:
+        journal.close()

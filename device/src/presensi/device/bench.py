@@ -7,7 +7,10 @@
 - journal: append cost (fsync included) with 1,000 and with 1,000,000 records stored, and the
   bytes each record takes on disk;
 - memory: peak RSS of a real `presensi station run` scanning simulated frames;
-- kill -9: a scanning station killed at random moments; signalled scans lost (must be 0).
+- kill -9: a scanning station killed at random moments; signalled scans lost (must be 0);
+- field: the decoder on held-out field frames of the **evaluation** seed split (per condition,
+  against bare zxing-cpp and zbar), time-to-read of whole presentations, and zxing-cpp's real
+  photo samples when ../shared/testdata/zxing-qr is there (`bench_field`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +226,24 @@ def kill_figures(runs: int, folder: Path) -> dict[str, Any]:
     }
 
 
-def run_bench(*, as_json: bool, quick: bool) -> dict[str, Any]:
+def field_figures(quick: bool) -> dict[str, Any]:
+    from presensi.device.bench_field import (
+        field_decode_figures,
+        photo_sample_figures,
+        presentation_figures,
+    )
+
+    split = "evaluation"  # never the tuning split: these are the figures we report
+    results = field_decode_figures(split, 2 if quick else 40, 10 if quick else 200)
+    results.update(presentation_figures(split, 1 if quick else 20))
+    results.update(photo_sample_figures())
+    return results
+
+
+STEPS = ("decode", "latency", "journal", "memory", "kill", "field")
+
+
+def run_bench(*, as_json: bool, quick: bool, only: Collection[str] = STEPS) -> dict[str, Any]:
     results: dict[str, Any] = {
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}",
         "quick": quick,
@@ -236,8 +256,11 @@ def run_bench(*, as_json: bool, quick: bool) -> dict[str, Any]:
             ("journal", lambda: journal_figures(20_000 if quick else 1_000_000, folder)),
             ("memory", lambda: {"rss_mb": station_rss_mb(3 if quick else 10, folder)}),
             ("kill", lambda: kill_figures(3 if quick else 20, folder)),
+            ("field", lambda: field_figures(quick)),
         ]
         for name, step in steps:
+            if name not in only:
+                continue
             if not as_json:
                 print(f"… {name}", file=sys.stderr, flush=True)
             results.update(step())

@@ -161,11 +161,21 @@ def export(
 @station.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
 @click.option("--quick", is_flag=True, help="Smaller samples (for a smoke test).")
-def bench(as_json: bool, quick: bool) -> None:
-    """Measure decode rate and time, scan-to-signal latency, journal cost and memory."""
-    from presensi.device.bench import run_bench
+@click.option(
+    "--only",
+    default="",
+    help="Parts to run: decode, latency, journal, memory, kill, field (comma-separated; all).",
+)
+def bench(as_json: bool, quick: bool, only: str) -> None:
+    """Measure decode rate and time, scan-to-signal latency, journal cost, memory, kill -9
+    safety, and the decoder on held-out field frames and presentations."""
+    from presensi.device.bench import STEPS, run_bench
 
-    run_bench(as_json=as_json, quick=quick)
+    parts = [p.strip() for p in only.split(",") if p.strip()] or list(STEPS)
+    unknown = sorted(set(parts) - set(STEPS))
+    if unknown:
+        raise click.BadParameter(f"unknown parts {unknown}; known: {', '.join(STEPS)}")
+    run_bench(as_json=as_json, quick=quick, only=parts)
 
 
 @station.command("provision-agent")

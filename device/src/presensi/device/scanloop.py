@@ -19,6 +19,7 @@ from presensi.device.errors import JournalError
 from presensi.device.journal import Journal
 from presensi.hardware.camera import IDLE, Camera
 from presensi.hardware.decoder import Decoder
+from presensi.hardware.errors import FrameError
 from presensi.hardware.indicator import Indicator, Signal
 from presensi.protocol.record import ScanRecord
 
@@ -143,6 +144,9 @@ class ScanLoop:
             self.stats.frames += 1
             try:
                 texts = decoder.decode(frame)
+            except FrameError as exc:  # not an image: say what, once a frame, and go on
+                log.warning("frame skipped: %s", exc)
+                continue
             except Exception:
                 log.exception("decoder %s failed on a frame; skipping it", decoder.name)
                 continue

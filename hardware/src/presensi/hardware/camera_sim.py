@@ -23,6 +23,7 @@ to frame, like a hand.
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -176,8 +177,8 @@ class _Layout:
 
 
 @lru_cache(maxsize=64)
-def _qr_matrix(text: str) -> npt.NDArray[np.bool_]:
-    qr = segno.make_qr(text, error="m", boost_error=False)
+def _qr_matrix(text: str, error: str = "m") -> npt.NDArray[np.bool_]:
+    qr = segno.make_qr(text, error=error, boost_error=False)
     return np.array(qr.matrix, dtype=bool)
 
 
@@ -225,7 +226,7 @@ def _word_marks(
 
 @lru_cache(maxsize=6)  # a few presentations; each entry can be megabytes
 def _texture(
-    text: str | None, kind: Kind, dark: bool, mp: int, style: int
+    text: str | None, kind: Kind, dark: bool, mp: int, style: int, error: str = "m"
 ) -> tuple[Image.Image, Image.Image, _Layout]:
     """A card or phone at `mp` pixels per module: ("LA" image, emitting-pixels mask, layout).
 
@@ -234,7 +235,7 @@ def _texture(
     presentation keeps its card. With no `text` the code's place holds a logo and more text.
     """
     rng = np.random.default_rng(style)
-    matrix = None if text is None else _qr_matrix(text)
+    matrix = None if text is None else _qr_matrix(text, error)
     lay = _layout(kind, _DEFAULT_MODULES if matrix is None else matrix.shape[0])
     w, h = lay.width * mp, lay.height * mp
     lum = Image.new("L", (w, h), 0)
@@ -358,6 +359,14 @@ class _Moire:
 
 
 @dataclass(frozen=True)
+class _Thumb:
+    side: int  # the code edge it comes over: 0 left, 1 right, 2 bottom, 3 top
+    along: float  # where along that edge (0-1)
+    reach: float  # how far into the code, as a fraction of the code width
+    width: float  # the thumb's width, as a fraction of the code width
+
+
+@dataclass(frozen=True)
 class _Look:
     """Every random choice of one presentation (see the module docstring)."""
 
@@ -389,6 +398,11 @@ class _Look:
     screen_floor: float  # ambient light reflected off the screen glass
     moire: _Moire | None
     skin: int  # luminance of the hand holding the card
+    # stresses of the field generator (`field_frames`); `render_badge_frame` leaves them off
+    error: str = "m"  # the code's error-correction level (segno: l, m, q, h)
+    keystone: tuple[tuple[float, float], ...] | None = None  # code corners moved, in code widths
+    bend: float = 0.0  # card bowed round its vertical axis: sagitta / half width (sign: which way)
+    thumb: _Thumb | None = None  # a thumb over part of the code
 
 
 def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -595,8 +609,11 @@ def _jitter(look: _Look, base: _Look, rng: np.random.Generator, size: Size) -> _
 # ------------------------------------------------------------------------------ pose
 
 
-def _pose(look: _Look, size: Size, modules: int = _DEFAULT_MODULES) -> tuple[Matrix, Matrix] | None:
-    """(texture->frame homography, frame corners of the code), None if behind the camera."""
+def _projector(
+    look: _Look, size: Size, modules: int
+) -> tuple[Callable[[Matrix], Matrix | None], _Layout]:
+    """A function taking texture pixels to frame pixels for this pose (None: behind the camera),
+    with the card bowed if `look.bend`, and the texture's layout."""
     width, height = size
     lay = _layout(look.kind if look.kind != "none" else "card", modules)
     f = _FOCAL * width
@@ -610,10 +627,19 @@ def _pose(look: _Look, size: Size, modules: int = _DEFAULT_MODULES) -> tuple[Mat
     ox = (lay.code_origin[0] + modules / 2) * mp
     oy = (lay.code_origin[1] + modules / 2) * mp
     k = lay.mm_per_module / mp
+    half_w = lay.width * mp * k / 2
+    card_cx = (lay.width * mp / 2 - ox) * k  # the card's centre column, in mm from the code's
 
     def project(pts: Matrix) -> Matrix | None:
-        mm = np.c_[(pts[:, 0] - ox) * k, (pts[:, 1] - oy) * k, np.zeros(len(pts))]
-        cam = mm @ rot.T + t
+        x, y = (pts[:, 0] - ox) * k, (pts[:, 1] - oy) * k
+        depth = np.zeros(len(pts))
+        if look.bend:
+            sag = look.bend * half_w  # a circular arc through the card's centre column
+            radius = (half_w**2 + sag**2) / (2 * sag)
+            arc = (x - card_cx) / radius
+            x = card_cx + radius * np.sin(arc)
+            depth = -radius * (1 - np.cos(arc))  # edges come towards the camera (sag > 0)
+        cam = np.c_[x, y, depth] @ rot.T + t
         if (cam[:, 2] < 0.25 * z).any():
             return None
         out: Matrix = np.c_[
@@ -621,15 +647,72 @@ def _pose(look: _Look, size: Size, modules: int = _DEFAULT_MODULES) -> tuple[Mat
         ]
         return out
 
+    return project, lay
+
+
+def _keystone(look: _Look, code: Matrix, card: Matrix) -> Matrix | None:
+    """The frame-space map that moves the code's corners by `look.keystone` (None: no move).
+
+    None too if that map would put a corner of the card (`card`, frame pixels) more than twice
+    as far as another, or behind its horizon: no camera sees a card so; the pose alone stays.
+    """
+    if look.keystone is None:
+        return None
+    target = code + np.array(look.keystone) * look.code_px
+    shift = _homography(code, target)
+    depth = np.c_[card, np.ones(len(card))] @ shift[2]
+    if not (depth > 0).all() or depth.min() < 0.5 * depth.max():
+        return None
+    return shift
+
+
+def _code_quad(lay: _Layout, mp: int, modules: int) -> Matrix:
+    x0, y0 = lay.code_origin[0] * mp, lay.code_origin[1] * mp
+    x1, y1 = x0 + modules * mp, y0 + modules * mp
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=float)
+
+
+def _pose(look: _Look, size: Size, modules: int = _DEFAULT_MODULES) -> tuple[Matrix, Matrix] | None:
+    """(texture->frame homography, frame corners of the code), None if behind the camera.
+
+    For a bowed card the homography is the flat card's through the same code corners; the
+    renderer draws the bow in strips (`_strips`)."""
+    project, lay = _projector(look, size, modules)
+    mp = look.mp
     w, h = lay.width * mp, lay.height * mp
     tex_corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=float)
     frame_corners = project(tex_corners)
-    x0, y0 = lay.code_origin[0] * mp, lay.code_origin[1] * mp
-    x1, y1 = x0 + modules * mp, y0 + modules * mp
-    code = project(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=float))
+    code_tex = _code_quad(lay, mp, modules)
+    code = project(code_tex)
     if frame_corners is None or code is None:
         return None
-    return _homography(tex_corners, frame_corners), code
+    homography = _homography(tex_corners, frame_corners)
+    if look.bend:  # the plane through the bowed code's corners
+        homography = _homography(code_tex, code)
+    shift = _keystone(look, code, frame_corners)
+    if shift is not None:
+        homography = shift @ homography
+        code = _apply(shift, code)
+    return homography, code
+
+
+def _strips(look: _Look, size: Size, modules: int, n: int = 12) -> list[tuple[int, int, Matrix]]:
+    """A bowed card as `n` flat vertical strips: (first texture column, last, homography)."""
+    project, lay = _projector(look, size, modules)
+    w, h = lay.width * look.mp, lay.height * look.mp
+    code = project(_code_quad(lay, look.mp, modules))
+    card = project(np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=float))
+    shift = None if code is None or card is None else _keystone(look, code, card)
+    out = []
+    edges = np.linspace(0, w, n + 1)
+    for x0, x1 in itertools.pairwise(edges):
+        tex = np.array([[x0, 0], [x1, 0], [x1, h], [x0, h]], dtype=float)
+        frame = project(tex)
+        if frame is None:
+            continue
+        hom = _homography(tex, frame)
+        out.append((int(x0), math.ceil(x1), hom if shift is None else shift @ hom))
+    return out
 
 
 # ------------------------------------------------------------------------------ scenes
@@ -742,30 +825,7 @@ def _render(
     height, width = background.shape
     size = (width, height)
     scene = Image.fromarray(background)
-    alpha_full: FloatImage | None = None
-    emit_full: FloatImage | None = None
-    box = (0, 0, 0, 0)
-    if look.kind != "none":
-        modules = _DEFAULT_MODULES if text is None else _qr_matrix(text).shape[0]
-        pose = _pose(look, size, modules)
-        if pose is not None:
-            la, emit, _ = _texture(text, look.kind, look.dark, look.mp, look.style)
-            homography, _ = pose
-            _hand(scene, homography, la.size, look, behind=True)
-            box, warped, warped_emit = _warp(
-                la, emit if look.kind == "phone" else None, homography, look.ss, size
-            )
-            if warped is not None:
-                lum, alpha = warped.split()
-                scene.paste(lum, box[:2], alpha)
-                alpha_full = np.zeros((height, width), np.float32)
-                alpha_full[box[1] : box[3], box[0] : box[2]] = np.asarray(alpha, np.float32) / 255
-                if warped_emit is not None:
-                    emit_full = np.zeros((height, width), np.float32)
-                    emit_full[box[1] : box[3], box[0] : box[2]] = (
-                        np.asarray(warped_emit, np.float32) / 255
-                    )
-            _hand(scene, homography, la.size, look, behind=False)
+    alpha_full, emit_full = _card(scene, text, look) if look.kind != "none" else (None, None)
     if look.blur > 0:
         scene = scene.filter(ImageFilter.GaussianBlur(look.blur))
     img = np.asarray(scene, dtype=np.float32)
@@ -790,6 +850,83 @@ def _render(
         flat[rng.integers(0, out.size, n)] = rng.choice(np.array([0.0, 255.0], np.float32), n)
     frame: Frame = np.clip(out + 0.5, 0, 255).astype(np.uint8)
     return frame
+
+
+def _card(
+    scene: Image.Image, text: str | None, look: _Look
+) -> tuple[FloatImage | None, FloatImage | None]:
+    """Draw the hand and the card (or phone) into the scene: (card coverage, screen coverage)."""
+    width, height = scene.size
+    modules = _DEFAULT_MODULES if text is None else _qr_matrix(text, look.error).shape[0]
+    pose = _pose(look, scene.size, modules)
+    if pose is None:
+        return None, None
+    la, emit, lay = _texture(text, look.kind, look.dark, look.mp, look.style, look.error)
+    homography, _ = pose
+    _hand(scene, homography, la.size, look, behind=True)
+    pieces = _strips(look, scene.size, modules) if look.bend else [(0, la.size[0], homography)]
+    alpha_full = np.zeros((height, width), np.float32)
+    emit_full = np.zeros((height, width), np.float32) if look.kind == "phone" else None
+    screen = emit if look.kind == "phone" else None
+    for piece in pieces:
+        _paste(scene, la, screen, piece, look.ss, alpha_full, emit_full)
+    _hand(scene, homography, la.size, look, behind=False)
+    if look.thumb is not None:
+        _thumb(scene, homography, lay, look, modules)
+    return alpha_full, emit_full
+
+
+def _paste(
+    scene: Image.Image,
+    la: Image.Image,
+    emit: Image.Image | None,
+    piece: tuple[int, int, Matrix],
+    ss: int,
+    alpha_full: FloatImage,
+    emit_full: FloatImage | None,
+) -> None:
+    """Warp columns x0..x1 of the texture with `hom` into the scene; record its coverage."""
+    x0, x1, hom = piece
+    w = la.size[0]
+    if (x0, x1) != (0, w):  # a strip of a bowed card: overlap its neighbours by 2 px, no seams
+        x0, x1 = max(0, x0 - 2), min(w, x1 + 2)
+        la = la.crop((x0, 0, x1, la.size[1]))
+        emit = None if emit is None else emit.crop((x0, 0, x1, emit.size[1]))
+        hom = hom @ np.array([[1.0, 0, x0], [0, 1, 0], [0, 0, 1]])
+    box, warped, warped_emit = _warp(la, emit, hom, ss, scene.size)
+    if warped is None:
+        return
+    lum, alpha = warped.split()
+    scene.paste(lum, box[:2], alpha)
+    rows, cols = slice(box[1], box[3]), slice(box[0], box[2])
+    cover = alpha_full[rows, cols]
+    np.maximum(cover, np.asarray(alpha, np.float32) / 255, out=cover)
+    if warped_emit is not None and emit_full is not None:
+        screen = emit_full[rows, cols]
+        np.maximum(screen, np.asarray(warped_emit, np.float32) / 255, out=screen)
+
+
+def _thumb(scene: Image.Image, homography: Matrix, lay: _Layout, look: _Look, modules: int) -> None:
+    """A thumb over one edge of the code, reaching `thumb.reach` code widths into it."""
+    assert look.thumb is not None
+    th, mp = look.thumb, look.mp
+    side = modules * mp
+    x0, y0 = lay.code_origin[0] * mp, lay.code_origin[1] * mp
+    across, along = 0.45 * side, th.width * side / 2  # semi-axes: a thumb is longer than wide
+    inside = th.reach * side
+    t = np.linspace(0, 2 * math.pi, 32, endpoint=False)
+    u, v = across * np.cos(t), along * np.sin(t)  # u: into the code, v: along its edge
+    pos = th.along * side
+    if th.side == 0:
+        pts = np.c_[x0 + inside - across + u, y0 + pos + v]
+    elif th.side == 1:
+        pts = np.c_[x0 + side - inside + across - u, y0 + pos + v]
+    elif th.side == 2:
+        pts = np.c_[x0 + pos + v, y0 + side - inside + across - u]
+    else:
+        pts = np.c_[x0 + pos + v, y0 + inside - across + u]
+    poly = [(float(x), float(y)) for x, y in _apply(homography, pts)]
+    ImageDraw.Draw(scene).polygon(poly, fill=min(255, look.skin + 10))
 
 
 def _warp(

@@ -12,5 +12,6 @@ class Decoder(Protocol):
     name: str
 
     def decode(self, frame: Frame) -> list[str]:
-        """Texts of the QR codes in the frame (empty if none). Never raises on image content."""
+        """Texts of the QR codes in the frame (empty if none). Never raises on image content;
+        raises FrameError (a DecoderError) for what is not an image (`frame_input`)."""
         ...

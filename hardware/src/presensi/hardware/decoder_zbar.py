@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from presensi.hardware.errors import DecoderError
+from presensi.hardware.frame_input import gray_frame
 
 if TYPE_CHECKING:
     from presensi.hardware.camera import Frame
@@ -28,7 +29,11 @@ class ZbarDecoder:
         self._symbols = [pyzbar.ZBarSymbol.QRCODE]
 
     def decode(self, frame: Frame) -> list[str]:
-        height, width = frame.shape
-        found = self._pyzbar.decode((frame.tobytes(), width, height), symbols=self._symbols)
+        """Texts of the QR codes in the frame. Raises FrameError for what is not an image."""
+        img = gray_frame(frame)
+        if img is None:
+            return []
+        height, width = img.shape
+        found = self._pyzbar.decode((img.tobytes(), width, height), symbols=self._symbols)
         # zbar returns bytes; badge tokens are ASCII, anything else is kept visibly wrong
         return [s.data.decode("utf-8", errors="replace") for s in found]

@@ -13,6 +13,10 @@ class DecoderError(HardwareError, RuntimeError):
     """A QR decoder backend is unavailable or failed on a frame."""
 
 
+class FrameError(DecoderError, ValueError):
+    """A frame that cannot be read as an image (wrong type, dimensions or channels)."""
+
+
 class ScannerError(HardwareError, OSError):
     """A serial QR scanner module cannot be opened or went away."""
 
