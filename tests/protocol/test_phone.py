@@ -221,3 +221,10 @@ def test_a_certified_device_with_a_foreign_signature_is_refused(step: int, sig: 
     assert phone.verify(text, RING, Revocations(), step * 15).reason is (
         Reason.PHONE_BAD_DEVICE_SIGNATURE
     )
+
+
+def test_the_benchmark_runs() -> None:
+    from presensi.protocol import phone_bench
+
+    result = phone_bench.figures(5)
+    assert result["samples"] == 5 and result["phone_text_chars"] == 313
