@@ -1,6 +1,6 @@
-"""Deciding what a scanned text means: verify the badge, apply the duplicate window, and pick
-the direction from the station's mode, or from the event sheet while its window is open. Pure
-logic: no I/O, the caller stores and signals."""
+"""Deciding what a scanned text means: verify the badge (a printed card, or a phone code), apply
+the duplicate window, and pick the direction from the station's mode, or from the event sheet
+while its window is open. Pure logic: no I/O, the caller stores and signals."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from presensi.device.clock import ClockState
 from presensi.device.config import StationSection
 from presensi.device.eventsheet import serving
 from presensi.hardware.indicator import Signal
-from presensi.protocol import badge, wire
+from presensi.protocol import badge, phone, wire
 from presensi.protocol.ids import uuid7
 from presensi.protocol.keys import KeyRing, Revocations
 from presensi.protocol.reasons import Outcome, Reason
 from presensi.protocol.record import Direction, ScanRecord, payload_fingerprint
+
+_MAX_PENDING = 64
+_MAX_PHONE_STEPS = 4096
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,11 @@ class Decider:
         self.sheet: wire.EventSheet | None = None
         self._last_accepted: dict[str, _Seen] = {}
         self._last_in_out: dict[str, _Seen] = {}  # the last accepted scan not for an event
+        # phone codes: the newest time step recorded per certificate id, so the same code (or an
+        # older one of the same phone) shown again here is a replay; and the steps of drafts
+        # not yet committed, by scan id (remember() moves them over once the journal has them)
+        self._phone_steps: dict[bytes, int] = {}
+        self._phone_pending: dict[str, tuple[bytes, int]] = {}
 
     @property
     def station(self) -> StationSection:
@@ -94,6 +102,9 @@ class Decider:
 
     def remember(self, record: ScanRecord) -> None:
         """Note a committed record (call only after the journal has stored it)."""
+        pending = self._phone_pending.pop(record.scan_id, None)
+        if pending is not None:
+            self._note_phone_step(*pending)
         if record.outcome is Outcome.ACCEPTED and record.employee is not None:
             seen = _Seen(
                 record.wall_ms,
@@ -121,27 +132,49 @@ class Decider:
         sheet = self.sheet  # ... and one event sheet
         station, config_version = settings.station, settings.config_version
         event = self.event_at(at, settings, sheet)
-        verdict = badge.verify(
-            text, self.keys, self.revoked, at.time_ms // 1000, check_not_before=at.clock.synced
-        )
-        token = verdict.token
-        employee = token.employee if token is not None else None
-        outcome = Outcome.ACCEPTED if verdict.ok else Outcome.REJECTED
-        reason = verdict.reason
-        direction = self._direction(employee if verdict.ok else None, at, settings, event)
-        if (
-            verdict.ok
-            and employee is not None
-            and self._within_window(employee, at, station, event)
-        ):
+        employee: str | None
+        serial: int | None
+        phone_step: tuple[bytes, int] | None = None
+        if text.startswith(phone.PREFIX):
+            pv = phone.verify(
+                text, self.keys, self.revoked, at.time_ms // 1000, synced=at.clock.synced
+            )
+            ok, reason = pv.ok, pv.reason
+            cert = pv.code.cert if pv.code is not None else None
+            employee = cert.employee if cert is not None else None
+            serial = cert.serial if cert is not None else None
+            if pv.ok and pv.code is not None:
+                phone_step = (pv.code.cert.cert_id, pv.code.step)
+        else:
+            verdict = badge.verify(
+                text, self.keys, self.revoked, at.time_ms // 1000, check_not_before=at.clock.synced
+            )
+            ok, reason = verdict.ok, verdict.reason
+            token = verdict.token
+            employee = token.employee if token is not None else None
+            serial = token.serial if token is not None else None
+        outcome = Outcome.ACCEPTED if ok else Outcome.REJECTED
+        direction = self._direction(employee if ok else None, at, settings, event)
+        if phone_step is not None and self._phone_replayed(*phone_step):
+            # the same code (or an older one of the same phone) again: recorded, not counted
+            outcome, reason = Outcome.DUPLICATE, Reason.PHONE_REPLAYED
+            seen = self._last_accepted.get(employee) if employee is not None else None
+            if seen is not None:
+                direction = seen.direction
+        elif ok and employee is not None and self._within_window(employee, at, station, event):
             outcome, reason = Outcome.DUPLICATE, Reason.DUPLICATE_WINDOW
             direction = self._last_accepted[employee].direction  # a repeat of that scan
+        scan_id = uuid7(at.time_ms)
+        if phone_step is not None:
+            if len(self._phone_pending) >= _MAX_PENDING:  # drafts the caller never stored
+                self._phone_pending.pop(next(iter(self._phone_pending)))
+            self._phone_pending[scan_id] = phone_step
         return ScanRecord(
             station=station.id,
             seq=0,
-            scan_id=uuid7(at.time_ms),
+            scan_id=scan_id,
             employee=employee,
-            serial=token.serial if token is not None else None,
+            serial=serial,
             outcome=outcome,
             reason=reason,
             direction=direction,
@@ -157,6 +190,19 @@ class Decider:
             config_version=config_version,
             prev_hash="",
         )
+
+    def _phone_replayed(self, cert_id: bytes, step: int) -> bool:
+        newest = self._phone_steps.get(cert_id)
+        return newest is not None and step <= newest
+
+    def _note_phone_step(self, cert_id: bytes, step: int) -> None:
+        if step > self._phone_steps.get(cert_id, -1):
+            self._phone_steps[cert_id] = step
+        if len(self._phone_steps) > _MAX_PHONE_STEPS:
+            # a step older than the newest one noted minus the tolerance can no longer verify
+            # (phone_expired_step), so its entry has nothing left to catch
+            horizon = max(self._phone_steps.values()) - 2 * phone.SYNCED_TOLERANCE_STEPS - 1
+            self._phone_steps = {c: s for c, s in self._phone_steps.items() if s >= horizon}
 
     def _within_window(
         self, employee: str, at: Moment, station: StationSection, event: str | None

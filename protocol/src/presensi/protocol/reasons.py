@@ -15,6 +15,11 @@ class Reason(enum.StrEnum):
     MALFORMED = "malformed"
     NOT_A_BADGE = "not_a_badge"
     DUPLICATE_WINDOW = "duplicate_window"
+    # phone badge (presensi.protocol.phone); a phone code's certificate uses the codes above
+    PHONE_BAD_DEVICE_SIGNATURE = "phone_bad_device_signature"
+    PHONE_EXPIRED_STEP = "phone_expired_step"
+    PHONE_FUTURE_STEP = "phone_future_step"
+    PHONE_REPLAYED = "phone_replayed"
 
 
 class Outcome(enum.StrEnum):
