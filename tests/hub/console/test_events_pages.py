@@ -49,7 +49,7 @@ def test_the_event_list_page_and_downloads(
     planned(store)
     viewer = make_client("viewer")
     listing = viewer.get("/acara?dari=2026-12-06").text
-    assert 'data-event="apel-senin"' in listing and "3 / 5" in listing
+    assert 'data-event="apel-senin"' in listing and "3 / 6" in listing
     page = viewer.get("/acara/apel-senin").text
     assert 'data-employee="ASN-001" data-status="hadir"' in page
     assert 'data-employee="ASN-004" data-status="terlambat"' in page
@@ -65,7 +65,7 @@ def test_the_event_list_page_and_downloads(
     assert "Dewi Lestari" in csv_text and "Budi Santoso" not in csv_text
     pdf = viewer.get("/acara/apel-senin?format=pdf")
     text = "\n".join(pdf_text(pdf.content))
-    assert "Daftar hadir: Apel pagi Senin" in text and "hadir 3 / 5" in text
+    assert "Daftar hadir: Apel pagi Senin" in text and "hadir 3 / 6" in text
     assert viewer.get("/acara/tidak-ada").status_code == 404
     assert viewer.get("/acara/BAD!ID").status_code == 404
     assert viewer.get("/acara?dari=9999-01-01").status_code == 400
@@ -96,7 +96,7 @@ def test_the_board_and_its_stream(
     planned(store)
     client = make_client("viewer")
     board = client.get("/acara/apel-senin/papan").text
-    assert 'data-present="3" data-expected="5"' in board and "/static/board.js" in board
+    assert 'data-present="3" data-expected="6"' in board and "/static/board.js" in board
     assert "Terlambat" in board and "<script>" not in board.replace(
         '<script src="/static/board.js" defer></script>', ""
     )
@@ -109,7 +109,7 @@ def test_the_board_and_its_stream(
             if line.startswith("data: "):
                 fragment = json.loads(line[len("data: ") :])["html"]
                 break
-    assert 'data-present="3" data-expected="5"' in fragment
+    assert 'data-present="3" data-expected="6"' in fragment
     # a unit head sees his units' people on the event page
     ConsoleData(store.database).add_user(
         "kabid", "viewer", accounts.hash_password(PASSWORD), units=["Bappeda"], now_ms=1
@@ -220,7 +220,7 @@ def test_events_in_the_json_api(tmp_path: Path) -> None:
             span = f"from_ms={at('2026-12-07 00:00')}&to_ms={at('2026-12-08 00:00')}"
             listed = client.get(f"/api/v1/events?{span}", headers=tokens["integrasi"]).json()
             assert [(e["id"], e["present"], e["expected"], e["late"]) for e in listed] == [
-                ("apel-senin", 3, 5, 1)
+                ("apel-senin", 3, 6, 1)
             ]
             everyone = client.get(
                 "/api/v1/events/apel-senin/attendance", headers=tokens["integrasi"]

@@ -176,6 +176,7 @@ def _run(
         camera = demo_camera(_pool(current, lost, rng), fps=10.0, seed=rng.randrange(2**31))
         parts = Parts(indicator=indicator, camera=camera, decoder=ZxingDecoder())
         running.append(Station(config, parts, on_record=printer, exit_when_source_ends=False))
+    event_id = _plan_apel(hub.store.database, [s.config.station.id for s in running], staff, points)
     console = _console(data_dir, console_port, quiet)
     if not quiet:
         how_long = "until Ctrl-C" if duration is None else f"{duration:.0f} s (Ctrl-C stops early)"
@@ -183,6 +184,10 @@ def _run(
             f"demo: broker {broker}, hub {data_dir / 'hub.db'}, {count} stations, "
             f"{employees} employees, {how_long}"
         )
+        if console_port is not None and event_id:
+            click.echo(
+                f"  the apel's board: http://127.0.0.1:{console_port}/acara/{event_id}/papan"
+            )
     threads = [threading.Thread(target=s.run, name=f"station-{i}") for i, s in enumerate(running)]
     for t in threads:
         t.start()
@@ -194,6 +199,29 @@ def _run(
     console.close()
     hub.close()
     return _summary(data_dir / "hub.db", printer.records, acked, count)
+
+
+def _plan_apel(
+    db: Any, stations: list[str], staff: list[Employee], points: list[Any]
+) -> str | None:
+    """The city government's use, in the demo: this morning's apel at the demo's stations for
+    the two biggest units, open since ten minutes ago, late after five minutes from now (the
+    console's Acara page and its board show who comes). None near midnight (WIB)."""
+    from presensi.hub.events import model
+
+    now = dt.datetime.now(zoneinfo.ZoneInfo("Asia/Jakarta"))
+    if not dt.time(0, 15) <= now.time() <= dt.time(21, 45):
+        return None
+    units = [u for u, _ in Counter(e.unit for e in staff).most_common(2)]
+    minute = now.replace(second=0, microsecond=0)
+    plan = model.Plan(
+        "apel-demo", "Apel pagi (demo)", "apel", now.date(),
+        (minute - dt.timedelta(minutes=10)).time(), (minute + dt.timedelta(minutes=5)).time(),
+        (minute + dt.timedelta(hours=2)).time(), points[0].id, tuple(stations), tuple(units),
+    )  # fmt: skip
+    made = model.plan_events(db, plan)
+    model.add_events(db, made, "demo", int(now.timestamp() * 1000))
+    return made[0].id
 
 
 def _console(data_dir: Path, port: int | None, quiet: bool) -> contextlib.ExitStack:

@@ -120,7 +120,10 @@ def compose(sheet: wire.EventSheet, tally: EventTally, now_ms: int) -> BoardView
         now_ms,
         sheet,
         present=len(arrivals),
-        expected=len(arrivals) if open_event else len(listed),
+        # y: the listed and the walk-ins who count, as the hub's board (x never passes y)
+        expected=len(arrivals)
+        if open_event
+        else len(listed) + sum(not a.expected for a in arrivals),
         late=sum(a.late for a in arrivals),
         walk_ins=sum(not a.expected for a in arrivals) if not open_event else 0,
         repeats=tally.repeats,

@@ -48,7 +48,7 @@ class Board:
     event: Event
     attendees: list[Attendee]  # everyone expected, then walk-ins who came; by unit and name
     present: int  # x of "Hadir x / y"
-    expected: int  # y (an open event: everyone who came)
+    expected: int  # y: everyone expected and the walk-ins counted (open: everyone who came)
     late: int
     excused: int
     walk_ins: int
@@ -110,7 +110,9 @@ def board(db: Database, event: Event, now_ms: int) -> Board:
             )
         )
     present = sum(a.counted for a in attendees)
-    total = len(people) if not event.open else present
+    # y: everyone expected, and the walk-ins who count (so that x never passes y)
+    walked_in = sum(a.counted and not a.expected for a in attendees)
+    total = present if event.open else len(people) + walked_in
     per_unit: dict[str, list[int]] = {}
     for a in attendees:
         row = per_unit.setdefault(a.unit, [0, 0])
