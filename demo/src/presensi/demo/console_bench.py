@@ -354,7 +354,12 @@ def _vm_hwm_mb(pid: int) -> float | None:
 
 
 def run_one(
-    store_url: str, scale: Scale, folder: Path, rounds: int, live_pages: int = LIVE_PAGES
+    store_url: str,
+    scale: Scale,
+    folder: Path,
+    rounds: int,
+    live_pages: int = LIVE_PAGES,
+    console_from: Path | None = None,
 ) -> dict[str, Any]:
     filled_at = time.monotonic()
     ids = fill(store_url, scale)
@@ -375,6 +380,7 @@ def run_one(
         ],
         stdout=(folder / "web.log").open("wb"),
         stderr=subprocess.STDOUT,
+        env=_console_env(console_from),
     )
     stop_file = folder / "stop"
     context = multiprocessing.get_context("spawn")
@@ -421,6 +427,18 @@ def run_one(
     }
 
 
+PARTS = ("protocol", "hardware", "device", "hub", "provisioning", "demo")
+
+
+def _console_env(checkout: Path | None) -> dict[str, str] | None:
+    """The console process's environment: with `checkout`, its code comes from that checkout
+    (another commit's console under the same load, for an A/B on a shared machine)."""
+    if checkout is None:
+        return None
+    paths = [str(checkout / part / "src") for part in PARTS]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 def _wait_port(port: int) -> None:
     import socket
 
@@ -448,17 +466,27 @@ def _stores(engine: str, folder: Path) -> Iterator[str]:
 
 
 def run_console_bench(
-    *, as_json: bool, quick: bool, engines: tuple[str, ...], live_pages: int = LIVE_PAGES
+    *,
+    as_json: bool,
+    quick: bool,
+    engines: tuple[str, ...],
+    live_pages: int = LIVE_PAGES,
+    sizes: tuple[int, ...] = (42, 1000),
+    console_from: Path | None = None,
 ) -> dict[str, Any]:
     scans = 100_000 if quick else 1_000_000
-    scales = [Scale("42 stations, 810 employees", 42, 810, scans)]
-    scales.append(Scale("1,000 stations, 100,000 employees", 1000, 100_000, scans))
+    every = {
+        42: Scale("42 stations, 810 employees", 42, 810, scans),
+        1000: Scale("1,000 stations, 100,000 employees", 1000, 100_000, scans),
+    }
+    scales = [every[size] for size in sorted(set(sizes))]
     rounds = 10 if quick else 120  # samples per page: enough for a p99 (the 2nd highest of 120)
     results: dict[str, Any] = {
         "scans": scans,
         "rounds": rounds,
         "live_pages": live_pages,
         "ingest_per_s": INGEST_PER_S,
+        "console_from": str(console_from) if console_from else None,
     }
     for scale in scales:
         for engine in engines:
@@ -466,7 +494,7 @@ def run_console_bench(
             try:
                 with _stores(engine, folder) as url:
                     key = f"{engine}: {scale.name}"
-                    results[key] = run_one(url, scale, folder, rounds, live_pages)
+                    results[key] = run_one(url, scale, folder, rounds, live_pages, console_from)
                     if not as_json:
                         _print(key, results[key], live_pages)
             finally:
