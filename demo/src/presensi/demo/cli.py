@@ -82,12 +82,41 @@ def bench(as_json: bool, quick: bool) -> None:
     type=click.IntRange(1, 2000),
     help="Live pages kept open while the pages are measured.",
 )
-def bench_console(as_json: bool, quick: bool, engines: tuple[str, ...], live_pages: int) -> None:
+@click.option(
+    "--stations",
+    "sizes",
+    type=click.Choice(["42", "1000"]),
+    multiple=True,
+    default=("42", "1000"),
+    show_default=True,
+    help="The scales: 42 stations and 810 employees, 1,000 stations and 100,000 employees.",
+)
+@click.option(
+    "--console-from",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Measure the console of this checkout (e.g. a worktree of main) under the same load.",
+)
+def bench_console(
+    as_json: bool,
+    quick: bool,
+    engines: tuple[str, ...],
+    live_pages: int,
+    sizes: tuple[str, ...],
+    console_from: Path | None,
+) -> None:
     """Measure the console's pages (p50/p95/p99) on a big store while 1,000 scans/s are
     committed, and commit-to-live-page delay with 200 live pages open."""
     from presensi.demo.console_bench import run_console_bench
 
-    run_console_bench(as_json=as_json, quick=quick, engines=engines, live_pages=live_pages)
+    run_console_bench(
+        as_json=as_json,
+        quick=quick,
+        engines=engines,
+        live_pages=live_pages,
+        sizes=tuple(int(size) for size in sizes),
+        console_from=console_from,
+    )
 
 
 @click.command("bench-attendance")
