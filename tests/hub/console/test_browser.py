@@ -9,6 +9,7 @@ to DIR: docs/console/ is made so) so that a person can look at them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -30,6 +31,7 @@ from presensi.device.testbed import StationFolder, create
 from presensi.hardware.camera_sim import Condition, render_badge_frame
 from presensi.hub.console import accounts
 from presensi.hub.console.data import ConsoleData
+from presensi.hub.events import model
 from presensi.hub.people import Person, sync_people
 from presensi.hub.places import Place, sync_places
 from presensi.hub.store import SqlStore, StationInfo, open_store
@@ -387,7 +389,8 @@ def test_every_page_of_the_running_demo_in_screenshots(browser: object, tmp_path
             if line.startswith("demo:"):
                 break
         base = f"http://127.0.0.1:{port}"
-        store = open_store(f"sqlite:///{tmp_path / 'demo' / 'hub.db'}", existing=True)
+        store_url = f"sqlite:///{tmp_path / 'demo' / 'hub.db'}"
+        store = open_store(store_url, existing=True)
         try:
             # a minute of scanning: every station has reported and scanned a few times
             assert wait_for(lambda: store.count_scans() >= 40, 120)
@@ -422,7 +425,17 @@ def test_every_page_of_the_running_demo_in_screenshots(browser: object, tmp_path
             (f"/kehadiran/koreksi?pegawai=EMP-00001&tanggal={today}", "koreksi", "Alasan"),
             ("/audit", "audit", "masuk"),
             ("/pengguna", "pengguna", "demo"),
+            ("/pegawai/EMP-00001/kehadiran", "kalender", "hari kerja"),
+            ("/acara/baru", "acara-baru", "Simpan acara"),
         ]
+        with contextlib.closing(open_store(store_url, existing=True)) as events_store:
+            apel = model.get(events_store.database, "apel-demo")  # type: ignore[attr-defined]
+        if apel is not None:  # (the demo plans none within WIB's midnight hours)
+            pages += [
+                ("/acara", "acara", "Apel pagi (demo)"),
+                ("/acara/apel-demo", "acara-detail", "daftar hadir"),
+                ("/acara/apel-demo/papan", "papan", "Hadir"),
+            ]
         for path, name, expected in pages:
             page.set_viewport_size(WALL)
             answer = page.goto(f"{base}{path}")
