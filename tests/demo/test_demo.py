@@ -91,29 +91,39 @@ def test_the_demo_serves_the_console_until_ctrl_c(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert demo.stdout is not None
-    lines: list[str] = []
-    for line in demo.stdout:
-        lines.append(line)
-        if line.startswith("demo:"):
-            break
-    said = "".join(lines)
-    assert f"console: http://127.0.0.1:{port}/  (login demo / presensi-demo)" in said, said
-    assert "until Ctrl-C" in said
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-        form = client.get("/masuk").text
-        token = re.search(r'name="csrf" value="([^"]+)"', form)
-        assert token is not None
-        login = {"csrf": token.group(1), "user": "demo", "password": "presensi-demo", "next": "/"}
-        assert client.post("/masuk", data=login).status_code == 303
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and "data-key=" not in client.get("/langsung").text:
-            time.sleep(0.5)
-        fleet = client.get("/stasiun").text
-    assert 'data-station="st-demo-01"' in fleet and 'data-station="st-demo-02"' in fleet
-    time.sleep(1)
-    assert demo.poll() is None  # no --duration: it keeps running
-    demo.send_signal(signal.SIGINT)
-    rest = demo.communicate(timeout=60)[0]
-    assert demo.returncode == 0, rest
+    try:
+        assert demo.stdout is not None
+        lines: list[str] = []
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("demo:"):
+                break
+        said = "".join(lines)
+        assert f"console: http://127.0.0.1:{port}/  (login demo / presensi-demo)" in said, said
+        assert "until Ctrl-C" in said
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            form = client.get("/masuk").text
+            token = re.search(r'name="csrf" value="([^"]+)"', form)
+            assert token is not None
+            login = {
+                "csrf": token.group(1),
+                "user": "demo",
+                "password": "presensi-demo",
+                "next": "/",
+            }
+            assert client.post("/masuk", data=login).status_code == 303
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and "data-key=" not in client.get("/langsung").text:
+                time.sleep(0.5)
+            fleet = client.get("/stasiun").text
+        assert 'data-station="st-demo-01"' in fleet and 'data-station="st-demo-02"' in fleet
+        time.sleep(1)
+        assert demo.poll() is None  # no --duration: it keeps running
+        demo.send_signal(signal.SIGINT)
+        rest = demo.communicate(timeout=60)[0]
+        assert demo.returncode == 0, rest
+    finally:
+        if demo.poll() is None:  # a failed check must not leave the demo running
+            demo.kill()
+            demo.wait(30)
     assert "scans_in_hub" in rest and "duplicates_in_hub      0" in rest
