@@ -57,8 +57,11 @@ def test_online_telemetry_and_last_will_show_in_the_fleet_table(
         )
     )
     assert wait_for(lambda: getattr(rows(fleet)["st-001"], "last_scan_ms", None) is not None)
-    # b loses its connection without saying goodbye: the broker publishes its last will
+    # b loses its connection without saying goodbye: the broker publishes its last will. It
+    # must stay away: with jittered reconnects its first retry may come within milliseconds,
+    # and its birth message would turn it online again before the table is read
     assert b.station is not None and b.station.uplink is not None
+    b.station.uplink._connect = lambda: False  # type: ignore[method-assign]
     b.station.uplink._client.socket().close()
     assert wait_for(lambda: not getattr(rows(fleet)["st-002"], "online", True), timeout=90)
     result = CliRunner().invoke(main, ["hub", "stations", "--store", fleet.store_url])
