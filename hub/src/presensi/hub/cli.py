@@ -73,7 +73,34 @@ def _tls(ca_file: Path | None, cert_file: Path | None, key_file: Path | None) ->
     return TlsFiles(ca_file, cert_file, key_file)
 
 
-def _with_broker(f: F) -> F:
+def publish_or_fail(
+    messages: list[tuple[str, bytes]],
+    broker: str,
+    username: str,
+    password_file: str | None,
+    ca_file: Path | None,
+    cert_file: Path | None,
+    key_file: Path | None,
+) -> None:
+    """Publish retained messages from an admin command; one line and exit 2 if the broker
+    cannot be reached or refuses them."""
+    from presensi.hub.broker import publish_retained
+    from presensi.hub.service import read_secret
+
+    try:
+        publish_retained(
+            broker,
+            messages,
+            username=username,
+            password=read_secret(password_file),
+            tls=_tls(ca_file, cert_file, key_file),
+        )
+    except (HubError, OSError) as exc:
+        _fail(exc)
+
+
+def with_broker(f: F) -> F:
+    """The broker options of every command that talks to the broker."""
     for option in reversed(broker_options):
         f = option(f)
     return f
@@ -86,7 +113,7 @@ def hub() -> None:
 
 @hub.command()
 @store_option
-@_with_broker
+@with_broker
 @click.option("--client-id", default="presensi-hub", show_default=True)
 @click.option("--share-group", default=None, help="Split the load with other hub workers.")
 def run(
@@ -300,7 +327,7 @@ def import_(store_url: str, files: tuple[Path, ...]) -> None:
 @click.option("--event", default=None, help="Event id (roll call, ceremony) for mode 'event'.")
 @click.option("--duplicate-window", "window", type=click.IntRange(0, 86_400), default=None)
 @click.option("--location", default=None)
-@_with_broker
+@with_broker
 def publish_settings(
     station: str,
     version: int,
@@ -316,8 +343,6 @@ def publish_settings(
     key_file: Path | None,
 ) -> None:
     """Send a station new settings (retained: it gets them whenever it connects)."""
-    from presensi.hub.broker import publish_retained
-    from presensi.hub.service import read_secret
     from presensi.protocol import topics, wire
     from presensi.protocol.errors import ProtocolError
 
@@ -332,15 +357,11 @@ def publish_settings(
         payload = wire.encode(settings)
         wire.decode(payload, wire.StationSettings)  # what the station will check, checked here
         topic = topics.station_topic(station, "config")
-        publish_retained(
-            broker,
-            [(topic, payload)],
-            username=username,
-            password=read_secret(password_file),
-            tls=_tls(ca_file, cert_file, key_file),
-        )
-    except (ProtocolError, HubError, OSError) as exc:
+    except ProtocolError as exc:
         _fail(exc)
+    publish_or_fail(
+        [(topic, payload)], broker, username, password_file, ca_file, cert_file, key_file
+    )
     click.echo(f"settings version {version} published for {station}")
 
 
@@ -357,7 +378,7 @@ def publish_settings(
     default=None,
     help="A signed organisation key list.",
 )
-@_with_broker
+@with_broker
 def publish_fleet(
     revocations: Path | None,
     keys: Path | None,
@@ -369,8 +390,6 @@ def publish_fleet(
     key_file: Path | None,
 ) -> None:
     """Publish signed fleet documents, retained, to every station."""
-    from presensi.hub.broker import publish_retained
-    from presensi.hub.service import read_secret
     from presensi.protocol import topics
 
     messages = []
@@ -380,16 +399,7 @@ def publish_fleet(
         messages.append((topics.FLEET_KEYS, keys.read_bytes()))
     if not messages:
         _fail(HubError("nothing to publish: give --revocations and/or --keys"))
-    try:
-        publish_retained(
-            broker,
-            messages,
-            username=username,
-            password=read_secret(password_file),
-            tls=_tls(ca_file, cert_file, key_file),
-        )
-    except (HubError, OSError) as exc:
-        _fail(exc)
+    publish_or_fail(messages, broker, username, password_file, ca_file, cert_file, key_file)
     click.echo(f"published {len(messages)} fleet document(s)")
 
 

@@ -237,22 +237,15 @@ def result(store_url: str, event_id: str, out: Path, unit: str | None) -> None:
     click.echo(f"wrote {out}")
 
 
+def _broker_options() -> Callable[[F], F]:
+    from presensi.hub.cli import with_broker  # (hub.cli adds this group: imported late)
+
+    return with_broker
+
+
 @event.command("publish")
 @_store_option()
-@click.option(
-    "--broker", default="mqtt://127.0.0.1:1883", show_default=True, envvar="PRESENSI_BROKER"
-)
-@click.option("--username", default="", envvar="PRESENSI_BROKER_USER")
-@click.option("--password-file", type=click.Path(dir_okay=False), default=None)
-@click.option(
-    "--ca-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None
-)
-@click.option(
-    "--cert-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None
-)
-@click.option(
-    "--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None
-)
+@_broker_options()
 def publish(
     store_url: str,
     broker: str,
@@ -265,22 +258,11 @@ def publish(
     """Retain on every station's event topic the event it serves now or next (an empty
     message where none). `presensi hub run` does this by itself every 30 s; this is for a
     hub that is not running, or to check the broker takes them."""
-    from presensi.hub.broker import TlsFiles, publish_retained
-    from presensi.hub.errors import HubError
+    from presensi.hub.cli import publish_or_fail
     from presensi.hub.events import sheets
-    from presensi.hub.service import read_secret
 
     messages = _run(store_url, lambda s: sheets.Publisher().changes(s.database))
-    try:
-        publish_retained(
-            broker,
-            messages,
-            username=username,
-            password=read_secret(password_file),
-            tls=TlsFiles(ca_file, cert_file, key_file),
-        )
-    except (HubError, OSError) as exc:
-        _fail(exc)
+    publish_or_fail(messages, broker, username, password_file, ca_file, cert_file, key_file)
     with_event = sum(1 for _, payload in messages if payload)
     without = len(messages) - with_event
     click.echo(f"event sheets published: {with_event} stations with an event, {without} without")
