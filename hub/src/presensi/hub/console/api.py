@@ -444,14 +444,19 @@ async def attendance_recap(console: Console, request: Request, token: ApiToken) 
     )
 
 
-@endpoint
-async def attendance_checkins(console: Console, request: Request, token: ApiToken) -> Response:
+def _span(request: Request, longest_ms: int) -> tuple[int, int]:
+    """The required from_ms and to_ms, the range cut to `longest_ms`."""
     _known(request, {"from_ms", "to_ms"})
     from_ms = _int_param(request, "from_ms", None, 0, MAX_MS)
     to_ms = _int_param(request, "to_ms", None, 0, MAX_MS)
     if from_ms is None or to_ms is None:
         raise ApiError(400, "bad_parameter", "give from_ms and to_ms", "from_ms")
-    to_ms = min(to_ms, from_ms + CHECKIN_SPAN_MS)  # at most 32 days in one answer
+    return from_ms, min(to_ms, from_ms + longest_ms)
+
+
+@endpoint
+async def attendance_checkins(console: Console, request: Request, token: ApiToken) -> Response:
+    from_ms, to_ms = _span(request, CHECKIN_SPAN_MS)  # at most 32 days in one answer
     rows = await run_in_threadpool(console.data.attendance_checkins, from_ms, to_ms, token.units)
     return json_response(
         [
@@ -473,12 +478,7 @@ _EVENT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 @endpoint
 async def events(console: Console, request: Request, token: ApiToken) -> Response:
-    _known(request, {"from_ms", "to_ms"})
-    from_ms = _int_param(request, "from_ms", None, 0, MAX_MS)
-    to_ms = _int_param(request, "to_ms", None, 0, MAX_MS)
-    if from_ms is None or to_ms is None:
-        raise ApiError(400, "bad_parameter", "give from_ms and to_ms", "from_ms")
-    to_ms = min(to_ms, from_ms + EVENT_SPAN_MS)
+    from_ms, to_ms = _span(request, EVENT_SPAN_MS)
     found = await run_in_threadpool(console.data.events_between, from_ms, to_ms)
     return json_response(
         [
