@@ -74,10 +74,9 @@ class Verdict:
         return self.reason is Reason.OK
 
 
-def issue(
-    key: SigningKey, employee: str, serial: int, valid_from: int, valid_until: int
-) -> BadgeToken:
-    """Create and sign a badge token."""
+def check_holder(employee: str, serial: int, valid_from: int, valid_until: int) -> None:
+    """ProtocolError unless these fit a badge (or a phone's certificate): the employee number's
+    rule, 32-bit serial and validity, a validity that is not empty."""
     if not _EMPLOYEE.fullmatch(employee):
         raise ProtocolError(
             f"employee number {employee!r} must be 1-32 letters, digits, '-', '_' or '.'"
@@ -91,6 +90,13 @@ def issue(
             raise ProtocolError(f"{name} {value} does not fit in 32 bits")
     if valid_until <= valid_from:
         raise ProtocolError("valid_until must be after valid_from")
+
+
+def issue(
+    key: SigningKey, employee: str, serial: int, valid_from: int, valid_until: int
+) -> BadgeToken:
+    """Create and sign a badge token."""
+    check_holder(employee, serial, valid_from, valid_until)
     unsigned = BadgeToken(key.key_id, serial, valid_from, valid_until, employee)
     return BadgeToken(
         key.key_id,

@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from presensi.protocol import badge
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.keys import KeyRing, Revocations, SigningKey
 from presensi.protocol.reasons import Reason
@@ -176,19 +177,7 @@ def certify(
     valid_until: int,
 ) -> DeviceCertificate:
     """Issue an org-signed device certificate (the hub does this at enrollment)."""
-    if not _EMPLOYEE.fullmatch(employee):
-        raise ProtocolError(
-            f"employee number {employee!r} must be 1-32 letters, digits, '-', '_' or '.'"
-        )
-    for name, value in (
-        ("serial", serial),
-        ("valid_from", valid_from),
-        ("valid_until", valid_until),
-    ):
-        if not 0 <= value < 2**32:
-            raise ProtocolError(f"{name} {value} does not fit in 32 bits")
-    if valid_until <= valid_from:
-        raise ProtocolError("valid_until must be after valid_from")
+    badge.check_holder(employee, serial, valid_from, valid_until)
     if len(device_key) != POINT_BYTES:
         raise ProtocolError("the device key must be a 33-byte compressed P-256 point")
     try:
