@@ -9,10 +9,8 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from presensi.demo.mosquitto import Mosquitto
 from presensi.device.testbed import StationFolder
@@ -22,13 +20,6 @@ from presensi.protocol.record import ScanRecord
 from tests.delivery.fleet import Fleet, FleetStation
 
 FAST = {"batch_size": 50, "resend_s": 1, "telemetry_s": 0.3}
-
-
-@pytest.fixture
-def fleet(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Fleet]:
-    f = Fleet(tmp_path, mosquitto.url)
-    yield f
-    f.close()
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 30) -> bool:

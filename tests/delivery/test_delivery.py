@@ -4,7 +4,6 @@ Real Mosquitto, started by the tests on free loopback ports."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,6 @@ from tests.conftest import MosquittoFactory
 from tests.delivery.fleet import Fleet
 
 FAST = {"batch_size": 50, "resend_s": 2}
-
-
-@pytest.fixture
-def fleet(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Fleet]:
-    f = Fleet(tmp_path, mosquitto.url)
-    yield f
-    f.close()
 
 
 def test_scans_reach_the_hub_exactly_once(fleet: Fleet) -> None:

@@ -7,8 +7,7 @@ nothing past what the station holds."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import msgspec
 import pytest
@@ -24,13 +23,6 @@ from tests.delivery.fleet import Fleet, FleetStation
 pytestmark = pytest.mark.mosquitto
 
 FAST: dict[str, float] = {"batch_size": 20, "resend_s": 1, "telemetry_s": 0.3}
-
-
-@pytest.fixture
-def fleet(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Fleet]:
-    f = Fleet(tmp_path, mosquitto.url)
-    yield f
-    f.close()
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 30) -> bool:

@@ -8,7 +8,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,13 +28,6 @@ pytestmark = pytest.mark.mosquitto
 
 FAST: dict[str, float] = {"batch_size": 20, "resend_s": 1, "telemetry_s": 1}
 TELEMETRY = b'{"ts_ms":1790000000000,"last_seq":1,"acked_upto":1,"backlog":0'
-
-
-@pytest.fixture
-def fleet(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Fleet]:
-    f = Fleet(tmp_path, mosquitto.url)
-    yield f
-    f.close()
 
 
 def latencies(fleet: Fleet, station: FleetStation, n: int, *, until: float = 0.0) -> list[float]:

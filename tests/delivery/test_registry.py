@@ -4,10 +4,8 @@ publishes (signed revocation lists) reaching the stations."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from presensi.demo.mosquitto import Mosquitto
@@ -16,13 +14,6 @@ from presensi.protocol.fleet import revocations_document
 from presensi.protocol.keys import Revocations, SigningKey
 from presensi.protocol.reasons import Reason
 from tests.delivery.fleet import Fleet
-
-
-@pytest.fixture
-def fleet(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Fleet]:
-    f = Fleet(tmp_path, mosquitto.url)
-    yield f
-    f.close()
 
 
 def wait_for(check, timeout: float = 15) -> bool:  # type: ignore[no-untyped-def]
