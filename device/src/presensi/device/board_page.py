@@ -17,7 +17,8 @@ body{margin:0;padding:2vw;background:#0b1d2a;color:#f3f6f8;font-family:sans-seri
 font-size:clamp(16px,1.6vw,40px)}
 h1{font-size:2.2em;margin:0 0 .2em}
 .state{color:#9fb7c7;margin-bottom:1em}
-.count{font-size:4em;font-weight:bold;margin:.1em 0}
+.count{font-size:4em;font-weight:bold;margin:.1em 0;white-space:nowrap}
+@media (max-width:40rem){.count{font-size:2.6em}}
 .cols{display:flex;gap:3vw;flex-wrap:wrap}
 .cols>section{flex:1;min-width:18em}
 table{border-collapse:collapse;width:100%}
@@ -31,7 +32,7 @@ h3{margin:.6em 0 .2em;color:#9fb7c7}
 
 
 def _time(ms: int, zone: zoneinfo.ZoneInfo) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, zone).strftime("%H.%M.%S")
+    return dt.datetime.fromtimestamp(ms / 1000, zone).strftime("%H.%M")
 
 
 def _unit(unit: str) -> str:
@@ -83,7 +84,9 @@ def render_html(view: BoardView, station: str, zone: zoneinfo.ZoneInfo, refresh_
 
 def _units(view: BoardView) -> str:
     rows = "".join(
-        f'<tr><td>{escape(_unit(u.unit))}</td><td class="n">{u.present} / {u.expected}</td></tr>'
+        f'<tr><td>{escape(_unit(u.unit))}</td><td class="n">{u.present}'
+        + (f" / {u.expected}" if u.expected else "")  # walk-ins: none were expected
+        + "</td></tr>"
         for u in view.units
     )
     return f'<section id="units"><h2>Per unit</h2><table>{rows}</table></section>'
