@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["DAY_MS", "mark", "mark_day", "mark_range", "mark_revoked"]  # (moved to .marks)
 
 MANUAL_LOCATION = MANUAL  # the location of a time set by hand in a correction
-_EPOCH = EPOCH
 _DAY_COLUMNS = (
     "employee, work_date, shift, start_ms, end_ms, window_end_ms, first_in_ms, last_out_ms, "
     "late_min, early_min, codes, deduction, locations, rules_version, computed_ms, flags"
@@ -110,7 +109,7 @@ def derive_pending(
             return 0
         wanted: dict[str, set[dt.date]] = defaultdict(set)
         for employee, utc_day, _ in taken:
-            base = _EPOCH + dt.timedelta(days=int(utc_day))
+            base = EPOCH + dt.timedelta(days=int(utc_day))
             wanted[str(employee)].update(base + dt.timedelta(days=k) for k in (-1, 0, 1))
         groups = _shift_groups(db, list(wanted))
         lows = min(min(d) for d in wanted.values())
@@ -187,8 +186,8 @@ def _scans(
         by_span[min(days), max(days)].append(employee)
     out: dict[str, tuple[list[Punch], list[signals.Seen]]] = {}
     for (first, last), employees in by_span.items():
-        low = ((first - _EPOCH).days - 1) * DAY_MS
-        high = ((last - _EPOCH).days + 3) * DAY_MS
+        low = ((first - EPOCH).days - 1) * DAY_MS
+        high = ((last - EPOCH).days + 3) * DAY_MS
         for k in range(0, len(employees), 500):
             chunk = employees[k : k + 500]
             marks = ", ".join("?" for _ in chunk)

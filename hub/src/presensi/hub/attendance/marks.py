@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 DAY_MS = 86_400_000
 EPOCH = dt.date(1970, 1, 1)
-_EPOCH = EPOCH
 
 
 def mark(db: Database, records: Iterable[ScanRecord]) -> None:
@@ -40,7 +39,7 @@ def mark(db: Database, records: Iterable[ScanRecord]) -> None:
 
 def mark_day(db: Database, employee: str, work_date: dt.date) -> None:
     """Inside the caller's transaction: derive the employee's `work_date` again."""
-    day = (work_date - _EPOCH).days
+    day = (work_date - EPOCH).days
     db.executemany(
         "INSERT INTO attendance_dirty (employee, utc_day) VALUES (?, ?) "
         "ON CONFLICT (employee, utc_day) DO UPDATE SET mark = attendance_dirty.mark + 1",
@@ -64,8 +63,8 @@ def mark_revoked(db: Database, serials: Sequence[int]) -> None:
 def mark_range(db: Database, first: dt.date, last: dt.date, *, own_transaction: bool = True) -> int:
     """Mark every employee's days with scans from `first` to `last` (a recompute after a rule
     change); how many marks. Inside the caller's transaction if not `own_transaction`."""
-    low = (first - _EPOCH).days - 1
-    high = (last - _EPOCH).days + 1
+    low = (first - EPOCH).days - 1
+    high = (last - EPOCH).days + 1
     with db.transaction() if own_transaction else contextlib.nullcontext():
         rows = db.execute(
             "SELECT DISTINCT employee, wall_ms / ? FROM scans WHERE outcome = 'accepted' "

@@ -34,7 +34,6 @@ TRAVEL = "attendance_travel"
 ELSEWHERE = "attendance_elsewhere"
 ATTEMPTS = "attendance_attempts"
 REVOKED = "attendance_revoked"
-KINDS = (TRAVEL, ELSEWHERE, ATTEMPTS, REVOKED)
 EARTH_KM = 6371.0
 
 

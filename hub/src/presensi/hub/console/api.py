@@ -24,6 +24,7 @@ from presensi.hub.console import accounts, params
 from presensi.hub.console.core import Console, now_ms
 from presensi.hub.console.data import ApiToken, ScanView
 from presensi.hub.errors import StoreError
+from presensi.hub.events.model import ANY_EVENT_ID
 from presensi.hub.model import AlertRow
 
 MAX_LIMIT = 1000
@@ -473,7 +474,6 @@ async def attendance_checkins(console: Console, request: Request, token: ApiToke
 
 
 EVENT_SPAN_MS = 366 * 86_400_000
-_EVENT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
 @endpoint
@@ -506,7 +506,7 @@ async def events(console: Console, request: Request, token: ApiToken) -> Respons
 async def event_attendance(console: Console, request: Request, token: ApiToken) -> Response:
     _known(request, set())
     event_id = request.path_params["event_id"]
-    if not _EVENT_ID.fullmatch(event_id):
+    if not ANY_EVENT_ID.fullmatch(event_id):
         raise ApiError(404, "not_found", "no such event", "event_id")
     board = await run_in_threadpool(console.data.event_board, event_id, now_ms())
     if board is None:
@@ -600,7 +600,7 @@ def openapi_document() -> dict[str, Any]:
                 "name": "event_id",
                 "in": "path",
                 "required": True,
-                "schema": {"type": "string", "pattern": "^" + _EVENT_ID.pattern + "$"},
+                "schema": {"type": "string", "pattern": "^" + ANY_EVENT_ID.pattern + "$"},
                 "description": "The event's id",
             }
         ],

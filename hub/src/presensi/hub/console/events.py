@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import re
 from collections.abc import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
@@ -26,7 +25,7 @@ from presensi.hub.console.core import Console, now_ms, page
 from presensi.hub.console.data import User
 from presensi.hub.console.pages import EMPLOYEE_NUMBER
 from presensi.hub.events import export
-from presensi.hub.events.model import KINDS, EventError, Plan
+from presensi.hub.events.model import ANY_EVENT_ID, KINDS, EventError, Plan
 from presensi.hub.events.results import Board
 
 EXPORTS = {
@@ -34,7 +33,6 @@ EXPORTS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pdf": "application/pdf",
 }
-SERIES_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 REFRESH_S = 5.0  # a board also refreshes this often (a late delivery, an izin, the clock)
 UNIT_MAX = 100
 
@@ -63,7 +61,7 @@ async def events(console: Console, request: Request, user: User) -> Response:
 
 async def _board(console: Console, request: Request) -> Board | None:
     event_id = request.path_params["event_id"]
-    if not SERIES_ID.fullmatch(event_id):
+    if not ANY_EVENT_ID.fullmatch(event_id):
         return None
     return await run_in_threadpool(console.data.event_board, event_id, now_ms())
 
@@ -112,7 +110,7 @@ async def excuse(console: Console, request: Request, user: User) -> Response:
     event_id = request.path_params["event_id"]
     employee = str(form.get("pegawai", "")).strip()
     reason = str(form.get("alasan", ""))
-    if not SERIES_ID.fullmatch(event_id) or not EMPLOYEE_NUMBER.fullmatch(employee):
+    if not ANY_EVENT_ID.fullmatch(event_id) or not EMPLOYEE_NUMBER.fullmatch(employee):
         return console.error(request, 400, "error.bad_request", user=user, detail=employee[:40])
     try:
         await run_in_threadpool(

@@ -14,14 +14,15 @@ import datetime as dt
 import re
 import zoneinfo
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from presensi.hub.store import Database
 
 KINDS = ("apel", "upacara", "rapat", "pelatihan", "lainnya")
 EVENT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,52}")  # a series' id leaves room for "-YYYY-MM-DD"
+ANY_EVENT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # a stored one: a series' dates included
 MAX_EXPECTED = 200_000  # people expected at one event, at most
 MINUTE_MS = 60_000
 
@@ -60,7 +61,6 @@ class Event:
     employees: tuple[str, ...] = ()  # people expected by name (an imported list)
     series: str | None = None
     cancelled: bool = False
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def open(self) -> bool:

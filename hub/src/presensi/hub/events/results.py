@@ -13,7 +13,6 @@ event counts walk-ins (an open event counts everyone who comes).
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -194,7 +193,3 @@ def _scans(db: Database, event: Event) -> list[tuple[str, int, str]]:
             if event.starts_ms <= int(r[1]) <= event.ends_ms:
                 found[str(r[3])] = (str(r[0]), int(r[1]), str(r[2]))
     return list(found.values())
-
-
-def counts(board: Board) -> Counter[str]:
-    return Counter(a.status for a in board.attendees if a.expected or a.counted)
