@@ -9,6 +9,7 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from presensi.device.testbed import sample_record
 from presensi.hub.attendance import days
 from presensi.hub.attendance.rules import DEFAULT_RULES
 from presensi.hub.people import Person, sync_people
@@ -16,7 +17,7 @@ from presensi.hub.store import SqlStore, StationInfo
 from presensi.protocol.reasons import Outcome
 from presensi.protocol.wire import batch_of
 
-from .factory import chain
+from .factory import WIB, at, chain
 
 MANGKANG = chain(
     "st-term-mangkang-01",
@@ -128,3 +129,88 @@ def test_a_rule_change_then_a_recompute(store: SqlStore) -> None:
     assert after[("EMP-00001", "2026-12-07")] == ("H",)
     rows = store.database.execute("SELECT DISTINCT rules_version FROM attendance_days")
     assert rows == [(1,)]
+
+
+def stored_rows(store: SqlStore) -> set[tuple[object, ...]]:
+    rows = store.database.execute(
+        "SELECT employee, work_date, shift, first_in_ms, last_out_ms, codes, locations, flags "
+        "FROM attendance_days"
+    )
+    return {tuple(r) for r in rows}
+
+
+PEOPLE = [
+    Person("EMP-00001", "Budi Santoso", "Pramudi (driver)", "Pagi"),
+    Person("EMP-00002", "Siti Rahayu", "Pramudi (driver)", "Siang"),
+    Person("EMP-00003", "Agus Prasetyo", "Teknik", "Malam"),
+]
+PUNCH = st.tuples(
+    st.sampled_from([p.number for p in PEOPLE]),
+    st.integers(0, 3 * 24 * 60 - 1),  # minutes after 2026-12-06 00:00 WIB
+    st.sampled_from(["in", "out"]),
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(punches=st.lists(PUNCH, min_size=1, max_size=14), pieces=st.integers(1, 5))
+def test_deriving_only_the_days_new_punches_meet_equals_a_full_recompute(
+    open_stores: object, punches: list[tuple[str, int, str]], pieces: int
+) -> None:
+    """Marks made by new punches derive only the work days whose windows meet them; after
+    any arrival of any punches (morning, evening and night shifts, days either side of UTC
+    midnight), the days are the ones a recompute of every day from every scan gives."""
+    store = open_stores()  # type: ignore[operator]
+    store.migrate()
+    for table in ("attendance_days", "attendance_dirty", "scans", "journals"):
+        store.database.execute(f"DELETE FROM {table}")
+    sync_people(store.database, PEOPLE, 1)
+    store.register_station(StationInfo("st-term-mangkang-01", bytes(32), "term-mangkang"))
+    base = dt.datetime(2026, 12, 6, tzinfo=WIB)
+    records = chain(
+        "st-term-mangkang-01",
+        [
+            (e, (base + dt.timedelta(minutes=m)).strftime("%Y-%m-%d %H:%M"), d)
+            for e, m, d in punches
+        ],
+    )
+    size = -(-len(records) // pieces)
+    for k in range(0, len(records), size):
+        store.ingest([batch_of(records[0].station, records[0].journal, records[: k + size])], k)
+        while store.derive_attendance(2):
+            pass
+    incremental = stored_rows(store)
+    store.database.execute("DELETE FROM attendance_days")
+    days.mark_range(store.database, dt.date(2026, 12, 5), dt.date(2026, 12, 9))
+    while store.derive_attendance():
+        pass
+    assert incremental == stored_rows(store)
+
+
+def test_a_time_the_hub_corrects_later_moves_the_punch_to_its_day(store: SqlStore) -> None:
+    """A station that booted offline stamps a check-in with a clock 30 hours behind; the
+    hub corrects the time when a synced scan of the same boot (someone else's) arrives, and
+    the day follows: derived again although no new scan of the employee came."""
+    prepared(store)
+    true_in, true_out = at("2026-12-07 04:55"), at("2026-12-07 13:05")
+    first = sample_record(
+        "st-term-mangkang-01", 1, employee="EMP-00001", serial=1, direction="in",
+        wall_ms=true_in - 30 * 3_600_000, mono_ns=1_000 * 10**9, clock_synced=False,
+        clock_last_sync_ms=None, location="term-mangkang",
+    )  # fmt: skip
+    second = sample_record(
+        "st-term-mangkang-01", 2, first.digest(), employee="EMP-00002", serial=2,
+        direction="out", wall_ms=true_out, mono_ns=(1_000 * 10**9) + (true_out - true_in) * 10**6,
+        clock_synced=True, clock_last_sync_ms=true_out, location="term-mangkang",
+    )  # fmt: skip
+    store.ingest([batch_of(first.station, first.journal, [first])], 1)
+    while store.derive_attendance():
+        pass
+    assert ("EMP-00001", "2026-12-07") not in results(store)  # 22:55 two days before: no window
+    store.ingest([batch_of(first.station, first.journal, [first, second])], 2)
+    while store.derive_attendance():
+        pass
+    assert results(store)[("EMP-00001", "2026-12-07")] == ("PSW4",)  # on time, no check-out
+    day = days.stored_days(store.database, dt.date(2026, 12, 7), dt.date(2026, 12, 7))[0]
+    assert (day.employee, day.first_in_ms, day.late_min) == ("EMP-00001", true_in, 0)

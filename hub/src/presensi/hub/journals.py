@@ -390,11 +390,13 @@ def _boots(fresh: list[Placed]) -> dict[str, bool]:
     return boots
 
 
-def correct_times(db: Database, station: str, boots: dict[str, bool]) -> int:
+def correct_times(db: Database, station: str, boots: dict[str, bool]) -> list[tuple[str, int]]:
     """Give each scan of these boots that an unsynced or stepped clock stamped its time from
     the monotonic clock and the offset of the nearest synced scan of the same boot (the design's
-    time model: within a boot the monotonic clock does not jump). Returns how many it set."""
-    corrected = 0
+    time model: within a boot the monotonic clock does not jump). Returns (employee, time) of
+    each person's scan whose time it set, at the time it had and the one it has now: the work
+    days on either side are derived again (presensi.hub.attendance.marks)."""
+    moved: list[tuple[str, int]] = []
     for boot, unsynced in sorted(boots.items()):
         if not unsynced:
             # synced scans only: worth a look if the boot holds uncorrected unsynced ones
@@ -406,15 +408,15 @@ def correct_times(db: Database, station: str, boots: dict[str, bool]) -> int:
             if not pending:
                 continue
         rows = db.execute(
-            "SELECT journal, fork, seq, wall_ms, mono_ns, clock_synced, corrected_wall_ms "
-            "FROM scans WHERE station = ? AND boot_id = ? ORDER BY mono_ns",
+            "SELECT journal, fork, seq, wall_ms, mono_ns, clock_synced, corrected_wall_ms, "
+            "employee FROM scans WHERE station = ? AND boot_id = ? ORDER BY mono_ns",
             (station, boot),
         )
         synced = [(int(r[4]), int(r[3]) - int(r[4]) // 1_000_000) for r in rows if r[5]]
         if not synced:
             continue  # nothing of this boot is trusted yet: its times stay flagged
         monos = [m for m, _ in synced]
-        for journal, fork, seq, _wall, mono, is_synced, old in rows:
+        for journal, fork, seq, wall, mono, is_synced, old, employee in rows:
             if is_synced:
                 continue
             i = bisect.bisect_left(monos, int(mono))
@@ -429,8 +431,12 @@ def correct_times(db: Database, station: str, boots: dict[str, bool]) -> int:
                     "AND fork = ? AND seq = ?",
                     (value, station, journal, fork, seq),
                 )
-                corrected += 1
-    return corrected
+                if employee:
+                    moved += [
+                        (str(employee), int(wall if old is None else old)),
+                        (str(employee), value),
+                    ]
+    return moved
 
 
 def _runs(seqs: Sequence[int]) -> list[tuple[int, int]]:

@@ -580,6 +580,22 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        14,
+        "attendance marks carry the span of their punches",
+        (
+            # presensi.hub.attendance.marks: NULL (every mark before this) is a whole day
+            "ALTER TABLE attendance_dirty ADD COLUMN lo_ms BIGINT",
+            "ALTER TABLE attendance_dirty ADD COLUMN hi_ms BIGINT",
+            # the derivation reads a span of an employee's scans by the hub's corrected time
+            # too (a station's clock off by hours: presensi.hub.attendance.days._scans)
+            "CREATE INDEX scans_employee_corrected ON scans (employee, corrected_wall_ms) "
+            "WHERE corrected_wall_ms IS NOT NULL",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _CREATE_TABLE = """

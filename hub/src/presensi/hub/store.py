@@ -288,6 +288,7 @@ class SqlStore:
         inserted = branches = 0
         duplicates = repeats
         conflicts: list[tuple[str, str, int]] = []
+        moved: list[tuple[str, int]] = []  # scans whose time the hub corrected
         with self._lock, self._db.transaction():
             # one fixed order of (station, journal), each station's own row last: two workers
             # never wait for each other in a cycle
@@ -307,11 +308,12 @@ class SqlStore:
                         boots[boot] = boots.get(boot, False) or unsynced
                     if out.ack is not None:
                         acks.append((self._journal_started(station, journal), out.ack))
-                correct_times(self._db, station, boots)
+                moved += correct_times(self._db, station, boots)
                 self._touch_station(station, received_ms, last_scan)
                 self._check_live_journals(station, received_ms)
             # the work days these scans fall on are derived again (attendance/days.py)
             attendance.mark(self._db, (a.record for group in arrivals.values() for a in group))
+            attendance.mark_punches(self._db, moved)
         acks.sort(key=lambda pair: pair[0])  # oldest journal first: the newest is retained last
         return IngestResult([a for _, a in acks], inserted, duplicates, conflicts, branches)
 

@@ -16,15 +16,18 @@ import datetime as dt
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from presensi.hub.attendance import signals
 from presensi.hub.attendance.derive import (
     ELSEWHERE,
     MANUAL,
+    Assignment,
     Day,
     Punch,
     allowed_locations,
+    day_windows,
     derive_day,
 )
 from presensi.hub.attendance.marks import (
@@ -32,16 +35,24 @@ from presensi.hub.attendance.marks import (
     EPOCH,
     mark,
     mark_day,
+    mark_punches,
     mark_range,
     mark_revoked,
 )
-from presensi.hub.attendance.rules import Rules, default_rules, parse_rules
+from presensi.hub.attendance.rules import Group, Rules, default_rules, parse_rules
 from presensi.hub.attendance.schedule import imported_holidays, roster
 
 if TYPE_CHECKING:
     from presensi.hub.store import Database
 
-__all__ = ["DAY_MS", "mark", "mark_day", "mark_range", "mark_revoked"]  # (moved to .marks)
+__all__ = [
+    "DAY_MS",
+    "mark",
+    "mark_day",
+    "mark_punches",
+    "mark_range",
+    "mark_revoked",
+]  # (moved to .marks)
 
 MANUAL_LOCATION = MANUAL  # the location of a time set by hand in a correction
 _DAY_COLUMNS = (
@@ -93,6 +104,59 @@ class RulesInForce:
 # -- derivation ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Mark:
+    utc_day: dt.date
+    span: tuple[int, int] | None  # the punches' times; None: the whole day
+
+
+@dataclass
+class _Wanted:
+    days: set[dt.date]  # the work days to derive
+    read: tuple[int, int]  # the scans to read (wall_ms from, to)
+
+
+# scans read either side of new ones, for the signals: two scans further apart than this are
+# never compared for travel (at the default 80 km/h, 960 km); a burst of refused attempts
+# lasts minutes
+SIGNAL_MARGIN_MS = 12 * 3_600_000
+
+
+def _wanted(
+    rules: Rules,
+    group: Group,
+    employee: str,
+    marks: Sequence[_Mark],
+    rostered: dict[tuple[str, dt.date], Assignment],
+) -> _Wanted:
+    """The work days a mark can change and the scans they need: a whole-day mark, the work
+    days around its UTC day (a night shift's, a zone's); new punches, only the days whose
+    windows meet their times (usually one)."""
+    days: set[dt.date] = set()
+    low, high = [], []
+    for m in marks:
+        around = [m.utc_day + dt.timedelta(days=k) for k in (-1, 0, 1)]
+        if m.span is None:
+            days.update(around)
+            low.append(_ms(m.utc_day) - 2 * DAY_MS)
+            high.append(_ms(m.utc_day) + 4 * DAY_MS)
+            continue
+        lo, hi = m.span
+        low.append(lo - SIGNAL_MARGIN_MS)
+        high.append(hi + SIGNAL_MARGIN_MS + 1)
+        for d in around:
+            w = day_windows(rules, group, d, rostered.get((employee, d)))
+            if w is not None and w.opens_ms <= hi and lo <= w.closes_ms:
+                days.add(d)
+                low.append(w.opens_ms - SIGNAL_MARGIN_MS)
+                high.append(w.closes_ms + SIGNAL_MARGIN_MS + 1)
+    return _Wanted(days, (min(low), max(high)))
+
+
+def _ms(day: dt.date) -> int:
+    return (day - EPOCH).days * DAY_MS
+
+
 def derive_pending(
     db: Database, rules_in_force: RulesInForce, *, limit: int = 500, now_ms: int | None = None
 ) -> int:
@@ -101,31 +165,33 @@ def derive_pending(
     with db.transaction():
         version, rules = rules_in_force.get(db)
         taken = db.execute(
-            "SELECT employee, utc_day, mark FROM attendance_dirty ORDER BY employee, utc_day "
-            "LIMIT ?",
+            "SELECT employee, utc_day, mark, lo_ms, hi_ms FROM attendance_dirty "
+            "ORDER BY employee, utc_day LIMIT ?",
             (limit,),
         )
         if not taken:
             return 0
-        wanted: dict[str, set[dt.date]] = defaultdict(set)
-        for employee, utc_day, _ in taken:
-            base = EPOCH + dt.timedelta(days=int(utc_day))
-            wanted[str(employee)].update(base + dt.timedelta(days=k) for k in (-1, 0, 1))
-        groups = _shift_groups(db, list(wanted))
-        lows = min(min(d) for d in wanted.values())
-        highs = max(max(d) for d in wanted.values())
-        rostered = roster(db, lows, highs, list(wanted))
+        marks: dict[str, list[_Mark]] = defaultdict(list)
+        for employee, utc_day, _, lo, hi in taken:
+            span = None if lo is None or hi is None else (int(lo), int(hi))
+            marks[str(employee)].append(_Mark(EPOCH + dt.timedelta(days=int(utc_day)), span))
+        groups = _shift_groups(db, list(marks))
+        first = min(m.utc_day for ms in marks.values() for m in ms) - dt.timedelta(days=1)
+        last = max(m.utc_day for ms in marks.values() for m in ms) + dt.timedelta(days=1)
+        rostered = roster(db, first, last, list(marks))
+        wanted: dict[str, tuple[Group, _Wanted]] = {}
+        for employee, ms in marks.items():
+            group = rules.group_of(groups.get(employee, ""))
+            if group is not None:  # else a shift group the rules do not name, and no default
+                wanted[employee] = (group, _wanted(rules, group, employee, ms, rostered))
         coords = signals.coordinates(db)
         found: list[signals.Signal] = []
-        scans = _scans(db, wanted)
+        scans = _scans(db, {e: w for e, (_, w) in wanted.items()})
         gone: list[tuple[str, str]] = []
         rows: list[tuple[object, ...]] = []
-        for employee, days in wanted.items():
-            group = rules.group_of(groups.get(employee, ""))
-            if group is None:
-                continue  # a shift group the rules do not name, and no default group
+        for employee, (group, want) in wanted.items():
             punches, seen = scans.get(employee, ([], []))
-            ordered = sorted(days)
+            ordered = sorted(want.days)
             results = [
                 derive_day(rules, group, employee, d, punches, rostered.get((employee, d)))
                 for d in ordered
@@ -148,7 +214,7 @@ def derive_pending(
         signals.raise_signals(db, found, now_ms)
         db.executemany(
             "DELETE FROM attendance_dirty WHERE employee = ? AND utc_day = ? AND mark = ?",
-            [(str(e), int(u), int(m)) for e, u, m in taken],
+            [(str(e), int(u), int(m)) for e, u, m, _, _ in taken],
         )
     return len(taken)
 
@@ -174,67 +240,74 @@ def _shift_groups(db: Database, employees: Sequence[str]) -> dict[str, str]:
     return found
 
 
+_SCAN_COLUMNS = (
+    "s.employee, s.scan_id, COALESCE(s.corrected_wall_ms, s.wall_ms), s.station, s.location, "
+    "s.outcome, s.reason, s.serial, s.direction, "
+    # a badge revoked before the scan (accepted by a station that had not heard yet): not a
+    # punch until a person decides (a correction); the alerts page lists such scans
+    "EXISTS (SELECT 1 FROM badges b WHERE b.serial = s.serial "
+    "AND b.revoked_ms IS NOT NULL AND b.revoked_ms <= s.wall_ms)"
+)
+
+
 def _scans(
-    db: Database, wanted: dict[str, set[dt.date]]
+    db: Database, wanted: dict[str, _Wanted]
 ) -> dict[str, tuple[list[Punch], list[signals.Seen]]]:
-    """Per employee, the scans that any shift of their `wanted` days could use (a day of margin
-    either side for zones and for clocks the hub corrected): the punches attendance counts, and
-    every accepted or refused scan for the cheating signals. Read in a few queries: employees
-    whose days span the same dates (the usual case: today's scans) share one."""
-    by_span: dict[tuple[dt.date, dt.date], list[str]] = defaultdict(list)
-    for employee, days in wanted.items():
-        by_span[min(days), max(days)].append(employee)
+    """Per employee, the scans in their span to read: the punches attendance counts, and every
+    accepted or refused scan for the cheating signals. A few hundred employees per query, each
+    with their own span (a CTE of (employee, from, to) joined on the scans' index)."""
     out: dict[str, tuple[list[Punch], list[signals.Seen]]] = {}
-    for (first, last), employees in by_span.items():
-        low = ((first - EPOCH).days - 1) * DAY_MS
-        high = ((last - EPOCH).days + 3) * DAY_MS
-        for k in range(0, len(employees), 500):
-            chunk = employees[k : k + 500]
-            marks = ", ".join("?" for _ in chunk)
-            rows = db.execute(
-                "SELECT employee, scan_id, COALESCE(corrected_wall_ms, wall_ms), station, "  # noqa: S608
-                "location, outcome, reason, serial, direction, "
-                # a badge revoked before the scan (accepted by a station that had not heard
-                # yet): not a punch until a person decides (a correction); the alerts page
-                # lists such scans
-                "EXISTS (SELECT 1 FROM badges b WHERE b.serial = s.serial "
-                "AND b.revoked_ms IS NOT NULL AND b.revoked_ms <= s.wall_ms) "
-                f"FROM scans s WHERE employee IN ({marks}) AND wall_ms >= ? AND wall_ms < ? "
-                "AND outcome IN ('accepted', 'rejected')",
-                (*chunk, low, high),
-            )
-            for r in rows:
-                punches, seen = out.setdefault(str(r[0]), ([], []))
-                seen.append(
-                    signals.Seen(
-                        str(r[1]),
-                        int(r[2]),
-                        str(r[3]),
-                        str(r[4]),
-                        str(r[5]),
-                        str(r[6]),
-                        None if r[7] is None else int(r[7]),
-                    )
+    employees = sorted(wanted)
+    for k in range(0, len(employees), 300):
+        chunk = employees[k : k + 300]
+        spans = ", ".join("(?, ?, ?)" for _ in chunk)
+        rows = db.execute(
+            f"WITH w (employee, lo, hi) AS (VALUES {spans}) "  # noqa: S608
+            f"SELECT {_SCAN_COLUMNS} FROM w JOIN scans s ON s.employee = w.employee "
+            "AND s.wall_ms >= w.lo AND s.wall_ms < w.hi "
+            "WHERE s.outcome IN ('accepted', 'rejected') "
+            # and those the station stamped elsewhere, whose time the hub corrected into it
+            f"UNION ALL SELECT {_SCAN_COLUMNS} FROM w JOIN scans s ON s.employee = w.employee "
+            "AND s.corrected_wall_ms >= w.lo AND s.corrected_wall_ms < w.hi "
+            "WHERE s.outcome IN ('accepted', 'rejected') "
+            "AND NOT (s.wall_ms >= w.lo AND s.wall_ms < w.hi)",
+            tuple(v for e in chunk for v in (e, *wanted[e].read)),
+        )
+        for r in rows:
+            punches, seen = out.setdefault(str(r[0]), ([], []))
+            seen.append(
+                signals.Seen(
+                    str(r[1]),
+                    int(r[2]),
+                    str(r[3]),
+                    str(r[4]),
+                    str(r[5]),
+                    str(r[6]),
+                    None if r[7] is None else int(r[7]),
                 )
-                if r[5] == "accepted" and not r[9]:
-                    punches.append(Punch(int(r[2]), str(r[8]), str(r[4])))
-            # and the times set by hand in approved corrections (attendance/corrections.py)
-            manual = db.execute(
-                "SELECT employee, check_in_ms, check_out_ms FROM attendance_corrections "  # noqa: S608
-                f"WHERE employee IN ({marks}) AND work_date >= ? AND work_date <= ? "
-                "AND decision = 'approved'",
-                (
-                    *chunk,
-                    (first - dt.timedelta(days=1)).isoformat(),
-                    (last + dt.timedelta(days=1)).isoformat(),
-                ),
             )
-            for employee, check_in, check_out in manual:
-                punches, _ = out.setdefault(str(employee), ([], []))
-                if check_in is not None:
-                    punches.append(Punch(int(check_in), "in", MANUAL_LOCATION))
-                if check_out is not None:
-                    punches.append(Punch(int(check_out), "out", MANUAL_LOCATION))
+            if r[5] == "accepted" and not r[9]:
+                punches.append(Punch(int(r[2]), str(r[8]), str(r[4])))
+        # and the times set by hand in approved corrections (attendance/corrections.py)
+        marks = ", ".join("?" for _ in chunk)
+        first = min(wanted[e].read[0] for e in chunk) // DAY_MS
+        last = max(wanted[e].read[1] for e in chunk) // DAY_MS
+        manual = db.execute(
+            "SELECT employee, check_in_ms, check_out_ms FROM attendance_corrections "  # noqa: S608
+            f"WHERE employee IN ({marks}) AND work_date >= ? AND work_date <= ? "
+            "AND decision = 'approved'",
+            (
+                *chunk,
+                (EPOCH + dt.timedelta(days=first)).isoformat(),
+                (EPOCH + dt.timedelta(days=last)).isoformat(),
+            ),
+        )
+        for employee, check_in, check_out in manual:
+            punches, _ = out.setdefault(str(employee), ([], []))
+            if check_in is not None:
+                punches.append(Punch(int(check_in), "in", MANUAL_LOCATION))
+            if check_out is not None:
+                punches.append(Punch(int(check_out), "out", MANUAL_LOCATION))
     return out
 
 

@@ -10,6 +10,7 @@ The same punches in any order give the same day: everything here sorts or takes 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import zoneinfo
 from collections.abc import Iterable
@@ -60,8 +61,13 @@ ELSEWHERE = "elsewhere"
 
 def at_local(day: dt.date, minutes: int, zone: str) -> int:
     """Unix ms of `minutes` after local midnight of `day` (may run into the next days)."""
+    return _midnight_ms(day, zone) + minutes * MINUTE_MS
+
+
+@functools.lru_cache(maxsize=4096)
+def _midnight_ms(day: dt.date, zone: str) -> int:
     midnight = dt.datetime.combine(day, dt.time(), zoneinfo.ZoneInfo(zone))
-    return int(midnight.timestamp() * 1000) + minutes * MINUTE_MS
+    return int(midnight.timestamp() * 1000)
 
 
 def shift_on(
@@ -87,6 +93,45 @@ def allowed_locations(group: Group, assigned: Assignment | None) -> frozenset[st
     return group.locations
 
 
+@dataclass(frozen=True)
+class Windows:
+    """Where a work day's punches count: check-in and check-out windows, in unix ms."""
+
+    start_ms: int
+    end_ms: int
+    check_in: tuple[int, int]
+    check_out: tuple[int, int]
+
+    @property
+    def opens_ms(self) -> int:
+        return min(self.check_in[0], self.check_out[0])
+
+    @property
+    def closes_ms(self) -> int:
+        """After this no punch can change the day."""
+        return max(self.check_in[1], self.check_out[1])
+
+
+@functools.lru_cache(maxsize=8192)
+def windows(shift: Shift, day: dt.date, zone: str) -> Windows:
+    start = at_local(day, shift.start_min, zone)
+    end = start + shift.length_min * MINUTE_MS
+    return Windows(
+        start,
+        end,
+        (start + shift.in_window[0] * MINUTE_MS, start + shift.in_window[1] * MINUTE_MS),
+        (end + shift.out_window[0] * MINUTE_MS, end + shift.out_window[1] * MINUTE_MS),
+    )
+
+
+def day_windows(
+    rules: Rules, group: Group, day: dt.date, assigned: Assignment | None = None
+) -> Windows | None:
+    """The windows of the shift worked on `day`; None on a day off."""
+    shift = shift_on(rules, group, day, assigned)
+    return None if shift is None else windows(shift, day, group.timezone)
+
+
 def derive_day(
     rules: Rules,
     group: Group,
@@ -100,11 +145,9 @@ def derive_day(
     shift = shift_on(rules, group, day, assigned)
     if shift is None:
         return None
-    zone = group.timezone
-    start = at_local(day, shift.start_min, zone)
-    end = start + shift.length_min * MINUTE_MS
-    in_from, in_to = start + shift.in_window[0] * MINUTE_MS, start + shift.in_window[1] * MINUTE_MS
-    out_from, out_to = end + shift.out_window[0] * MINUTE_MS, end + shift.out_window[1] * MINUTE_MS
+    w = windows(shift, day, group.timezone)
+    start, end = w.start_ms, w.end_ms
+    (in_from, in_to), (out_from, out_to) = w.check_in, w.check_out
     ins = [p for p in punches if p.direction == "in" and in_from <= p.at_ms <= in_to]
     outs = [p for p in punches if p.direction == "out" and out_from <= p.at_ms <= out_to]
     if not ins and not outs:
@@ -139,7 +182,7 @@ def derive_day(
         shift.name,
         start,
         end,
-        max(in_to, out_to),
+        w.closes_ms,
         first_in,
         last_out,
         late,
