@@ -74,7 +74,8 @@ def mark_revoked(db: Database, serials: Sequence[int]) -> None:
     for serial in serials:
         db.execute(
             "INSERT INTO attendance_dirty (employee, utc_day, lo_ms, hi_ms) "  # noqa: S608
-            "SELECT DISTINCT employee, wall_ms / ?, NULL, NULL FROM scans WHERE serial = ? "
+            "SELECT DISTINCT employee, wall_ms / ?, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) "
+            "FROM scans WHERE serial = ? "
             f"AND outcome = 'accepted' AND employee IS NOT NULL {_MERGE}",
             (DAY_MS, serial),
         )
