@@ -596,6 +596,19 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        15,
+        "the console's newest scans of a location or station from an index",
+        (
+            # presensi.hub.console.data.recent_scans: "the newest N at this place" read in
+            # order, not sorted from every scan there (24,000 a location at 1M scans: 130 ms)
+            "CREATE INDEX scans_location_received ON scans (location, received_ms)",
+            "CREATE INDEX scans_station_received ON scans (station, received_ms)",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _CREATE_TABLE = """

@@ -61,8 +61,10 @@ def sync_people(db: Database, people: Sequence[Person], now_ms: int) -> Synced:
 def find_people(
     db: Database, text: str, *, units: Sequence[str] = (), limit: int = 100
 ) -> list[Person]:
-    """People whose number or name contains `text` (any case), limited to `units` if given."""
-    where = ["(LOWER(number) LIKE ? ESCAPE '\\' OR LOWER(name) LIKE ? ESCAPE '\\')"]
+    """People whose number or name contains `text` (any case), limited to `units` if given.
+    SQLite's LIKE ignores case (ASCII, like its LOWER), PostgreSQL's ILIKE too (any script)."""
+    like = "ILIKE" if db.dialect == "postgres" else "LIKE"
+    where = [f"(number {like} ? ESCAPE '\\' OR name {like} ? ESCAPE '\\')"]
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     needle = f"%{escaped}%"  # what the reader types is text, never a pattern
     params: list[object] = [needle, needle]
