@@ -26,6 +26,7 @@ from presensi.hub.attendance.derive import (
     Assignment,
     Day,
     Punch,
+    Windows,
     allowed_locations,
     day_windows,
     derive_day,
@@ -122,8 +123,23 @@ class _Wanted:
 SIGNAL_MARGIN_MS = 12 * 3_600_000
 
 
+class _WindowsOf:
+    """day_windows, asked once per (group, day, roster line) in a derivation: the employees
+    of one group share their days' windows."""
+
+    def __init__(self, rules: Rules) -> None:
+        self._rules = rules
+        self._known: dict[tuple[str, dt.date, Assignment | None], Windows | None] = {}
+
+    def __call__(self, group: Group, day: dt.date, assigned: Assignment | None) -> Windows | None:
+        key = (group.name, day, assigned)
+        if key not in self._known:
+            self._known[key] = day_windows(self._rules, group, day, assigned)
+        return self._known[key]
+
+
 def _wanted(
-    rules: Rules,
+    windows_of: _WindowsOf,
     group: Group,
     employee: str,
     marks: Sequence[_Mark],
@@ -145,7 +161,7 @@ def _wanted(
         low.append(lo - SIGNAL_MARGIN_MS)
         high.append(hi + SIGNAL_MARGIN_MS + 1)
         for d in around:
-            w = day_windows(rules, group, d, rostered.get((employee, d)))
+            w = windows_of(group, d, rostered.get((employee, d)))
             if w is not None and w.opens_ms <= hi and lo <= w.closes_ms:
                 days.add(d)
                 low.append(w.opens_ms - SIGNAL_MARGIN_MS)
@@ -180,17 +196,18 @@ def derive_pending(
         last = max(m.utc_day for ms in marks.values() for m in ms) + dt.timedelta(days=1)
         rostered = roster(db, first, last, list(marks))
         wanted: dict[str, tuple[Group, _Wanted]] = {}
+        windows_of = _WindowsOf(rules)
         for employee, ms in marks.items():
             group = rules.group_of(groups.get(employee, ""))
             if group is not None:  # else a shift group the rules do not name, and no default
-                wanted[employee] = (group, _wanted(rules, group, employee, ms, rostered))
+                wanted[employee] = (group, _wanted(windows_of, group, employee, ms, rostered))
         coords = signals.coordinates(db)
         found: list[signals.Signal] = []
         scans = _scans(db, {e: w for e, (_, w) in wanted.items()})
         gone: list[tuple[str, str]] = []
         rows: list[tuple[object, ...]] = []
         for employee, (group, want) in wanted.items():
-            punches, seen = scans.get(employee, ([], []))
+            punches, raw = scans.get(employee, ([], []))
             ordered = sorted(want.days)
             results = [
                 derive_day(rules, group, employee, d, punches, rostered.get((employee, d)))
@@ -202,13 +219,16 @@ def derive_pending(
                 if r is None
             ]
             rows += [_row(r, version, now_ms) for r in results if r is not None]
-            if seen:
+            # the signals, for someone seen at two places or refused (most are neither)
+            if _worth_a_look(raw):
+                seen = [signals.Seen(*r) for r in raw]
                 found += signals.travel(employee, seen, coords, rules.signals)
                 found += signals.attempts(employee, seen, rules.signals)
                 found += signals.revoked(employee, seen)
             for day in results:
                 if day is not None and ELSEWHERE in day.flags:
                     allowed = allowed_locations(group, rostered.get((employee, day.work_date)))
+                    seen = [signals.Seen(*r) for r in raw]
                     found += signals.elsewhere(employee, day, seen, allowed)
         _write(db, gone, rows)
         signals.raise_signals(db, found, now_ms)
@@ -217,6 +237,20 @@ def derive_pending(
             [(str(e), int(u), int(m)) for e, u, m, _, _ in taken],
         )
     return len(taken)
+
+
+_Raw = tuple[str, int, str, str, str, str, int | None]  # signals.Seen's fields
+
+
+def _worth_a_look(raw: Sequence[_Raw]) -> bool:
+    """Whether the travel, attempts or revoked signals could find anything in these scans:
+    accepted ones at two places or more, or any refused one."""
+    places: set[str] = set()
+    for r in raw:
+        if r[4] != "accepted":
+            return True
+        places.add(r[3])
+    return len(places) > 1
 
 
 def derive_all(db: Database, rules_in_force: RulesInForce, *, batch: int = 500) -> int:
@@ -250,13 +284,11 @@ _SCAN_COLUMNS = (
 )
 
 
-def _scans(
-    db: Database, wanted: dict[str, _Wanted]
-) -> dict[str, tuple[list[Punch], list[signals.Seen]]]:
+def _scans(db: Database, wanted: dict[str, _Wanted]) -> dict[str, tuple[list[Punch], list[_Raw]]]:
     """Per employee, the scans in their span to read: the punches attendance counts, and every
     accepted or refused scan for the cheating signals. A few hundred employees per query, each
     with their own span (a CTE of (employee, from, to) joined on the scans' index)."""
-    out: dict[str, tuple[list[Punch], list[signals.Seen]]] = {}
+    out: dict[str, tuple[list[Punch], list[_Raw]]] = {}
     employees = sorted(wanted)
     for k in range(0, len(employees), 300):
         chunk = employees[k : k + 300]
@@ -276,7 +308,7 @@ def _scans(
         for r in rows:
             punches, seen = out.setdefault(str(r[0]), ([], []))
             seen.append(
-                signals.Seen(
+                (
                     str(r[1]),
                     int(r[2]),
                     str(r[3]),

@@ -101,26 +101,23 @@ class Windows:
     end_ms: int
     check_in: tuple[int, int]
     check_out: tuple[int, int]
-
-    @property
-    def opens_ms(self) -> int:
-        return min(self.check_in[0], self.check_out[0])
-
-    @property
-    def closes_ms(self) -> int:
-        """After this no punch can change the day."""
-        return max(self.check_in[1], self.check_out[1])
+    opens_ms: int  # the first moment a punch can count
+    closes_ms: int  # after this no punch can change the day
 
 
 @functools.lru_cache(maxsize=8192)
 def windows(shift: Shift, day: dt.date, zone: str) -> Windows:
     start = at_local(day, shift.start_min, zone)
     end = start + shift.length_min * MINUTE_MS
+    check_in = (start + shift.in_window[0] * MINUTE_MS, start + shift.in_window[1] * MINUTE_MS)
+    check_out = (end + shift.out_window[0] * MINUTE_MS, end + shift.out_window[1] * MINUTE_MS)
     return Windows(
         start,
         end,
-        (start + shift.in_window[0] * MINUTE_MS, start + shift.in_window[1] * MINUTE_MS),
-        (end + shift.out_window[0] * MINUTE_MS, end + shift.out_window[1] * MINUTE_MS),
+        check_in,
+        check_out,
+        min(check_in[0], check_out[0]),
+        max(check_in[1], check_out[1]),
     )
 
 
