@@ -91,3 +91,25 @@ def test_axis_labels_are_short() -> None:
         "20k",
     ]
     assert seconds(-2) == "-2 s" and seconds(0.25) == "0.25 s"
+
+
+def test_a_week_is_drawn_at_the_charts_width_and_keeps_its_spike_and_its_dip() -> None:
+    week = 7 * DAY
+    values = [50] * (week // BUCKET_MS)
+    values[1000], values[1500] = 1000, 0  # one spike, one dip, among 2,016 samples
+    samples = [sample(START + i * BUCKET_MS, backlog=v) for i, v in enumerate(values)]
+    c = line_chart(
+        "backlog",
+        samples,
+        lambda s: s.backlog_max,
+        start_ms=START,
+        end_ms=START + week,
+        clock=WIB,
+        label_every_h=24,
+    )
+    drawn = points(c.lines[0])
+    assert len(c.lines) == 1 and len(drawn) <= 2 * (WIDTH - LEFT)  # not 2,016 points
+    ys = [y for _, y in drawn]
+    assert min(ys) == c.y_ticks[2].at  # the spike reaches the axis' top (1000) ...
+    assert max(ys) == c.y_ticks[0].at  # ... and the dip its bottom (0)
+    assert [x for x, _ in drawn] == sorted(x for x, _ in drawn)  # in time order

@@ -86,20 +86,23 @@ def line_chart(
     bottom = -_nice_top(-low) if low < 0 else 0.0  # a clock offset may be negative
     top = _nice_top(max(max((v for _, v in points), default=0.0), min_top))
 
-    def xy(at_ms: int, v: float) -> tuple[float, float]:
-        x = LEFT + plot_w * (at_ms - start_ms) / span
-        y = TOP + plot_h * (1 - (v - bottom) / (top - bottom))
-        return round(x, 1), round(y, 1)
+    kx, ky = plot_w / span, plot_h / (top - bottom)
 
-    stretches: list[list[tuple[float, float]]] = []
+    def xy(at_ms: int, v: float) -> tuple[float, float]:
+        return round(LEFT + kx * (at_ms - start_ms), 1), round(TOP + ky * (top - v), 1)
+
+    stretches: list[list[tuple[int, float]]] = []
     previous: int | None = None
     for at_ms, v in points:
         if previous is None or at_ms - previous > 2 * BUCKET_MS:
             stretches.append([])
-        stretches[-1].append(xy(at_ms, v))
+        stretches[-1].append((at_ms, v))
         previous = at_ms
-    lines = tuple(" ".join(f"{x},{y}" for x, y in s) for s in stretches if len(s) > 1)
-    dots = tuple(s[0] for s in stretches if len(s) == 1)
+    lines = tuple(
+        " ".join(f"{LEFT + kx * (t - start_ms):.1f},{TOP + ky * (top - v):.1f}" for t, v in s)
+        for s in (_per_pixel(s, start_ms, kx) for s in stretches if len(s) > 1)
+    )
+    dots = tuple(xy(*s[0]) for s in stretches if len(s) == 1)
     middle = 0.0 if bottom < 0 else top / 2
     y_ticks = tuple(Tick(xy(start_ms, v)[1], fmt(v)) for v in (bottom, middle, top))
     return Chart(
@@ -110,6 +113,35 @@ def line_chart(
         _time_ticks(start_ms, end_ms, clock, label_every_h, plot_w),
         fmt(points[-1][1]) if points else "-",
     )
+
+
+def _per_pixel(
+    points: list[tuple[int, float]], start_ms: int, kx: float
+) -> list[tuple[int, float]]:
+    """The points a line needs at the chart's width: where several fall on one pixel column
+    (a week of 5-minute samples is 2,016 points on 540 pixels), its lowest and highest in time
+    order, so a spike or a dip still shows and the line stays the same to the eye."""
+    if len(points) <= WIDTH - LEFT:
+        return points
+    out: list[tuple[int, float]] = []
+    column: list[tuple[int, float]] = []
+    at = -1
+    for p in points:
+        x = int(kx * (p[0] - start_ms))
+        if x != at and column:
+            out += _extremes(column)
+            column = []
+        at = x
+        column.append(p)
+    return out + _extremes(column)
+
+
+def _extremes(column: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    if len(column) <= 2:
+        return column
+    low = min(column, key=lambda p: p[1])
+    high = max(column, key=lambda p: p[1])
+    return sorted({low, high})
 
 
 def _time_ticks(
