@@ -599,12 +599,14 @@ MIGRATIONS += (
 MIGRATIONS += (
     Migration(
         15,
-        "the console's newest scans of a location or station from an index",
+        "the console's newest scans of a place or station, and the revoked badges, from indexes",
         (
             # presensi.hub.console.data.recent_scans: "the newest N at this place" read in
             # order, not sorted from every scan there (24,000 a location at 1M scans: 130 ms)
             "CREATE INDEX scans_location_received ON scans (location, received_ms)",
             "CREATE INDEX scans_station_received ON scans (station, received_ms)",
+            # the revoked badges among all (the alerts page's "accepted after revocation")
+            "CREATE INDEX badges_revoked ON badges (serial) WHERE revoked_ms IS NOT NULL",
         ),
     ),
 )
