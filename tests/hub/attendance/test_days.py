@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from presensi.device.testbed import sample_record
 from presensi.hub.attendance import days
+from presensi.hub.attendance.derive import Punch, derive_day
 from presensi.hub.attendance.rules import DEFAULT_RULES
 from presensi.hub.people import Person, sync_people
 from presensi.hub.store import SqlStore, StationInfo
@@ -214,3 +215,53 @@ def test_a_time_the_hub_corrects_later_moves_the_punch_to_its_day(store: SqlStor
     assert results(store)[("EMP-00001", "2026-12-07")] == ("PSW4",)  # on time, no check-out
     day = days.stored_days(store.database, dt.date(2026, 12, 7), dt.date(2026, 12, 7))[0]
     assert (day.employee, day.first_in_ms, day.late_min) == ("EMP-00001", true_in, 0)
+
+
+START_H = {"EMP-00001": 5, "EMP-00002": 13, "EMP-00003": 21}  # Pagi, Siang, Malam
+NEAR_SHIFTS = st.builds(
+    lambda e, day, d, off: (e, day * 1440 + START_H[e] * 60 + (480 if d == "out" else 0) + off, d),
+    st.sampled_from(list(START_H)),
+    st.integers(0, 2),
+    st.sampled_from(["in", "out"]),
+    st.integers(-200, 260),  # around the shift's start or end: often several in one window
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(punches=st.lists(st.one_of(NEAR_SHIFTS, PUNCH), min_size=1, max_size=16))
+def test_the_days_the_database_counts_are_the_ones_the_rules_give(
+    open_stores: object, punches: list[tuple[str, int, str]]
+) -> None:
+    """The store counts each day's punches in SQL; the pure rules (derive_day, over the same
+    punches in Python) give the same days, field for field."""
+    store = open_stores()  # type: ignore[operator]
+    store.migrate()
+    for table in ("attendance_days", "attendance_dirty", "scans", "journals"):
+        store.database.execute(f"DELETE FROM {table}")
+    sync_people(store.database, PEOPLE, 1)
+    store.register_station(StationInfo("st-term-mangkang-01", bytes(32), "term-mangkang"))
+    base = dt.datetime(2026, 12, 6, tzinfo=WIB)
+    when = [(e, base + dt.timedelta(minutes=m), d) for e, m, d in punches]
+    records = chain(
+        "st-term-mangkang-01", [(e, t.strftime("%Y-%m-%d %H:%M"), d) for e, t, d in when]
+    )
+    store.ingest([batch_of(records[0].station, records[0].journal, records)], 1)
+    while store.derive_attendance():
+        pass
+    stored = days.stored_days(store.database, dt.date(2026, 12, 1), dt.date(2026, 12, 31))
+    rules = days.default_rules()
+    expected = []
+    for person in PEOPLE:
+        theirs = [
+            Punch(int(t.timestamp() * 1000), d, "term-mangkang")
+            for e, t, d in when
+            if e == person.number
+        ]
+        for offset in range(-1, 5):
+            day = dt.date(2026, 12, 6) + dt.timedelta(days=offset)
+            found = derive_day(rules, rules.groups[person.shift_group], person.number, day, theirs)
+            if found is not None:
+                expected.append(found)
+    assert stored == sorted(expected, key=lambda d: (d.employee, d.work_date))

@@ -24,12 +24,13 @@ from presensi.hub.attendance.derive import (
     ELSEWHERE,
     MANUAL,
     Assignment,
+    Counted,
     Day,
-    Punch,
     Windows,
     allowed_locations,
-    day_windows,
-    derive_day,
+    judge,
+    shift_on,
+    windows,
 )
 from presensi.hub.attendance.marks import (
     DAY_MS,
@@ -40,7 +41,7 @@ from presensi.hub.attendance.marks import (
     mark_range,
     mark_revoked,
 )
-from presensi.hub.attendance.rules import Group, Rules, default_rules, parse_rules
+from presensi.hub.attendance.rules import Group, Rules, Shift, default_rules, parse_rules
 from presensi.hub.attendance.schedule import imported_holidays, roster
 
 if TYPE_CHECKING:
@@ -124,17 +125,23 @@ SIGNAL_MARGIN_MS = 12 * 3_600_000
 
 
 class _WindowsOf:
-    """day_windows, asked once per (group, day, roster line) in a derivation: the employees
-    of one group share their days' windows."""
+    """The shift worked and its windows, worked out once per (group, day, roster line) in a
+    derivation: the employees of one group share their days'."""
 
     def __init__(self, rules: Rules) -> None:
         self._rules = rules
-        self._known: dict[tuple[str, dt.date, Assignment | None], Windows | None] = {}
+        self._known: dict[tuple[str, dt.date, Assignment | None], tuple[Shift, Windows] | None]
+        self._known = {}
 
-    def __call__(self, group: Group, day: dt.date, assigned: Assignment | None) -> Windows | None:
+    def __call__(
+        self, group: Group, day: dt.date, assigned: Assignment | None
+    ) -> tuple[Shift, Windows] | None:
         key = (group.name, day, assigned)
         if key not in self._known:
-            self._known[key] = day_windows(self._rules, group, day, assigned)
+            shift = shift_on(self._rules, group, day, assigned)
+            self._known[key] = (
+                None if shift is None else (shift, windows(shift, day, group.timezone))
+            )
         return self._known[key]
 
 
@@ -161,8 +168,11 @@ def _wanted(
         low.append(lo - SIGNAL_MARGIN_MS)
         high.append(hi + SIGNAL_MARGIN_MS + 1)
         for d in around:
-            w = windows_of(group, d, rostered.get((employee, d)))
-            if w is not None and w.opens_ms <= hi and lo <= w.closes_ms:
+            worked = windows_of(group, d, rostered.get((employee, d)))
+            if worked is None:
+                continue
+            w = worked[1]
+            if w.opens_ms <= hi and lo <= w.closes_ms:
                 days.add(d)
                 low.append(w.opens_ms - SIGNAL_MARGIN_MS)
                 high.append(w.closes_ms + SIGNAL_MARGIN_MS + 1)
@@ -201,36 +211,33 @@ def derive_pending(
             group = rules.group_of(groups.get(employee, ""))
             if group is not None:  # else a shift group the rules do not name, and no default
                 wanted[employee] = (group, _wanted(windows_of, group, employee, ms, rostered))
-        coords = signals.coordinates(db)
-        found: list[signals.Signal] = []
-        scans = _scans(db, {e: w for e, (_, w) in wanted.items()})
+        # what each day's punches come to, counted by the database (attendance/derive.py
+        # says the same in Python: count_punches)
+        worked: list[tuple[str, dt.date, Shift, Windows, Assignment | None]] = []
         gone: list[tuple[str, str]] = []
-        rows: list[tuple[object, ...]] = []
         for employee, (group, want) in wanted.items():
-            punches, raw = scans.get(employee, ([], []))
-            ordered = sorted(want.days)
-            results = [
-                derive_day(rules, group, employee, d, punches, rostered.get((employee, d)))
-                for d in ordered
-            ]
-            gone += [
-                (employee, d.isoformat())
-                for d, r in zip(ordered, results, strict=True)
-                if r is None
-            ]
-            rows += [_row(r, version, now_ms) for r in results if r is not None]
-            # the signals, for someone seen at two places or refused (most are neither)
-            if _worth_a_look(raw):
-                seen = [signals.Seen(*r) for r in raw]
-                found += signals.travel(employee, seen, coords, rules.signals)
-                found += signals.attempts(employee, seen, rules.signals)
-                found += signals.revoked(employee, seen)
-            for day in results:
-                if day is not None and ELSEWHERE in day.flags:
-                    allowed = allowed_locations(group, rostered.get((employee, day.work_date)))
-                    seen = [signals.Seen(*r) for r in raw]
-                    found += signals.elsewhere(employee, day, seen, allowed)
+            for d in sorted(want.days):
+                assigned = rostered.get((employee, d))
+                shift_windows = windows_of(group, d, assigned)
+                if shift_windows is None:
+                    gone.append((employee, d.isoformat()))  # a day off (now)
+                else:
+                    worked.append((employee, d, *shift_windows, assigned))
+        counted = _count(db, [(e, d, w) for e, d, _, w, _ in worked])
+        rows: list[tuple[object, ...]] = []
+        stray: list[Day] = []
+        for employee, d, shift, _, assigned in worked:
+            found_punches = counted.get((employee, d))
+            if found_punches is None:
+                gone.append((employee, d.isoformat()))  # no punch inside its windows
+                continue
+            group = wanted[employee][0]
+            day = judge(rules, group, employee, d, shift, found_punches, assigned)
+            rows.append(_row(day, version, now_ms))
+            if ELSEWHERE in day.flags:
+                stray.append(day)
         _write(db, gone, rows)
+        found = _signals(db, rules, wanted, rostered, stray)
         signals.raise_signals(db, found, now_ms)
         db.executemany(
             "DELETE FROM attendance_dirty WHERE employee = ? AND utc_day = ? AND mark = ?",
@@ -242,15 +249,33 @@ def derive_pending(
 _Raw = tuple[str, int, str, str, str, str, int | None]  # signals.Seen's fields
 
 
-def _worth_a_look(raw: Sequence[_Raw]) -> bool:
-    """Whether the travel, attempts or revoked signals could find anything in these scans:
-    accepted ones at two places or more, or any refused one."""
-    places: set[str] = set()
-    for r in raw:
-        if r[4] != "accepted":
-            return True
-        places.add(r[3])
-    return len(places) > 1
+def _signals(
+    db: Database,
+    rules: Rules,
+    wanted: dict[str, tuple[Group, _Wanted]],
+    rostered: dict[tuple[str, dt.date], Assignment],
+    stray: Sequence[Day],
+) -> list[signals.Signal]:
+    """The cheating signals, for those seen at two places, refused, or somewhere not
+    assigned: their scans are read, everyone else's are not."""
+    spans = {e: w.read for e, (_, w) in wanted.items()}
+    look = _worth_a_look(db, spans) | {day.employee for day in stray}
+    if not look:
+        return []
+    seen = _seen(db, {e: spans[e] for e in look})
+    coords = signals.coordinates(db)
+    found: list[signals.Signal] = []
+    for employee in sorted(look):
+        theirs = [signals.Seen(*r) for r in seen.get(employee, [])]
+        found += signals.travel(employee, theirs, coords, rules.signals)
+        found += signals.attempts(employee, theirs, rules.signals)
+        found += signals.revoked(employee, theirs)
+    for day in stray:
+        group = wanted[day.employee][0]
+        allowed = allowed_locations(group, rostered.get((day.employee, day.work_date)))
+        theirs = [signals.Seen(*r) for r in seen.get(day.employee, [])]
+        found += signals.elsewhere(day.employee, day, theirs, allowed)
+    return found
 
 
 def derive_all(db: Database, rules_in_force: RulesInForce, *, batch: int = 500) -> int:
@@ -274,40 +299,139 @@ def _shift_groups(db: Database, employees: Sequence[str]) -> dict[str, str]:
     return found
 
 
-_SCAN_COLUMNS = (
-    "s.employee, s.scan_id, COALESCE(s.corrected_wall_ms, s.wall_ms), s.station, s.location, "
-    "s.outcome, s.reason, s.serial, s.direction, "
-    # a badge revoked before the scan (accepted by a station that had not heard yet): not a
-    # punch until a person decides (a correction); the alerts page lists such scans
-    "EXISTS (SELECT 1 FROM badges b WHERE b.serial = s.serial "
+# an accepted scan that counts: not of a badge revoked before it was made (accepted by a
+# station that had not heard yet: not a punch until a person decides, with a correction; the
+# alerts page lists such scans)
+_NOT_REVOKED = (
+    "NOT EXISTS (SELECT 1 FROM badges b WHERE b.serial = s.serial "
     "AND b.revoked_ms IS NOT NULL AND b.revoked_ms <= s.wall_ms)"
+)
+_CHUNK = 200  # days (or employees) per query
+
+
+def _count(
+    db: Database, days: Sequence[tuple[str, dt.date, Windows]]
+) -> dict[tuple[str, dt.date], Counted]:
+    """What each day's punches come to, in a few queries: the employee's accepted scans
+    inside the day's windows by the hub's time (the station's, or the one the hub corrected),
+    and the times set by hand in approved corrections (location "manual")."""
+    concat = "string_agg" if db.dialect == "postgres" else "group_concat"
+    inside = (
+        "((p.direction = 'in' AND p.t >= w.in_from AND p.t <= w.in_to) OR "
+        "(p.direction = 'out' AND p.t >= w.out_from AND p.t <= w.out_to))"
+    )
+    separator = ", ','" if db.dialect == "postgres" else ""
+    out: dict[tuple[str, dt.date], Counted] = {}
+    for k in range(0, len(days), _CHUNK):
+        chunk = days[k : k + _CHUNK]
+        values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
+        rows = db.execute(
+            f"WITH w (employee, work_date, in_from, in_to, out_from, out_to, lo, hi) AS "  # noqa: S608
+            f"(VALUES {values}), "
+            "p (employee, work_date, t, direction, location) AS ("
+            "SELECT w.employee, w.work_date, COALESCE(s.corrected_wall_ms, s.wall_ms), "
+            "s.direction, s.location FROM w JOIN scans s ON s.employee = w.employee "
+            "AND s.wall_ms >= w.lo AND s.wall_ms <= w.hi "
+            f"WHERE s.outcome = 'accepted' AND {_NOT_REVOKED} "
+            # those the station stamped elsewhere, whose time the hub corrected into the day
+            "UNION ALL SELECT w.employee, w.work_date, s.corrected_wall_ms, s.direction, "
+            "s.location FROM w JOIN scans s ON s.employee = w.employee "
+            "AND s.corrected_wall_ms >= w.lo AND s.corrected_wall_ms <= w.hi "
+            "AND NOT (s.wall_ms >= w.lo AND s.wall_ms <= w.hi) "
+            f"WHERE s.outcome = 'accepted' AND {_NOT_REVOKED} "
+            # times set by hand (attendance/corrections.py)
+            f"UNION ALL SELECT w.employee, w.work_date, c.check_in_ms, 'in', '{MANUAL}' "
+            "FROM w JOIN attendance_corrections c ON c.employee = w.employee "
+            "AND c.decision = 'approved' AND c.check_in_ms >= w.lo AND c.check_in_ms <= w.hi "
+            f"UNION ALL SELECT w.employee, w.work_date, c.check_out_ms, 'out', '{MANUAL}' "
+            "FROM w JOIN attendance_corrections c ON c.employee = w.employee "
+            "AND c.decision = 'approved' AND c.check_out_ms >= w.lo AND c.check_out_ms <= w.hi) "
+            "SELECT w.employee, w.work_date, "
+            "MIN(CASE WHEN p.direction = 'in' AND p.t >= w.in_from AND p.t <= w.in_to "
+            "THEN p.t END), "
+            "MAX(CASE WHEN p.direction = 'out' AND p.t >= w.out_from AND p.t <= w.out_to "
+            "THEN p.t END), "
+            f"{concat}(DISTINCT CASE WHEN {inside} THEN p.location END{separator}) "
+            "FROM w JOIN p ON p.employee = w.employee AND p.work_date = w.work_date "
+            "GROUP BY w.employee, w.work_date",
+            tuple(
+                v
+                for e, d, w in chunk
+                for v in (
+                    e,
+                    d.isoformat(),
+                    *w.check_in,
+                    *w.check_out,
+                    w.opens_ms,
+                    w.closes_ms,
+                )
+            ),
+        )
+        for employee, work_date, first_in, last_out, places in rows:
+            if first_in is None and last_out is None:
+                continue  # scans near the day, none inside its windows
+            out[str(employee), dt.date.fromisoformat(str(work_date))] = Counted(
+                None if first_in is None else int(first_in),
+                None if last_out is None else int(last_out),
+                frozenset(str(places).split(",")) if places else frozenset(),
+            )
+    return out
+
+
+def _worth_a_look(db: Database, spans: dict[str, tuple[int, int]]) -> set[str]:
+    """Who the travel, attempts and revoked signals could find anything for: someone with
+    accepted scans at two places or more in their span, or any refused one (most have
+    neither, and their scans are not read)."""
+    found: set[str] = set()
+    employees = sorted(spans)
+    for k in range(0, len(employees), _CHUNK):
+        chunk = employees[k : k + _CHUNK]
+        values = ", ".join("(?, ?, ?)" for _ in chunk)
+        rows = db.execute(
+            f"WITH w (employee, lo, hi) AS (VALUES {values}) "  # noqa: S608
+            "SELECT w.employee FROM w JOIN scans s ON s.employee = w.employee "
+            "AND s.wall_ms >= w.lo AND s.wall_ms < w.hi "
+            "WHERE s.outcome IN ('accepted', 'rejected') GROUP BY w.employee "
+            "HAVING COUNT(DISTINCT CASE WHEN s.outcome = 'accepted' THEN s.location END) > 1 "
+            "OR SUM(CASE WHEN s.outcome = 'rejected' THEN 1 ELSE 0 END) > 0 "
+            # (a scan whose time the hub moved into the span: looked at, to be sure)
+            "UNION SELECT w.employee FROM w JOIN scans s ON s.employee = w.employee "
+            "AND s.corrected_wall_ms >= w.lo AND s.corrected_wall_ms < w.hi "
+            "AND NOT (s.wall_ms >= w.lo AND s.wall_ms < w.hi) "
+            "WHERE s.outcome IN ('accepted', 'rejected')",
+            tuple(v for e in chunk for v in (e, *spans[e])),
+        )
+        found.update(str(r[0]) for r in rows)
+    return found
+
+
+_SEEN_COLUMNS = (
+    "s.employee, s.scan_id, COALESCE(s.corrected_wall_ms, s.wall_ms), s.station, s.location, "
+    "s.outcome, s.reason, s.serial"
 )
 
 
-def _scans(db: Database, wanted: dict[str, _Wanted]) -> dict[str, tuple[list[Punch], list[_Raw]]]:
-    """Per employee, the scans in their span to read: the punches attendance counts, and every
-    accepted or refused scan for the cheating signals. A few hundred employees per query, each
-    with their own span (a CTE of (employee, from, to) joined on the scans' index)."""
-    out: dict[str, tuple[list[Punch], list[_Raw]]] = {}
-    employees = sorted(wanted)
-    for k in range(0, len(employees), 300):
-        chunk = employees[k : k + 300]
-        spans = ", ".join("(?, ?, ?)" for _ in chunk)
+def _seen(db: Database, spans: dict[str, tuple[int, int]]) -> dict[str, list[_Raw]]:
+    """Per employee, every accepted or refused scan in their span (by the station's time or
+    the hub's corrected one), as the signals need them."""
+    out: dict[str, list[_Raw]] = {}
+    employees = sorted(spans)
+    for k in range(0, len(employees), _CHUNK):
+        chunk = employees[k : k + _CHUNK]
+        values = ", ".join("(?, ?, ?)" for _ in chunk)
         rows = db.execute(
-            f"WITH w (employee, lo, hi) AS (VALUES {spans}) "  # noqa: S608
-            f"SELECT {_SCAN_COLUMNS} FROM w JOIN scans s ON s.employee = w.employee "
+            f"WITH w (employee, lo, hi) AS (VALUES {values}) "  # noqa: S608
+            f"SELECT {_SEEN_COLUMNS} FROM w JOIN scans s ON s.employee = w.employee "
             "AND s.wall_ms >= w.lo AND s.wall_ms < w.hi "
             "WHERE s.outcome IN ('accepted', 'rejected') "
-            # and those the station stamped elsewhere, whose time the hub corrected into it
-            f"UNION ALL SELECT {_SCAN_COLUMNS} FROM w JOIN scans s ON s.employee = w.employee "
+            f"UNION ALL SELECT {_SEEN_COLUMNS} FROM w JOIN scans s ON s.employee = w.employee "
             "AND s.corrected_wall_ms >= w.lo AND s.corrected_wall_ms < w.hi "
-            "WHERE s.outcome IN ('accepted', 'rejected') "
-            "AND NOT (s.wall_ms >= w.lo AND s.wall_ms < w.hi)",
-            tuple(v for e in chunk for v in (e, *wanted[e].read)),
+            "AND NOT (s.wall_ms >= w.lo AND s.wall_ms < w.hi) "
+            "WHERE s.outcome IN ('accepted', 'rejected')",
+            tuple(v for e in chunk for v in (e, *spans[e])),
         )
         for r in rows:
-            punches, seen = out.setdefault(str(r[0]), ([], []))
-            seen.append(
+            out.setdefault(str(r[0]), []).append(
                 (
                     str(r[1]),
                     int(r[2]),
@@ -318,28 +442,6 @@ def _scans(db: Database, wanted: dict[str, _Wanted]) -> dict[str, tuple[list[Pun
                     None if r[7] is None else int(r[7]),
                 )
             )
-            if r[5] == "accepted" and not r[9]:
-                punches.append(Punch(int(r[2]), str(r[8]), str(r[4])))
-        # and the times set by hand in approved corrections (attendance/corrections.py)
-        marks = ", ".join("?" for _ in chunk)
-        first = min(wanted[e].read[0] for e in chunk) // DAY_MS
-        last = max(wanted[e].read[1] for e in chunk) // DAY_MS
-        manual = db.execute(
-            "SELECT employee, check_in_ms, check_out_ms FROM attendance_corrections "  # noqa: S608
-            f"WHERE employee IN ({marks}) AND work_date >= ? AND work_date <= ? "
-            "AND decision = 'approved'",
-            (
-                *chunk,
-                (EPOCH + dt.timedelta(days=first)).isoformat(),
-                (EPOCH + dt.timedelta(days=last)).isoformat(),
-            ),
-        )
-        for employee, check_in, check_out in manual:
-            punches, _ = out.setdefault(str(employee), ([], []))
-            if check_in is not None:
-                punches.append(Punch(int(check_in), "in", MANUAL_LOCATION))
-            if check_out is not None:
-                punches.append(Punch(int(check_out), "out", MANUAL_LOCATION))
     return out
 
 

@@ -129,6 +129,30 @@ def day_windows(
     return None if shift is None else windows(shift, day, group.timezone)
 
 
+@dataclass(frozen=True)
+class Counted:
+    """What a day's punches come to: the first check-in and last check-out inside their
+    windows, and the places of every punch inside a window."""
+
+    first_in_ms: int | None
+    last_out_ms: int | None
+    locations: frozenset[str]
+
+
+def count_punches(w: Windows, punches: Iterable[Punch]) -> Counted | None:
+    """The punches inside the day's windows; None if there is none."""
+    (in_from, in_to), (out_from, out_to) = w.check_in, w.check_out
+    ins = [p for p in punches if p.direction == "in" and in_from <= p.at_ms <= in_to]
+    outs = [p for p in punches if p.direction == "out" and out_from <= p.at_ms <= out_to]
+    if not ins and not outs:
+        return None
+    return Counted(
+        min((p.at_ms for p in ins), default=None),
+        max((p.at_ms for p in outs), default=None),
+        frozenset(p.location for p in (*ins, *outs)),
+    )
+
+
 def derive_day(
     rules: Rules,
     group: Group,
@@ -143,14 +167,23 @@ def derive_day(
     if shift is None:
         return None
     w = windows(shift, day, group.timezone)
+    counted = count_punches(w, punches)
+    return None if counted is None else judge(rules, group, employee, day, shift, counted, assigned)
+
+
+def judge(
+    rules: Rules,
+    group: Group,
+    employee: str,
+    day: dt.date,
+    shift: Shift,
+    counted: Counted,
+    assigned: Assignment | None = None,
+) -> Day:
+    """The day's codes, minutes and flags from what its punches came to."""
+    w = windows(shift, day, group.timezone)
     start, end = w.start_ms, w.end_ms
-    (in_from, in_to), (out_from, out_to) = w.check_in, w.check_out
-    ins = [p for p in punches if p.direction == "in" and in_from <= p.at_ms <= in_to]
-    outs = [p for p in punches if p.direction == "out" and out_from <= p.at_ms <= out_to]
-    if not ins and not outs:
-        return None
-    first_in = min((p.at_ms for p in ins), default=None)
-    last_out = max((p.at_ms for p in outs), default=None)
+    first_in, last_out = counted.first_in_ms, counted.last_out_ms
     codes: list[str] = []
     late = early = 0
     if first_in is None:
@@ -170,7 +203,7 @@ def derive_day(
         if band:
             codes.append(band)
     final = tuple(codes) or (rules.present,)
-    used = sorted({p.location for p in (*ins, *outs)})
+    used = sorted(counted.locations)
     allowed = allowed_locations(group, assigned)
     stray = allowed and any(loc not in allowed and loc != MANUAL for loc in used)
     return Day(
