@@ -307,6 +307,44 @@ _NOT_REVOKED = (
     "AND b.revoked_ms IS NOT NULL AND b.revoked_ms <= s.wall_ms)"
 )
 _CHUNK = 200  # days (or employees) per query
+_W = "w.employee, w.work_date"
+_WINDOWS = "w.in_from, w.in_to, w.out_from, w.out_to"
+
+
+_PUNCHES_NEAR = f"""
+    p (employee, work_date, t, direction, location, in_from, in_to, out_from, out_to) AS (
+        SELECT {_W}, COALESCE(s.corrected_wall_ms, s.wall_ms), s.direction, s.location, {_WINDOWS}
+        FROM w JOIN scans s ON s.employee = w.employee AND s.wall_ms >= w.lo AND s.wall_ms <= w.hi
+        WHERE s.outcome = 'accepted' AND {_NOT_REVOKED}
+    UNION ALL  -- stamped elsewhere by the station, its time corrected into the day by the hub
+        SELECT {_W}, s.corrected_wall_ms, s.direction, s.location, {_WINDOWS}
+        FROM w JOIN scans s ON s.employee = w.employee
+            AND s.corrected_wall_ms >= w.lo AND s.corrected_wall_ms <= w.hi
+            AND NOT (s.wall_ms >= w.lo AND s.wall_ms <= w.hi)
+        WHERE s.outcome = 'accepted' AND {_NOT_REVOKED}
+    UNION ALL  -- times set by hand (attendance/corrections.py)
+        SELECT {_W}, c.check_in_ms, 'in', '{MANUAL}', {_WINDOWS}
+        FROM w JOIN attendance_corrections c ON c.employee = w.employee
+            AND c.decision = 'approved' AND c.check_in_ms >= w.lo AND c.check_in_ms <= w.hi
+    UNION ALL
+        SELECT {_W}, c.check_out_ms, 'out', '{MANUAL}', {_WINDOWS}
+        FROM w JOIN attendance_corrections c ON c.employee = w.employee
+            AND c.decision = 'approved' AND c.check_out_ms >= w.lo AND c.check_out_ms <= w.hi
+    )"""  # noqa: S608 (built from the constants above, no input)
+_INSIDE = (
+    "((direction = 'in' AND t >= in_from AND t <= in_to) OR "
+    "(direction = 'out' AND t >= out_from AND t <= out_to))"
+)
+_COUNTED = """
+    SELECT employee, work_date,
+        MIN(CASE WHEN direction = 'in' AND t >= in_from AND t <= in_to THEN t END),
+        MAX(CASE WHEN direction = 'out' AND t >= out_from AND t <= out_to THEN t END),
+        {places}
+    FROM p GROUP BY employee, work_date"""
+_PLACES = {
+    "sqlite": f"group_concat(DISTINCT CASE WHEN {_INSIDE} THEN location END)",
+    "postgres": f"string_agg(DISTINCT CASE WHEN {_INSIDE} THEN location END, ',')",
+}
 
 
 def _count(
@@ -315,57 +353,18 @@ def _count(
     """What each day's punches come to, in a few queries: the employee's accepted scans
     inside the day's windows by the hub's time (the station's, or the one the hub corrected),
     and the times set by hand in approved corrections (location "manual")."""
-    concat = "string_agg" if db.dialect == "postgres" else "group_concat"
-    inside = (
-        "((p.direction = 'in' AND p.t >= w.in_from AND p.t <= w.in_to) OR "
-        "(p.direction = 'out' AND p.t >= w.out_from AND p.t <= w.out_to))"
-    )
-    separator = ", ','" if db.dialect == "postgres" else ""
+    counted = _COUNTED.format(places=_PLACES[db.dialect])
     out: dict[tuple[str, dt.date], Counted] = {}
     for k in range(0, len(days), _CHUNK):
         chunk = days[k : k + _CHUNK]
         values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
+        params: list[object] = []
+        for e, d, w in chunk:
+            params += (e, d.isoformat(), *w.check_in, *w.check_out, w.opens_ms, w.closes_ms)
         rows = db.execute(
-            f"WITH w (employee, work_date, in_from, in_to, out_from, out_to, lo, hi) AS "  # noqa: S608
-            f"(VALUES {values}), "
-            "p (employee, work_date, t, direction, location) AS ("
-            "SELECT w.employee, w.work_date, COALESCE(s.corrected_wall_ms, s.wall_ms), "
-            "s.direction, s.location FROM w JOIN scans s ON s.employee = w.employee "
-            "AND s.wall_ms >= w.lo AND s.wall_ms <= w.hi "
-            f"WHERE s.outcome = 'accepted' AND {_NOT_REVOKED} "
-            # those the station stamped elsewhere, whose time the hub corrected into the day
-            "UNION ALL SELECT w.employee, w.work_date, s.corrected_wall_ms, s.direction, "
-            "s.location FROM w JOIN scans s ON s.employee = w.employee "
-            "AND s.corrected_wall_ms >= w.lo AND s.corrected_wall_ms <= w.hi "
-            "AND NOT (s.wall_ms >= w.lo AND s.wall_ms <= w.hi) "
-            f"WHERE s.outcome = 'accepted' AND {_NOT_REVOKED} "
-            # times set by hand (attendance/corrections.py)
-            f"UNION ALL SELECT w.employee, w.work_date, c.check_in_ms, 'in', '{MANUAL}' "
-            "FROM w JOIN attendance_corrections c ON c.employee = w.employee "
-            "AND c.decision = 'approved' AND c.check_in_ms >= w.lo AND c.check_in_ms <= w.hi "
-            f"UNION ALL SELECT w.employee, w.work_date, c.check_out_ms, 'out', '{MANUAL}' "
-            "FROM w JOIN attendance_corrections c ON c.employee = w.employee "
-            "AND c.decision = 'approved' AND c.check_out_ms >= w.lo AND c.check_out_ms <= w.hi) "
-            "SELECT w.employee, w.work_date, "
-            "MIN(CASE WHEN p.direction = 'in' AND p.t >= w.in_from AND p.t <= w.in_to "
-            "THEN p.t END), "
-            "MAX(CASE WHEN p.direction = 'out' AND p.t >= w.out_from AND p.t <= w.out_to "
-            "THEN p.t END), "
-            f"{concat}(DISTINCT CASE WHEN {inside} THEN p.location END{separator}) "
-            "FROM w JOIN p ON p.employee = w.employee AND p.work_date = w.work_date "
-            "GROUP BY w.employee, w.work_date",
-            tuple(
-                v
-                for e, d, w in chunk
-                for v in (
-                    e,
-                    d.isoformat(),
-                    *w.check_in,
-                    *w.check_out,
-                    w.opens_ms,
-                    w.closes_ms,
-                )
-            ),
+            "WITH w (employee, work_date, in_from, in_to, out_from, out_to, lo, hi) AS "
+            f"(VALUES {values}), {_PUNCHES_NEAR} {counted}",
+            params,
         )
         for employee, work_date, first_in, last_out, places in rows:
             if first_in is None and last_out is None:
