@@ -580,6 +580,43 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        14,
+        "phone badges: enrollment codes and enrolled phones",
+        (
+            # presensi.hub.phones: a one-time code an admin gives an employee (only its
+            # SHA-256 is kept), used once, before it expires
+            """
+            CREATE TABLE phone_codes (
+                code_hash  TEXT PRIMARY KEY,
+                employee   TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                created_ms BIGINT NOT NULL,
+                expires_ms BIGINT NOT NULL,
+                used_ms    BIGINT
+            )
+            """,
+            "CREATE INDEX phone_codes_employee ON phone_codes (employee)",
+            # a phone's certificate (serials from 2^31 up: cards count up from 1); revoked
+            # when the employee enrols another phone
+            """
+            CREATE TABLE phones (
+                serial        BIGINT PRIMARY KEY,
+                employee      TEXT NOT NULL,
+                certificate   {blob} NOT NULL,
+                valid_from_s  BIGINT NOT NULL,
+                valid_until_s BIGINT NOT NULL,
+                enrolled_ms   BIGINT NOT NULL,
+                revoked_ms    BIGINT,
+                revoke_reason TEXT
+            )
+            """,
+            "CREATE INDEX phones_employee ON phones (employee, serial)",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _CREATE_TABLE = """
