@@ -4,17 +4,20 @@ stations verify, one active phone per employee, and refused input that changes n
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from presensi.hub import phones
 from presensi.hub.people import Person, sync_people
-from presensi.hub.store import SqlStore
+from presensi.hub.store import SqlStore, open_store
 from presensi.protocol import phone
-from presensi.protocol.keys import KeyRing, Revocations, SigningKey
+from presensi.protocol.cli import main
+from presensi.protocol.keys import KeyRing, Revocations, SigningKey, load_signing_key
 from presensi.protocol.reasons import Reason
 
 BUDI = Person("TS-0101", "Budi Santoso", "Pramudi Koridor I", "pagi")
@@ -167,3 +170,33 @@ def test_merged_revocations_are_newer_than_both_sources() -> None:
     assert merged.serials == {17, 2**31}
     assert merged.version > phones.merged_revocations(org, []).version
     assert phones.merged_revocations(Revocations(4, frozenset()), [2**31]).version > merged.version
+
+
+def test_cli_issuing_key_code_and_list(tmp_path: Path) -> None:
+    """The admin's commands end to end: an org's phone issuing key, a code from the hub's
+    store, a phone enrolled with it, listed."""
+    runner = CliRunner()
+    org_dir, pem = tmp_path / "org", tmp_path / "phone.pem"
+    done = runner.invoke(main, ["provision", "init", "--name", "Trans Uji", "--org", str(org_dir)])
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(
+        main, ["provision", "keys", "add-phone", "--out", str(pem), "--org", str(org_dir)]
+    )
+    assert done.exit_code == 0, done.output
+    listed = runner.invoke(main, ["provision", "keys", "list", "--org", str(org_dir)])
+    assert "phone issuing key" in listed.output
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    store = open_store(url)
+    assert isinstance(store, SqlStore)
+    store.migrate()
+    sync_people(store.database, [BUDI], 1)
+    code = runner.invoke(main, ["hub", "phone", "enroll-code", BUDI.number, "--store", url])
+    assert code.exit_code == 0, code.output
+    key = load_signing_key(pem)
+    point = phones.device_point(raw_public(phone.DeviceKey.generate()))
+    cert = phones.enroll(store.database, key, code.output.strip(), point, now_ms=NOW_MS).cert
+    store.close()
+    shown = runner.invoke(main, ["hub", "phone", "list", BUDI.number, "--store", url])
+    assert shown.output.startswith(f"{cert.serial}\taktif\t")
+    unknown = runner.invoke(main, ["hub", "phone", "enroll-code", "TS-9999", "--store", url])
+    assert unknown.exit_code != 0 and "no active employee" in unknown.output
