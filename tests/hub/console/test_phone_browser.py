@@ -152,20 +152,27 @@ def shoot(target: object, tmp: Path, name: str, *, full_page: bool = True) -> Pa
     return path
 
 
-def enrollment_code(browser: object, hub: Hub) -> str:
+def log_in(page: object, hub: Hub) -> None:
+    page.goto(f"{hub.url}/")  # type: ignore[attr-defined]
+    page.fill('input[name="user"]', "admin")  # type: ignore[attr-defined]
+    page.fill('input[name="password"]', PASSWORD)  # type: ignore[attr-defined]
+    page.click('button[type="submit"]')  # type: ignore[attr-defined]
+    page.wait_for_url(f"{hub.url}/")  # type: ignore[attr-defined]
+
+
+def enrollment_code(browser: object, hub: Hub, tmp: Path, shot: str | None = None) -> str:
     """Log in as admin, press the button on Budi's page, read the code it shows once."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     page = context.new_page()
-    page.goto(f"{hub.url}/")
-    page.fill('input[name="user"]', "admin")
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('button[type="submit"]')
-    page.wait_for_url(f"{hub.url}/")
+    log_in(page, hub)
     page.goto(f"{hub.url}/pegawai/{BUDI.number}")
     page.click("[data-phone-code]")
     code = str(page.text_content("[data-enrol-code]")).strip()
     link = str(page.get_attribute("[data-enrol-link]", "href"))
     assert link.endswith(f"/ponsel/#kode={code}")
+    if shot:
+        page.wait_for_selector("[data-enrol-qr]:not([hidden])")
+        shoot(page, tmp, shot)
     context.close()
     return code
 
@@ -231,7 +238,7 @@ def step_ms(step: int) -> int:
 
 
 def test_enrol_rotate_offline_and_reenrol(browser: object, hub: Hub, tmp_path: Path) -> None:
-    code = enrollment_code(browser, hub)
+    code = enrollment_code(browser, hub, tmp_path, shot="phone-code-admin")
     context = browser.new_context(viewport=PHONE, device_scale_factor=2)  # type: ignore[attr-defined]
     page = context.new_page()
     errors = errors_of(page)
@@ -274,7 +281,7 @@ def test_enrol_rotate_offline_and_reenrol(browser: object, hub: Hub, tmp_path: P
     hub.start()
 
     # a second phone, its clock 90 s ahead: enrolment revokes the first phone, the page warns
-    code2 = enrollment_code(browser, hub)
+    code2 = enrollment_code(browser, hub, tmp_path)
     other = browser.new_context(viewport=PHONE, device_scale_factor=2)  # type: ignore[attr-defined]
     other.add_init_script(f"{{ const real = Date.now; Date.now = () => real() + {SKEW_MS}; }}")
     page2 = other.new_page()
@@ -311,6 +318,18 @@ def test_enrol_rotate_offline_and_reenrol(browser: object, hub: Hub, tmp_path: P
     assert (old.outcome, old.reason) == (Outcome.REJECTED, Reason.REVOKED)
     assert scan(station(hub.key, revoked), read5, step_ms(step5)).reason is Reason.OK
     assert errors == [] and errors2 == []
+    # the employee's page: the new phone active, the old one replaced
+    admin = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page3 = admin.new_page()
+    log_in(page3, hub)
+    page3.goto(f"{hub.url}/pegawai/{BUDI.number}")
+    states = [
+        page3.get_attribute(f'[data-phone="{s}"]', "data-state")
+        for s in (phone.parse(read5).cert.serial, first_serial)
+    ]
+    assert states == ["aktif", "diganti"]
+    shoot(page3, tmp_path, "phone-employee-page")
+    admin.close()
     context.close()
     other.close()
 

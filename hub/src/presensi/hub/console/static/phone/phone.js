@@ -252,11 +252,14 @@ async function enrol(event) {
   }
 }
 
+let enrolmentShown = false;
+
 function showEnrolment() {
   $("kartu").hidden = true;
   $("daftar").hidden = false;
   const form = $("form-daftar");
-  if (!form) return;
+  if (!form || enrolmentShown) return;
+  enrolmentShown = true;
   const hash = new URLSearchParams(window.location.hash.slice(1));
   if (hash.get("kode")) $("kode").value = hash.get("kode");
   form.addEventListener("submit", enrol);
