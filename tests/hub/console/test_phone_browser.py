@@ -170,8 +170,11 @@ def enrollment_code(browser: object, hub: Hub, tmp: Path, shot: str | None = Non
     code = str(page.text_content("[data-enrol-code]")).strip()
     link = str(page.get_attribute("[data-enrol-link]", "href"))
     assert link.endswith(f"/ponsel/#kode={code}")
+    page.wait_for_selector("[data-enrol-qr]:not([hidden])")
+    drawn = page.locator("[data-enrol-qr]").screenshot()
+    gray = np.asarray(Image.open(io.BytesIO(drawn)).convert("L"))
+    assert ZxingDecoder().decode(gray) == [link]  # the phone's camera opens the page with it
     if shot:
-        page.wait_for_selector("[data-enrol-qr]:not([hidden])")
         shoot(page, tmp, shot)
     context.close()
     return code
