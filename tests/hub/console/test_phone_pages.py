@@ -153,6 +153,10 @@ def test_bad_enrollments_are_refused_and_change_nothing(
     )
     assert answer.status_code == status
     assert answer.json()["error"] == reason and answer.json()["message"]
+    as_form = client_for(None).post(
+        "/ponsel/daftar", content=body, headers={"content-type": "text/plain"}
+    )
+    assert as_form.status_code == 400 and as_form.json()["error"] == "bad_request"
     assert (db.execute("SELECT * FROM phone_codes"), db.execute("SELECT * FROM phones")) == before
 
 

@@ -101,6 +101,9 @@ async def enroll(request: Request) -> Response:
         return _refused(request, 503, "no_key")
     body = await request.body()
     try:
+        # JSON only: a cross-site form cannot send this content type without the browser asking
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            raise ValueError("not JSON")
         if len(body) > MAX_ENROLL_BODY:
             raise ValueError("too long")
         sent = json.loads(body)
