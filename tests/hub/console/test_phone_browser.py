@@ -321,6 +321,13 @@ def test_enrol_rotate_offline_and_reenrol(browser: object, hub: Hub, tmp_path: P
     old = scan(station(hub.key, revoked), read4, step_ms(step4))
     assert (old.outcome, old.reason) == (Outcome.REJECTED, Reason.REVOKED)
     assert scan(station(hub.key, revoked), read5, step_ms(step5)).reason is Reason.OK
+    # the first phone, online again: the page says it was replaced and hides its code
+    page.reload()
+    page.wait_for_selector("#diganti:not([hidden])")
+    assert page.is_hidden("#qr") and attribute(page, "#ponsel", "data-state") == "diganti"
+    assert page.is_hidden("#hitung")
+    shoot(page, tmp_path, "phone-replaced")
+    assert attribute(page2, "#ponsel", "data-state") == "aktif"
     assert errors == [] and errors2 == []
     # the employee's page: the new phone active, the old one replaced
     admin = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]

@@ -96,6 +96,8 @@ def test_an_admin_makes_a_code_and_a_phone_enrols_with_it(
     text = device.sign_step(real.cert, step).to_text()
     verdict = phone.verify(text, KeyRing.of([phone_key[0].public]), Revocations(), step * 15)
     assert verdict.reason is Reason.OK
+    serial = phones.PHONE_SERIAL_BASE
+    assert client_for(None).get(f"/ponsel/status?seri={serial}").json() == {"state": "aktif"}
     # the employee's page lists the phone
     assert (
         f'data-phone="{phones.PHONE_SERIAL_BASE}"'
@@ -176,6 +178,9 @@ def test_the_phone_page_its_files_and_headers(
     for name in ("phone.js", "qrcode.mjs", "phone.css", "icon-192.png", "icon-512.png"):
         assert client.get(f"/static/phone/{name}").status_code == 200
     assert client.get("/ponsel/waktu").json()["now_ms"] > 0
+    assert client.get("/ponsel/status?seri=2147483648").status_code == 404
+    for bad in ("", "-1", "1e3", "9" * 11):
+        assert client.get(f"/ponsel/status?seri={bad}").json()["error"] == "bad_request"
     assert client.get("/ponsel", follow_redirects=False).headers["location"] == "/ponsel/"
 
 

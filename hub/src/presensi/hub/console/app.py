@@ -92,6 +92,7 @@ def make_app(config: ConsoleConfig) -> Starlette:
         Route("/ponsel/sw.js", phones.service_worker),
         Route("/ponsel/manifest.webmanifest", phones.manifest),
         Route("/ponsel/waktu", phones.hub_time),
+        Route("/ponsel/status", phones.phone_state),
         Route("/ponsel/daftar", phones.enroll, methods=["POST"]),
         Route("/acara", events.events),
         Route("/acara/baru", events.new_event, methods=["GET"]),

@@ -376,6 +376,10 @@ ID: dict[str, str] = {
     ),
     "phone.expired": "Pendaftaran ponsel ini sudah kedaluwarsa. Minta kode baru ke admin.",
     "phone.reset": "Daftarkan ulang",
+    "phone.replaced": (
+        "Ponsel ini sudah diganti dengan ponsel lain: stasiun menolak kodenya. "
+        "Minta kode baru ke admin bila ponsel ini yang ingin dipakai."
+    ),
     "phone.error.bad_request": "Permintaan tidak lengkap. Muat ulang halaman lalu coba lagi.",
     "phone.error.bad_code": (
         "Kode pendaftaran terdiri dari 12 huruf dan angka. Periksa lalu coba lagi."
@@ -755,6 +759,10 @@ EN: dict[str, str] = {
     ),
     "phone.expired": "This phone's enrollment has expired. Ask your admin for a new code.",
     "phone.reset": "Enrol again",
+    "phone.replaced": (
+        "This phone has been replaced by another one: stations refuse its code. "
+        "Ask your admin for a new code if you want to use this phone."
+    ),
     "phone.error.bad_request": "Incomplete request. Reload the page and try again.",
     "phone.error.bad_code": "An enrollment code has 12 letters and digits. Check it and try again.",
     "phone.error.unknown_code": "This code is not known. Check it or ask your admin for a new one.",

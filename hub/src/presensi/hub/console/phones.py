@@ -81,6 +81,22 @@ async def hub_time(request: Request) -> Response:
     return JSONResponse({"now_ms": now_ms()}, headers=NO_STORE)
 
 
+async def phone_state(request: Request) -> Response:
+    """{"state": "aktif" | "diganti" | "kedaluwarsa"} of the phone with ?seri=N: the page,
+    when online, tells a replaced phone that stations refuse it."""
+    console: Console = request.app.state.console
+    text = request.query_params.get("seri", "")
+    if not text.isdigit() or len(text) > 10:
+        return _refused(request, 400, "bad_request")
+    try:
+        held = await run_in_threadpool(console.data.phone, int(text))
+    except StoreError:
+        return _refused(request, 503, "store")
+    if held is None:
+        return JSONResponse({"state": "tidak_dikenal"}, status_code=404, headers=NO_STORE)
+    return JSONResponse({"state": held.state(now_ms() // 1000)}, headers=NO_STORE)
+
+
 def _refused(request: Request, status: int, code: str) -> Response:
     console: Console = request.app.state.console
     t = i18n.translator(console.language(request))

@@ -135,6 +135,16 @@ function showClock(offsetMs) {
 
 // -- the badge screen ---------------------------------------------------------------------
 
+async function showState(badge) {
+  const answer = await fetch(`/ponsel/status?seri=${badge.serial}`, { cache: "no-store" });
+  if (!answer.ok) return;
+  const { state } = await answer.json();
+  const replaced = state === "diganti";
+  $("diganti").hidden = !replaced;
+  $("kartu").classList.toggle("diganti", replaced); // stations refuse it: no code to show
+  root.dataset.state = state;
+}
+
 async function showBadge(badge) {
   $("daftar").hidden = true;
   $("kartu").hidden = false;
@@ -181,6 +191,7 @@ async function showBadge(badge) {
       badge.offsetMs = await hubOffset();
       showClock(badge.offsetMs);
       await saveBadge(badge);
+      await showState(badge);
     } catch {
       $("luring").hidden = false; // the hub is out of reach: the code works all the same
     }

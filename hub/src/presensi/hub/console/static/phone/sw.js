@@ -1,6 +1,7 @@
 // The phone page's service worker: the page and its files come from the cache when the hub is
 // out of reach (airplane mode), so the badge keeps working offline. The page itself is fetched
-// from the network first (a newer page, the reader's language), the rest cache first.
+// from the network first (a newer page, the reader's language), the rest from the cache while a
+// fresh copy is fetched for next time.
 const CACHE = "presensi-ponsel-v1";
 const SHELL = [
   "/ponsel/",
@@ -44,9 +45,19 @@ async function networkFirst(request) {
   }
 }
 
-async function cacheFirst(request) {
-  const kept = await caches.match(request);
-  return kept || fetch(request);
+// the cached copy at once; a fresh one fetched behind it for the next load (so a new version
+// of the page's files reaches the phone without a new service worker)
+async function cacheThenRefresh(event) {
+  const kept = await caches.match(event.request);
+  const refresh = fetch(event.request).then(async (answer) => {
+    if (answer.ok) await (await caches.open(CACHE)).put(event.request, answer.clone());
+    return answer;
+  });
+  if (kept) {
+    event.waitUntil(refresh.catch(() => undefined));
+    return kept;
+  }
+  return refresh;
 }
 
 self.addEventListener("fetch", (event) => {
@@ -55,7 +66,7 @@ self.addEventListener("fetch", (event) => {
   if (url.pathname === "/ponsel/") {
     event.respondWith(networkFirst(event.request));
   } else if (SHELL.includes(url.pathname)) {
-    event.respondWith(cacheFirst(event.request));
+    event.respondWith(cacheThenRefresh(event));
   }
   // anything else (the hub's time, enrolment) goes to the network as usual
 });
