@@ -4,6 +4,7 @@ stations verify, one active phone per employee, and refused input that changes n
 from __future__ import annotations
 
 import base64
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from presensi.protocol import phone
 from presensi.protocol.cli import main
 from presensi.protocol.keys import KeyRing, Revocations, SigningKey, load_signing_key
 from presensi.protocol.reasons import Reason
+from tests.hub.conftest import OpenStore
 
 BUDI = Person("TS-0101", "Budi Santoso", "Pramudi Koridor I", "pagi")
 NOW_MS = 1_796_000_000_000
@@ -200,3 +202,33 @@ def test_cli_issuing_key_code_and_list(tmp_path: Path) -> None:
     assert shown.output.startswith(f"{cert.serial}\taktif\t")
     unknown = runner.invoke(main, ["hub", "phone", "enroll-code", "TS-9999", "--store", url])
     assert unknown.exit_code != 0 and "no active employee" in unknown.output
+
+
+def test_hub_workers_enrolling_together_never_share_a_serial(
+    db_with_budi: SqlStore, open_stores: OpenStore
+) -> None:
+    """Two console processes (two connections) enrolling at once: distinct serials."""
+    people = [Person(f"TS-{n:04d}", f"Pegawai {n}", "Unit", "pagi") for n in range(8)]
+    sync_people(db_with_budi.database, [BUDI, *people], 2)
+    codes = [
+        phones.issue_code(db_with_budi.database, p.number, by="admin", now_ms=NOW_MS)
+        for p in people
+    ]
+    workers = [open_stores() for _ in range(2)]
+
+    def enrol_half(w: int) -> list[int]:  # each worker its own connection, as a process has
+        db = workers[w].database
+        return [
+            phones.enroll(
+                db,
+                KEY,
+                codes[i],
+                phones.device_point(raw_public(phone.DeviceKey.generate())),
+                now_ms=NOW_MS,
+            ).cert.serial
+            for i in range(w, len(codes), 2)
+        ]
+
+    with ThreadPoolExecutor(2) as pool:
+        serials = [s for half in pool.map(enrol_half, range(2)) for s in half]
+    assert sorted(serials) == list(range(phones.PHONE_SERIAL_BASE, phones.PHONE_SERIAL_BASE + 8))

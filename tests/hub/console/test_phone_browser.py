@@ -30,6 +30,7 @@ from presensi.demo.mosquitto import free_port
 from presensi.device.clock import ClockState
 from presensi.device.config import StationSection
 from presensi.device.decide import Decider, Moment
+from presensi.hardware.decoder_zbar import ZbarDecoder
 from presensi.hardware.decoder_zxing import ZxingDecoder
 from presensi.hub import phones
 from presensi.hub.console import accounts
@@ -211,6 +212,7 @@ def shown_code(page: object, tmp: Path, name: str) -> tuple[int, str, str]:
     gray = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
     texts = ZxingDecoder().decode(gray)
     assert len(texts) == 1, texts
+    assert ZbarDecoder().decode(gray) == texts  # the stations' other decoder reads it too
     return step, drawn, texts[0]
 
 
@@ -259,6 +261,8 @@ def test_enrol_rotate_offline_and_reenrol(browser: object, hub: Hub, tmp_path: P
     assert (first.outcome, first.reason) == (Outcome.ACCEPTED, Reason.OK)
     late = scan(station(hub.key), read, step_ms(step + 2))  # 30-45 s later: a screenshot
     assert (late.outcome, late.reason) == (Outcome.REJECTED, Reason.PHONE_EXPIRED_STEP)
+    elsewhere = scan(station(SigningKey.generate()), read, step_ms(step))  # another org's station
+    assert (elsewhere.outcome, elsewhere.reason) == (Outcome.REJECTED, Reason.UNKNOWN_KEY)
     assert page.text_content("#hitung")
 
     # the code changes with the step

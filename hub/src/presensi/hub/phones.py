@@ -42,6 +42,7 @@ BACKDATE_S = 600
 PHONE_VERSION_BITS = 24
 _CODE_TEXT = re.compile(r"[A-Z0-9 -]{1,40}")
 _SEC1_UNCOMPRESSED = 65
+_PG_ENROLL_LOCK = 0x70686F6E65  # "phone": serialises enrollments across hub processes
 
 PhoneState = Literal["aktif", "diganti", "kedaluwarsa"]
 
@@ -157,6 +158,8 @@ def enroll(
     code = normalise_code(code_text)
     now_s = now_ms // 1000
     with db.transaction():
+        if db.dialect == "postgres":  # two console processes must not pick the same serial
+            db.execute("SELECT pg_advisory_xact_lock(?)", (_PG_ENROLL_LOCK,))
         # for_update is a constant of the engine, never input
         rows = db.execute(
             "SELECT employee, expires_ms, used_ms FROM phone_codes "  # noqa: S608
