@@ -73,6 +73,13 @@ def read_secret(path: Path) -> str:
     default=None,
     help="The phone issuing key (an org badge key, PEM): enables phone enrollment at /ponsel/.",
 )
+@click.option(
+    "--phone-valid-days",
+    type=click.IntRange(1, 3660),
+    default=365,
+    show_default=True,
+    help="How long an enrolled phone's certificate is valid.",
+)
 def web(
     store_url: str,
     listen: str,
@@ -80,6 +87,7 @@ def web(
     tz: str,
     secure_cookies: bool,
     phone_key: Path | None,
+    phone_valid_days: int,
 ) -> None:
     """Serve the operators' console (pages, live scans) on --listen.
 
@@ -105,6 +113,7 @@ def web(
             zone=tz,
             secure_cookies=secure_cookies,
             phone_key=phone_key,
+            phone_valid_days=phone_valid_days,
         )
         app = make_app(config)
     except (StoreError, ProtocolError, ValueError, OSError) as exc:
