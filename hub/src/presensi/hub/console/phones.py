@@ -21,7 +21,7 @@ from presensi.hub.console.core import HERE, Console, now_ms, page
 from presensi.hub.console.data import User
 from presensi.hub.console.pages import EMPLOYEE_NUMBER
 from presensi.hub.errors import StoreError
-from presensi.hub.phones import EnrollmentError, device_point
+from presensi.hub.phones import CODE_TTL_MS, EnrollmentError, device_point
 
 STATIC = HERE / "static" / "phone"
 MAX_ENROLL_BODY = 4096
@@ -54,7 +54,7 @@ async def issue_code(console: Console, request: Request, user: User) -> Response
         lambda: console.data.audit(user.name, "phone.code", now_ms=at, subject=number)
     )
     link = f"{request.base_url}ponsel/#kode={code}"
-    context = {"who": who, "code": code, "link": link, "expires_ms": at + 24 * 3600 * 1000}
+    context = {"who": who, "code": code, "link": link, "expires_ms": at + CODE_TTL_MS}
     return console.render(request, "phone_code.html", context, user=user)
 
 
