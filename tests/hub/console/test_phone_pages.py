@@ -171,6 +171,9 @@ def test_the_phone_page_its_files_and_headers(
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert "<script>" not in page.text and "onclick" not in page.text
     assert 'src="/static/phone/phone.js"' in page.text and "Kartu di ponsel" in page.text
+    client.get("/bahasa?ke=en&kembali=/ponsel/")
+    english = client.get("/ponsel/")
+    assert "Badge on the phone" in english.text and 'lang="en"' in english.text
     worker = client.get("/ponsel/sw.js")
     assert worker.headers["content-type"].startswith("text/javascript")
     manifest = client.get("/ponsel/manifest.webmanifest")
