@@ -206,6 +206,29 @@ def test_retire_refuses_the_last_key_an_unknown_key_and_a_retired_one(org: Org) 
         org.retire_key(only)
 
 
+def test_a_phone_issuing_key_is_trusted_but_never_signs_cards(org: Org, tmp_path: Path) -> None:
+    card_signer = org.signing_key().key_id
+    old_ring = org.key_ring()
+    out = tmp_path / "hub" / "phone.pem"
+    out.parent.mkdir()
+    key = org.add_phone_key(out)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert not org.key_path(key.key_id.hex()).exists()  # the private half is on the hub only
+    assert org.signing_key().key_id == card_signer
+    # stations take the new list (signed by the card key they trust) and accept the phone key
+    doc = open_document(org.signed_keys_document(), old_ring, "keys")
+    assert key.key_id in KeyRing.from_json(doc).keys
+    (entry,) = [e for e in org.key_entries() if e.key_id == key.key_id.hex()]
+    assert entry.purpose == "phones"
+    with pytest.raises(ProvisioningError, match="exists"):
+        org.add_phone_key(out)
+    # retiring the card key still needs another card key: the phone key cannot sign badges
+    with pytest.raises(ProvisioningError, match="last active key"):
+        org.retire_key(card_signer)
+    org.retire_key(key.key_id)  # a lost hub key: its phones stop verifying (unknown_key)
+    assert key.key_id not in org.key_ring().keys
+
+
 def test_published_revocations_are_signed_and_must_grow(org: Org) -> None:
     assert org.revocations() == Revocations(1, frozenset())  # made by init, empty
     first = open_document(org.revocations_signed_path.read_bytes(), org.key_ring(), "revocations")

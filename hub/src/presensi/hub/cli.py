@@ -407,12 +407,14 @@ def _add_console_commands() -> None:
     from presensi.hub.attendance.cli import attendance
     from presensi.hub.console.cli import token, user, web
     from presensi.hub.events.cli import event
+    from presensi.hub.phone_cli import phone
 
     hub.add_command(attendance)
     hub.add_command(event)
     hub.add_command(web)
     hub.add_command(user)
     hub.add_command(token)
+    hub.add_command(phone)
 
 
 _add_console_commands()

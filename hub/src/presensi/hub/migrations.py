@@ -589,7 +589,7 @@ MIGRATIONS += (
             "ALTER TABLE attendance_dirty ADD COLUMN lo_ms BIGINT",
             "ALTER TABLE attendance_dirty ADD COLUMN hi_ms BIGINT",
             # the derivation reads a span of an employee's scans by the hub's corrected time
-            # too (a station's clock off by hours: presensi.hub.attendance.days._scans)
+            # too (a station's clock off by hours: presensi.hub.attendance.days._count)
             "CREATE INDEX scans_employee_corrected ON scans (employee, corrected_wall_ms) "
             "WHERE corrected_wall_ms IS NOT NULL",
         ),
@@ -607,6 +607,43 @@ MIGRATIONS += (
             "CREATE INDEX scans_station_received ON scans (station, received_ms)",
             # the revoked badges among all (the alerts page's "accepted after revocation")
             "CREATE INDEX badges_revoked ON badges (serial) WHERE revoked_ms IS NOT NULL",
+        ),
+    ),
+)
+
+MIGRATIONS += (
+    Migration(
+        16,
+        "phone badges: enrollment codes and enrolled phones",
+        (
+            # presensi.hub.phones: a one-time code an admin gives an employee (only its
+            # SHA-256 is kept), used once, before it expires
+            """
+            CREATE TABLE phone_codes (
+                code_hash  TEXT PRIMARY KEY,
+                employee   TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                created_ms BIGINT NOT NULL,
+                expires_ms BIGINT NOT NULL,
+                used_ms    BIGINT
+            )
+            """,
+            "CREATE INDEX phone_codes_employee ON phone_codes (employee)",
+            # a phone's certificate (serials from 2^31 up: cards count up from 1); revoked
+            # when the employee enrols another phone
+            """
+            CREATE TABLE phones (
+                serial        BIGINT PRIMARY KEY,
+                employee      TEXT NOT NULL,
+                certificate   {blob} NOT NULL,
+                valid_from_s  BIGINT NOT NULL,
+                valid_until_s BIGINT NOT NULL,
+                enrolled_ms   BIGINT NOT NULL,
+                revoked_ms    BIGINT,
+                revoke_reason TEXT
+            )
+            """,
+            "CREATE INDEX phones_employee ON phones (employee, serial)",
         ),
     ),
 )

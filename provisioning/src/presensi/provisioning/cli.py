@@ -322,7 +322,7 @@ def init(org_dir: Path, name: str, timezone: str, with_ca: bool, force: bool) ->
 
 @provision.group()
 def keys() -> None:
-    """Badge-signing keys: list, add (rotation), retire."""
+    """Badge-signing keys: list, add (rotation), add-phone (the hub's), retire."""
 
 
 @keys.command("list")
@@ -342,6 +342,8 @@ def keys_list(org_dir: Path) -> None:
     for entry in entries:
         created = dt.datetime.fromtimestamp(entry.created_ms / 1000, zone)
         note = "  <- signs badges" if entry.key_id == signer else ""
+        if entry.purpose == "phones":
+            note = "  (phone issuing key: its private half is on the hub)"
         click.echo(f"{entry.key_id}  {entry.status:7s}  created {created:%Y-%m-%d %H:%M %Z}{note}")
 
 
@@ -366,6 +368,35 @@ def keys_add(org_dir: Path) -> None:
     click.echo(
         f"Badges signed by {old} stay valid. When they have been replaced: "
         f"`presensi provision keys retire {old}`"
+    )
+
+
+@keys.command("add-phone")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write its private key (0600), for `presensi hub web --phone-key`.",
+)
+@org_option
+def keys_add_phone(out: Path, org_dir: Path) -> None:
+    """A phone issuing key: the hub certifies enrolled phones with it (docs/phone-badge.md).
+
+    Its private key goes to --out only (copy it to the hub, then delete it here); stations
+    trust it once they have the new key list. It never signs cards.
+    """
+    from presensi.provisioning.org import Org
+
+    try:
+        org = Org.open(org_dir)
+        key = org.add_phone_key(out)
+        version, signer = org.key_list_version(), org.signing_key().key_id.hex()
+    except (ProvisioningError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"phone issuing key {key.key_id.hex()} written to {out}")
+    click.echo(
+        f"key list version {version}, signed by {signer}: publish {org.org_keys_signed_path} "
+        "to the stations through the hub, then run `presensi hub web --phone-key` with it"
     )
 
 

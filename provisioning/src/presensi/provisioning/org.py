@@ -72,6 +72,11 @@ FOLDER = 0o700
 KeyStatus = Literal["active", "retired"]
 ACTIVE: KeyStatus = "active"
 RETIRED: KeyStatus = "retired"
+# what a key signs: cards and fleet documents ("badges", kept here), or phone certificates
+# ("phones": the hub's issuing key, whose private half lives only on the hub)
+KeyPurpose = Literal["badges", "phones"]
+BADGES: KeyPurpose = "badges"
+PHONES: KeyPurpose = "phones"
 
 # what `init --force` moves aside (into replaced-<time>/) before making the new organisation
 _KEY_MATERIAL = (ORG_TOML, KEYS_JSON, ORG_KEYS, ORG_KEYS_SIGNED, KEYS_DIR, CA_DIR)
@@ -85,26 +90,34 @@ class KeyEntry:
     public_key: bytes  # raw 32-byte Ed25519 public key
     status: KeyStatus
     created_ms: int
+    purpose: KeyPurpose = BADGES
 
     @property
     def active(self) -> bool:
         return self.status == ACTIVE
 
     @property
+    def signs_badges(self) -> bool:
+        return self.active and self.purpose == BADGES
+
+    @property
     def public(self) -> Ed25519PublicKey:
         return Ed25519PublicKey.from_public_bytes(self.public_key)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "key_id": self.key_id,
             "public_key": base64.b64encode(self.public_key).decode("ascii"),
             "status": self.status,
             "created_ms": self.created_ms,
         }
+        if self.purpose != BADGES:  # a badge key's entry stays as it always was
+            data["purpose"] = self.purpose
+        return data
 
     @classmethod
-    def of(cls, key: SigningKey, created_ms: int) -> KeyEntry:
-        return cls(key.key_id.hex(), raw_public(key.public), ACTIVE, created_ms)
+    def of(cls, key: SigningKey, created_ms: int, purpose: KeyPurpose = BADGES) -> KeyEntry:
+        return cls(key.key_id.hex(), raw_public(key.public), ACTIVE, created_ms, purpose)
 
 
 def key_file_name(key_id: str) -> str:
@@ -344,22 +357,34 @@ class Org:
         return KeyRing.of(entry.public for entry in self.active_keys())
 
     def signing_key(self) -> SigningKey:
-        """The key to sign badges (and fleet documents) with: the newest active key."""
-        return self._load_key(_newest(self.active_keys()))
+        """The key to sign badges (and fleet documents) with: the newest active badge key."""
+        return self._load_key(_newest(_badge_keys(self.active_keys())))
 
     def add_key(self) -> SigningKey:
         """Rotation: generate a new badge key, which signs from now on; the previous keys stay
         valid until retired. The new key list is signed by the previous signing key, which every
         station already trusts."""
         version, entries = self._read_key_list()
-        old_signer = self._load_key(_newest([e for e in entries if e.active]))
-        taken = {entry.key_id for entry in entries}
-        key = SigningKey.generate()
-        while key.key_id.hex() in taken:  # 1 in 4 billion; a ring must not hold two
-            key = SigningKey.generate()
+        old_signer = self._load_key(_newest(_badge_keys(entries)))
+        key = _new_key(entries)
         created = max([now_ms(), *(e.created_ms + 1 for e in entries)])
         write_new_private(self.key_path(key.key_id.hex()), private_key_pem(key))
         self._publish_keys([*entries, KeyEntry.of(key, created)], version + 1, old_signer)
+        return key
+
+    def add_phone_key(self, out: Path) -> SigningKey:
+        """A phone issuing key for the hub: its private half is written to `out` (0600, for
+        `presensi hub web --phone-key`) and nowhere else; its public half joins the key list
+        stations trust, signed by the badge signing key. It never signs cards."""
+        version, entries = self._read_key_list()
+        signer = self._load_key(_newest(_badge_keys(entries)))
+        key = _new_key(entries)
+        created = max([now_ms(), *(e.created_ms + 1 for e in entries)])
+        try:
+            write_new_private(out, private_key_pem(key))
+        except FileExistsError:
+            raise ProvisioningError(f"{out} exists: give another --out, or move it") from None
+        self._publish_keys([*entries, KeyEntry.of(key, created, PHONES)], version + 1, signer)
         return key
 
     def retire_key(self, key_id: str | bytes) -> KeyEntry:
@@ -377,7 +402,7 @@ class Org:
             )
         if not found[0].active:
             raise ProvisioningError(f"badge key {wanted} is already retired")
-        remaining = [e for e in entries if e.active and e.key_id != wanted]
+        remaining = [e for e in entries if e.signs_badges and e.key_id != wanted]
         if not remaining:
             raise ProvisioningError(
                 f"badge key {wanted} is the last active key: retiring it would leave no key to "
@@ -429,7 +454,7 @@ class Org:
                 raise ValueError("version must be a positive integer")
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise ProvisioningError(f"{path}: not a valid key list ({exc})") from exc
-        if not any(entry.active for entry in entries):
+        if not _badge_keys(entries):
             raise ProvisioningError(f"{path}: no active badge key. Fix: restore the backup")
         return version, entries
 
@@ -495,6 +520,18 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _badge_keys(entries: list[KeyEntry]) -> list[KeyEntry]:
+    return [entry for entry in entries if entry.signs_badges]
+
+
+def _new_key(entries: list[KeyEntry]) -> SigningKey:
+    taken = {entry.key_id for entry in entries}
+    key = SigningKey.generate()
+    while key.key_id.hex() in taken:  # 1 in 4 billion; a ring must not hold two
+        key = SigningKey.generate()
+    return key
+
+
 def _newest(entries: list[KeyEntry]) -> KeyEntry:
     # keys.json lists keys oldest first; on equal times the later entry is the newer
     return max(reversed(entries), key=lambda entry: entry.created_ms)
@@ -507,11 +544,14 @@ def _entry_from_json(item: Any) -> KeyEntry:
         item["status"],
         item["created_ms"],
     )
+    purpose = item.get("purpose", BADGES)
     if status not in (ACTIVE, RETIRED):
         raise ValueError(f"key {key_id}: status must be 'active' or 'retired', not {status!r}")
+    if purpose not in (BADGES, PHONES):
+        raise ValueError(f"key {key_id}: purpose must be 'badges' or 'phones', not {purpose!r}")
     if not isinstance(created, int) or not isinstance(key_id, str):
         raise ValueError(f"key {key_id}: created_ms must be an integer")
-    entry = KeyEntry(key_id, public, status, created)
+    entry = KeyEntry(key_id, public, status, created, purpose)
     if key_id_of(entry.public).hex() != key_id:
         raise ValueError(f"key {key_id}: the id does not match its public key")
     return entry

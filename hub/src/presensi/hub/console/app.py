@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from presensi.hub.console import api, attendance, calendar, events, pages
+from presensi.hub.console import api, attendance, calendar, events, pages, phones
 from presensi.hub.console.core import HERE, SESSION_S, Console, ConsoleConfig
 from presensi.hub.console.data import ConsoleData
 from presensi.hub.console.middleware import BodyLimit, SecurityHeaders
@@ -86,6 +86,14 @@ def make_app(config: ConsoleConfig) -> Starlette:
         Route("/pegawai", pages.employees),
         Route("/pegawai/{number}", pages.employee),
         Route("/pegawai/{number}/kehadiran", calendar.month),
+        Route("/pegawai/{number}/ponsel", phones.issue_code, methods=["POST"]),
+        Route("/ponsel", phones.phone_root),
+        Route("/ponsel/", phones.phone_page),
+        Route("/ponsel/sw.js", phones.service_worker),
+        Route("/ponsel/manifest.webmanifest", phones.manifest),
+        Route("/ponsel/waktu", phones.hub_time),
+        Route("/ponsel/status", phones.phone_state),
+        Route("/ponsel/daftar", phones.enroll, methods=["POST"]),
         Route("/acara", events.events),
         Route("/acara/baru", events.new_event, methods=["GET"]),
         Route("/acara/baru", events.add_event, methods=["POST"]),

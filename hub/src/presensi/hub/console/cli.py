@@ -67,7 +67,28 @@ def read_secret(path: Path) -> str:
     show_default=True,
     help="Behind a TLS reverse proxy: send cookies over https only.",
 )
-def web(store_url: str, listen: str, secret_file: Path, tz: str, secure_cookies: bool) -> None:
+@click.option(
+    "--phone-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The phone issuing key (an org badge key, PEM): enables phone enrollment at /ponsel/.",
+)
+@click.option(
+    "--phone-valid-days",
+    type=click.IntRange(1, 3660),
+    default=365,
+    show_default=True,
+    help="How long an enrolled phone's certificate is valid.",
+)
+def web(
+    store_url: str,
+    listen: str,
+    secret_file: Path,
+    tz: str,
+    secure_cookies: bool,
+    phone_key: Path | None,
+    phone_valid_days: int,
+) -> None:
     """Serve the operators' console (pages, live scans) on --listen.
 
     A process of its own beside `presensi hub run`: both use the same store. Put a TLS reverse
@@ -79,6 +100,7 @@ def web(store_url: str, listen: str, secret_file: Path, tz: str, secure_cookies:
     from presensi.hub.console.core import ConsoleConfig
     from presensi.hub.console.timefmt import Clock
     from presensi.hub.errors import StoreError
+    from presensi.protocol.errors import ProtocolError
 
     host, _, port_text = listen.rpartition(":")
     if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
@@ -86,10 +108,15 @@ def web(store_url: str, listen: str, secret_file: Path, tz: str, secure_cookies:
     try:
         Clock.named(tz)
         config = ConsoleConfig(
-            store_url, read_secret(secret_file), zone=tz, secure_cookies=secure_cookies
+            store_url,
+            read_secret(secret_file),
+            zone=tz,
+            secure_cookies=secure_cookies,
+            phone_key=phone_key,
+            phone_valid_days=phone_valid_days,
         )
         app = make_app(config)
-    except (StoreError, ValueError, OSError) as exc:
+    except (StoreError, ProtocolError, ValueError, OSError) as exc:
         _fail(exc)
     click.echo(f"console on http://{listen}/ (store {store_url})", err=True)
     uvicorn.run(app, host=host, port=int(port_text), log_level="info", proxy_headers=True)

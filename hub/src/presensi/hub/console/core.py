@@ -24,6 +24,7 @@ from presensi.hub.console.live import Feed
 from presensi.hub.console.timefmt import Clock, megabytes
 from presensi.hub.errors import StoreError
 from presensi.hub.store import Store
+from presensi.protocol.keys import load_signing_key
 
 HERE = Path(__file__).parent
 SESSION_S = 12 * 3600
@@ -38,6 +39,10 @@ class ConsoleConfig:
     stale_after_s: int = 600  # an online station silent this long shows as "no report"
     feed_interval_s: float = 0.1
     cache_s: float = 1.0  # the fleet's views and today's counts are read at most this often
+    # the phone issuing key (an org badge key the hub holds: docs/phone-badge.md); without it
+    # the console issues no enrollment codes and the phone page enrols no phone
+    phone_key: Path | None = None
+    phone_valid_days: int = 365
 
 
 def now_ms() -> int:
@@ -58,6 +63,7 @@ class Console:
         # an event's board: one computation per poll of the live feed, however many screens
         self.boards = Shared(min(config.cache_s, 0.2))
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.phone_key = None if config.phone_key is None else load_signing_key(config.phone_key)
 
     # -- plumbing ----------------------------------------------------------------------------
 

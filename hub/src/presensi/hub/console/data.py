@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from presensi.hub import badges, people, places, telemetry
+from presensi.hub import badges, people, phones, places, telemetry
 from presensi.hub.attendance import corrections, reports
 from presensi.hub.attendance.days import RulesInForce
 from presensi.hub.attendance.derive import at_local, shift_on
@@ -26,6 +26,7 @@ from presensi.hub.events.results import Board
 from presensi.hub.people import Person
 from presensi.hub.places import Place
 from presensi.hub.telemetry import Sample
+from presensi.protocol.keys import SigningKey
 
 if TYPE_CHECKING:
     from presensi.hub.store import Database
@@ -405,6 +406,26 @@ class ConsoleData:
     def badges_of(self, numbers: Sequence[str]) -> dict[str, list[Badge]]:
         with self._lock:
             return badges.badges_of(self._db, numbers)
+
+    # -- phone badges ----------------------------------------------------------------------
+
+    def phones_of(self, number: str) -> list[phones.Phone]:
+        with self._lock:
+            return phones.phones_of(self._db, number)
+
+    def phone(self, serial: int) -> phones.Phone | None:
+        with self._lock:
+            return phones.phone_by_serial(self._db, serial)
+
+    def issue_phone_code(self, number: str, *, by: str, now_ms: int) -> str:
+        with self._lock:
+            return phones.issue_code(self._db, number, by=by, now_ms=now_ms)
+
+    def enroll_phone(
+        self, key: SigningKey, code: str, point: bytes, *, now_ms: int, valid_days: int
+    ) -> phones.Enrolled:
+        with self._lock:
+            return phones.enroll(self._db, key, code, point, now_ms=now_ms, valid_days=valid_days)
 
     def numbers_in_units(self, units: Sequence[str]) -> set[str]:
         with self._lock:

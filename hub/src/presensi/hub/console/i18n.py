@@ -337,6 +337,61 @@ ID: dict[str, str] = {
     "role.operator": "operator",
     "role.viewer": "pemantau",
     "footer.zone": "Waktu ditampilkan dalam {zone}",
+    "phone.title": "Ponsel",
+    "phone.none": "Belum ada ponsel terdaftar.",
+    "phone.enrolled": "Didaftarkan",
+    "phone.issue": "Buat kode pendaftaran ponsel",
+    "phone.issue_hint": (
+        "Kode baru membatalkan kode lama yang belum dipakai; ponsel baru mengganti ponsel lama."
+    ),
+    "phone.no_key": "Pendaftaran ponsel belum aktif: jalankan hub web dengan --phone-key.",
+    "phone.inactive_employee": "Pegawai ini tidak aktif: tidak bisa mendaftarkan ponsel.",
+    "phone.code_title": "Kode pendaftaran ponsel",
+    "phone.code_intro": (
+        "Berikan kode ini kepada {name}. Kode hanya berlaku sekali dan kedaluwarsa {when}. Kode "
+        "tidak akan ditampilkan lagi."
+    ),
+    "phone.code_steps": "Di ponsel, buka alamat ini di peramban, lalu ketik kode di atas:",
+    "phone.back": "Kembali ke halaman pegawai",
+    "phone.page_title": "Kartu di ponsel",
+    "phone.enrol_intro": (
+        "Ketik kode pendaftaran dari admin. Ponsel ini lalu menjadi kartu presensi Anda; ponsel "
+        "yang didaftarkan sebelumnya tidak berlaku lagi."
+    ),
+    "phone.code_label": "Kode pendaftaran",
+    "phone.enrol": "Daftarkan ponsel ini",
+    "phone.enrolling": "Mendaftarkan…",
+    "phone.enrol_closed": "Pendaftaran ponsel belum dibuka di hub ini. Hubungi admin.",
+    "phone.unsupported": (
+        "Peramban ini tidak bisa membuat kunci yang aman. Buka halaman ini lewat https di Chrome,"
+        " Firefox atau Safari terbaru."
+    ),
+    "phone.show": "Tunjukkan kode ini ke kamera stasiun",
+    "phone.countdown": "Kode berganti dalam {s} detik",
+    "phone.valid_until": "Berlaku sampai {date}",
+    "phone.offline": "Luring: kode tetap berlaku",
+    "phone.clock_off": (
+        "Jam ponsel ini selisih {s} detik dengan hub. Setel jam otomatis (waktu jaringan), lalu "
+        "buka ulang halaman ini: kalau tidak, stasiun menolak kode Anda."
+    ),
+    "phone.expired": "Pendaftaran ponsel ini sudah kedaluwarsa. Minta kode baru ke admin.",
+    "phone.reset": "Daftarkan ulang",
+    "phone.replaced": (
+        "Ponsel ini sudah diganti dengan ponsel lain: stasiun menolak kodenya. "
+        "Minta kode baru ke admin bila ponsel ini yang ingin dipakai."
+    ),
+    "phone.error.bad_request": "Permintaan tidak lengkap. Muat ulang halaman lalu coba lagi.",
+    "phone.error.bad_code": (
+        "Kode pendaftaran terdiri dari 12 huruf dan angka. Periksa lalu coba lagi."
+    ),
+    "phone.error.unknown_code": "Kode ini tidak dikenal. Periksa atau minta kode baru ke admin.",
+    "phone.error.used_code": "Kode ini sudah dipakai. Minta kode baru ke admin.",
+    "phone.error.expired_code": "Kode ini sudah kedaluwarsa. Minta kode baru ke admin.",
+    "phone.error.bad_key": "Kunci ponsel tidak sah. Muat ulang halaman lalu coba lagi.",
+    "phone.error.throttled": "Terlalu banyak percobaan gagal. Tunggu beberapa menit.",
+    "phone.error.no_key": "Pendaftaran ponsel belum dibuka di hub ini. Hubungi admin.",
+    "phone.error.store": "Basis data hub tidak terjangkau. Coba lagi sebentar lagi.",
+    "phone.error.network": "Hub tidak terjangkau. Sambungkan ponsel ke jaringan lalu coba lagi.",
 }
 
 EN: dict[str, str] = {
@@ -668,6 +723,56 @@ EN: dict[str, str] = {
     "role.operator": "operator",
     "role.viewer": "viewer",
     "footer.zone": "Times shown in {zone}",
+    "phone.title": "Phone",
+    "phone.none": "No phone enrolled yet.",
+    "phone.enrolled": "Enrolled",
+    "phone.issue": "Make a phone enrollment code",
+    "phone.issue_hint": "A new code cancels an unused older one; a new phone replaces the old one.",
+    "phone.no_key": "Phone enrollment is off: run hub web with --phone-key.",
+    "phone.inactive_employee": "This employee is inactive: no phone can be enrolled.",
+    "phone.code_title": "Phone enrollment code",
+    "phone.code_intro": (
+        "Give this code to {name}. It works once and expires {when}. It will not be shown again."
+    ),
+    "phone.code_steps": "On the phone, open this address in the browser, then type the code above:",
+    "phone.back": "Back to the employee's page",
+    "phone.page_title": "Badge on the phone",
+    "phone.enrol_intro": (
+        "Type the enrollment code from your admin. This phone then becomes your attendance badge;"
+        " a phone enrolled before stops working."
+    ),
+    "phone.code_label": "Enrollment code",
+    "phone.enrol": "Enrol this phone",
+    "phone.enrolling": "Enrolling…",
+    "phone.enrol_closed": "Phone enrollment is not open on this hub. Ask your admin.",
+    "phone.unsupported": (
+        "This browser cannot make a safe key. Open this page over https in a recent Chrome, "
+        "Firefox or Safari."
+    ),
+    "phone.show": "Show this code to the station's camera",
+    "phone.countdown": "The code changes in {s} s",
+    "phone.valid_until": "Valid until {date}",
+    "phone.offline": "Offline: the code still works",
+    "phone.clock_off": (
+        "This phone's clock differs from the hub's by {s} s. Turn on automatic time (network "
+        "time), then open this page again: otherwise stations refuse your code."
+    ),
+    "phone.expired": "This phone's enrollment has expired. Ask your admin for a new code.",
+    "phone.reset": "Enrol again",
+    "phone.replaced": (
+        "This phone has been replaced by another one: stations refuse its code. "
+        "Ask your admin for a new code if you want to use this phone."
+    ),
+    "phone.error.bad_request": "Incomplete request. Reload the page and try again.",
+    "phone.error.bad_code": "An enrollment code has 12 letters and digits. Check it and try again.",
+    "phone.error.unknown_code": "This code is not known. Check it or ask your admin for a new one.",
+    "phone.error.used_code": "This code was already used. Ask your admin for a new one.",
+    "phone.error.expired_code": "This code has expired. Ask your admin for a new one.",
+    "phone.error.bad_key": "The phone's key is not valid. Reload the page and try again.",
+    "phone.error.throttled": "Too many failed attempts. Wait a few minutes.",
+    "phone.error.no_key": "Phone enrollment is not open on this hub. Ask your admin.",
+    "phone.error.store": "The hub's database is unreachable. Try again shortly.",
+    "phone.error.network": "The hub is unreachable. Connect the phone to a network and try again.",
 }
 
 CATALOGS = {"id": ID, "en": EN}

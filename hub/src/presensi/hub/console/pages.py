@@ -517,12 +517,15 @@ async def employee(console: Console, request: Request, user: User) -> Response:
         return console.error(request, 404, "error.not_found", user=user)  # not 403: no hint
     scans = await run_in_threadpool(lambda: console.data.recent_scans(employee=number, limit=100))
     held = (await run_in_threadpool(console.data.badges_of, [number])).get(number, [])
+    held_phones = await run_in_threadpool(console.data.phones_of, number)
     now_s = now_ms() // 1000
     context = {
         "who": who,
         "scans": scans,
         "badges": [(b, b.state(now_s)) for b in held],
         "badge_state": badges.employee_state(held, now_s),
+        "phones": [(p, p.state(now_s)) for p in held_phones],
+        "phone_enrolment": console.phone_key is not None,
     }
     return console.render(request, "employee.html", context, user=user)
 

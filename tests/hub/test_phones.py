@@ -1,0 +1,234 @@
+"""Phone enrollment at the hub (SQLite and PostgreSQL): one-time codes, certificates the
+stations verify, one active phone per employee, and refused input that changes nothing."""
+
+from __future__ import annotations
+
+import base64
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from presensi.hub import phones
+from presensi.hub.people import Person, sync_people
+from presensi.hub.store import SqlStore, open_store
+from presensi.protocol import phone
+from presensi.protocol.cli import main
+from presensi.protocol.keys import KeyRing, Revocations, SigningKey, load_signing_key
+from presensi.protocol.reasons import Reason
+from tests.hub.conftest import OpenStore
+
+BUDI = Person("TS-0101", "Budi Santoso", "Pramudi Koridor I", "pagi")
+NOW_MS = 1_796_000_000_000
+KEY = SigningKey.from_seed(bytes(range(32)))
+
+
+def raw_public(device: phone.DeviceKey) -> str:
+    """What the page sends: WebCrypto's 'raw' export, uncompressed, in Base64."""
+    raw = device.private.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    return base64.b64encode(raw).decode()
+
+
+def snapshot(store: SqlStore) -> tuple[object, ...]:
+    db = store.database
+    return (
+        db.execute("SELECT * FROM phone_codes ORDER BY code_hash"),
+        db.execute("SELECT * FROM phones ORDER BY serial"),
+    )
+
+
+@pytest.fixture
+def db_with_budi(store: SqlStore) -> SqlStore:
+    sync_people(store.database, [BUDI], 1)
+    return store
+
+
+def test_enrollment_certifies_a_phone_the_station_accepts(db_with_budi: SqlStore) -> None:
+    db = db_with_budi.database
+    code = phones.issue_code(db, BUDI.number, by="admin", now_ms=NOW_MS)
+    assert len(code) == 14 and code.count("-") == 2
+    assert code.replace("-", "") not in str(snapshot(db_with_budi))  # only its hash is kept
+    device = phone.DeviceKey.generate()
+    point = phones.device_point(raw_public(device))
+    done = phones.enroll(db, KEY, code.lower().replace("-", " "), point, now_ms=NOW_MS)
+    assert done.revoked == ()
+    assert done.cert.employee == BUDI.number and done.cert.serial == phones.PHONE_SERIAL_BASE
+    now_s = NOW_MS // 1000
+    text = device.code_at(done.cert, now_s).to_text()
+    verdict = phone.verify(text, KeyRing.of([KEY.public]), Revocations(), now_s)
+    assert verdict.reason is Reason.OK
+    (held,) = phones.phones_of(db, BUDI.number)
+    assert held.certificate == done.cert.to_bytes() and held.state(now_s) == "aktif"
+
+
+def test_reenrollment_revokes_the_previous_phone(db_with_budi: SqlStore) -> None:
+    db = db_with_budi.database
+    first = phones.enroll(
+        db,
+        KEY,
+        phones.issue_code(db, BUDI.number, by="admin", now_ms=NOW_MS),
+        phones.device_point(raw_public(phone.DeviceKey.generate())),
+        now_ms=NOW_MS,
+    )
+    second = phones.enroll(
+        db,
+        KEY,
+        phones.issue_code(db, BUDI.number, by="admin", now_ms=NOW_MS + 1),
+        phones.device_point(raw_public(phone.DeviceKey.generate())),
+        now_ms=NOW_MS + 2,
+    )
+    assert second.revoked == (first.cert.serial,)
+    assert second.cert.serial == first.cert.serial + 1
+    states = [p.state(NOW_MS // 1000) for p in phones.phones_of(db, BUDI.number)]
+    assert states == ["aktif", "diganti"]
+    assert phones.revoked_serials(db) == [first.cert.serial]
+
+
+def test_a_code_works_once_and_not_after_it_expires(db_with_budi: SqlStore) -> None:
+    db = db_with_budi.database
+    point = phones.device_point(raw_public(phone.DeviceKey.generate()))
+    code = phones.issue_code(db, BUDI.number, by="admin", now_ms=NOW_MS)
+    phones.enroll(db, KEY, code, point, now_ms=NOW_MS)
+    before = snapshot(db_with_budi)
+    with pytest.raises(phones.EnrollmentError) as used:
+        phones.enroll(db, KEY, code, point, now_ms=NOW_MS)
+    assert used.value.code == "used_code"
+    late = phones.issue_code(db, BUDI.number, by="admin", now_ms=NOW_MS)
+    before = snapshot(db_with_budi)
+    with pytest.raises(phones.EnrollmentError) as expired:
+        phones.enroll(db, KEY, late, point, now_ms=NOW_MS + phones.CODE_TTL_MS)
+    assert expired.value.code == "expired_code"
+    assert snapshot(db_with_budi) == before
+
+
+def test_a_new_code_cancels_the_unused_one(db_with_budi: SqlStore) -> None:
+    db = db_with_budi.database
+    point = phones.device_point(raw_public(phone.DeviceKey.generate()))
+    old = phones.issue_code(db, BUDI.number, by="admin", now_ms=NOW_MS)
+    phones.issue_code(db, BUDI.number, by="admin", now_ms=NOW_MS + 1)
+    with pytest.raises(phones.EnrollmentError, match="already used"):
+        phones.enroll(db, KEY, old, point, now_ms=NOW_MS + 2)
+
+
+@pytest.mark.parametrize(
+    ("code", "key", "reason"),
+    [
+        ("", None, "bad_code"),
+        ("ABCD-EFGH", None, "bad_code"),
+        ("<script>", None, "bad_code"),
+        ("ABCD-EFGH-JKMN", None, "unknown_code"),
+        (None, "not base64!", "bad_key"),
+        (None, base64.b64encode(b"\x04" + bytes(64)).decode(), "bad_key"),
+        (None, base64.b64encode(bytes(33)).decode(), "bad_key"),
+    ],
+)
+def test_bad_enrollment_input_is_refused_and_changes_nothing(
+    db_with_budi: SqlStore, code: str | None, key: str | None, reason: str
+) -> None:
+    db = db_with_budi.database
+    real = phones.issue_code(db, BUDI.number, by="admin", now_ms=NOW_MS)
+    before = snapshot(db_with_budi)
+    with pytest.raises(phones.EnrollmentError) as refused:
+        point = phones.device_point(key or raw_public(phone.DeviceKey.generate()))
+        phones.enroll(db, KEY, real if code is None else code, point, now_ms=NOW_MS)
+    assert refused.value.code == reason
+    assert str(refused.value)  # a sentence for the page
+    assert snapshot(db_with_budi) == before
+
+
+def test_no_code_for_an_unknown_employee(store: SqlStore) -> None:
+    with pytest.raises(phones.EnrollmentError) as refused:
+        phones.issue_code(store.database, "TS-9999", by="admin", now_ms=NOW_MS)
+    assert refused.value.code == "unknown_employee"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_code_parser_refuses_or_normalises(text: str) -> None:
+    try:
+        code = phones.normalise_code(text)
+    except phones.EnrollmentError as exc:
+        assert exc.code == "bad_code"
+    else:
+        assert len(code) == phones.CODE_LENGTH
+        assert set(code) <= set(phones.CODE_ALPHABET)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=120))
+def test_device_key_parser_refuses_with_bad_key(text: str) -> None:
+    with pytest.raises(phones.EnrollmentError) as refused:
+        phones.device_point(text)
+    assert refused.value.code == "bad_key"
+
+
+def test_merged_revocations_are_newer_than_both_sources() -> None:
+    org = Revocations(3, frozenset({17}))
+    merged = phones.merged_revocations(org, [2**31])
+    assert merged.serials == {17, 2**31}
+    assert merged.version > phones.merged_revocations(org, []).version
+    assert phones.merged_revocations(Revocations(4, frozenset()), [2**31]).version > merged.version
+
+
+def test_cli_issuing_key_code_and_list(tmp_path: Path) -> None:
+    """The admin's commands end to end: an org's phone issuing key, a code from the hub's
+    store, a phone enrolled with it, listed."""
+    runner = CliRunner()
+    org_dir, pem = tmp_path / "org", tmp_path / "phone.pem"
+    done = runner.invoke(main, ["provision", "init", "--name", "Trans Uji", "--org", str(org_dir)])
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(
+        main, ["provision", "keys", "add-phone", "--out", str(pem), "--org", str(org_dir)]
+    )
+    assert done.exit_code == 0, done.output
+    listed = runner.invoke(main, ["provision", "keys", "list", "--org", str(org_dir)])
+    assert "phone issuing key" in listed.output
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    store = open_store(url)
+    assert isinstance(store, SqlStore)
+    store.migrate()
+    sync_people(store.database, [BUDI], 1)
+    code = runner.invoke(main, ["hub", "phone", "enroll-code", BUDI.number, "--store", url])
+    assert code.exit_code == 0, code.output
+    key = load_signing_key(pem)
+    point = phones.device_point(raw_public(phone.DeviceKey.generate()))
+    cert = phones.enroll(store.database, key, code.output.strip(), point, now_ms=NOW_MS).cert
+    store.close()
+    shown = runner.invoke(main, ["hub", "phone", "list", BUDI.number, "--store", url])
+    assert shown.output.startswith(f"{cert.serial}\taktif\t")
+    unknown = runner.invoke(main, ["hub", "phone", "enroll-code", "TS-9999", "--store", url])
+    assert unknown.exit_code != 0 and "no active employee" in unknown.output
+
+
+def test_hub_workers_enrolling_together_never_share_a_serial(
+    db_with_budi: SqlStore, open_stores: OpenStore
+) -> None:
+    """Two console processes (two connections) enrolling at once: distinct serials."""
+    people = [Person(f"TS-{n:04d}", f"Pegawai {n}", "Unit", "pagi") for n in range(8)]
+    sync_people(db_with_budi.database, [BUDI, *people], 2)
+    codes = [
+        phones.issue_code(db_with_budi.database, p.number, by="admin", now_ms=NOW_MS)
+        for p in people
+    ]
+    workers = [open_stores() for _ in range(2)]
+
+    def enrol_half(w: int) -> list[int]:  # each worker its own connection, as a process has
+        db = workers[w].database
+        return [
+            phones.enroll(
+                db,
+                KEY,
+                codes[i],
+                phones.device_point(raw_public(phone.DeviceKey.generate())),
+                now_ms=NOW_MS,
+            ).cert.serial
+            for i in range(w, len(codes), 2)
+        ]
+
+    with ThreadPoolExecutor(2) as pool:
+        serials = [s for half in pool.map(enrol_half, range(2)) for s in half]
+    assert sorted(serials) == list(range(phones.PHONE_SERIAL_BASE, phones.PHONE_SERIAL_BASE + 8))
