@@ -265,3 +265,21 @@ def test_the_days_the_database_counts_are_the_ones_the_rules_give(
             if found is not None:
                 expected.append(found)
     assert stored == sorted(expected, key=lambda d: (d.employee, d.work_date))
+
+
+def test_many_days_at_once_are_all_written(store: SqlStore) -> None:
+    """A derivation hands the database its days in batches (200 a statement on SQLite, arrays
+    on PostgreSQL): 200 days exactly, and 451, are all there, once each."""
+    for count in (200, 451):
+        for table in ("attendance_days", "attendance_dirty", "scans", "journals", "employees"):
+            store.database.execute(f"DELETE FROM {table}")
+        people = [Person(f"EMP-{n:05d}", f"Pegawai {n}", "Teknik", "Pagi") for n in range(count)]
+        sync_people(store.database, people, 1)
+        station = f"st-pool-banyumanik-{count:02d}"
+        store.register_station(StationInfo(station, bytes(32), "pool-banyumanik"))
+        records = chain(station, [(p.number, "2026-12-07 05:10", "in") for p in people])
+        store.ingest([batch_of(station, records[0].journal, records)], 1)
+        assert store.derive_attendance(1000) == count
+        found = days.stored_days(store.database, dt.date(2026, 12, 7), dt.date(2026, 12, 7))
+        assert sorted(d.employee for d in found) == [p.number for p in people]
+        assert {d.codes for d in found} == {("TL1", "PSW4")}  # 10 min late, no check-out yet

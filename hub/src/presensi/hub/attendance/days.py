@@ -15,7 +15,7 @@ import dataclasses
 import datetime as dt
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -239,10 +239,12 @@ def derive_pending(
         _write(db, gone, rows)
         found = _signals(db, rules, wanted, rostered, stray)
         signals.raise_signals(db, found, now_ms)
-        db.executemany(
-            "DELETE FROM attendance_dirty WHERE employee = ? AND utc_day = ? AND mark = ?",
-            [(str(e), int(u), int(m)) for e, u, m, _, _ in taken],
-        )
+        done = [(str(e), int(u), int(m)) for e, u, m, _, _ in taken]
+        for source, params in _rows_in(db, ("text", "bigint", "bigint"), done, ("", 0, 0)):
+            db.execute(
+                f"DELETE FROM attendance_dirty WHERE (employee, utc_day, mark) IN ({source})",  # noqa: S608
+                params,
+            )
     return len(taken)
 
 
@@ -307,6 +309,36 @@ _NOT_REVOKED = (
     "AND b.revoked_ms IS NOT NULL AND b.revoked_ms <= s.wall_ms)"
 )
 _CHUNK = 200  # days (or employees) per query
+
+
+def _rows_in(
+    db: Database, types: Sequence[str], rows: Sequence[Sequence[object]], filler: Sequence[object]
+) -> Iterator[tuple[str, list[object]]]:
+    """Rows handed to a query as a table (for a CTE or an INSERT), in as few statements as
+    the engine likes, each with the same text so that it is parsed and planned once:
+    PostgreSQL takes them all as arrays (`unnest`, one placeholder a column, not one a
+    value: the driver would parse a statement of thousands of them every time); SQLite as
+    VALUES, _CHUNK rows a statement, the last one filled up with `filler` (a row that matches
+    nothing)."""
+    if not rows:
+        return
+    if db.dialect == "postgres":
+        arrays = ", ".join(f"?::{t}[]" for t in types)
+        yield (
+            f"SELECT * FROM unnest({arrays})",  # noqa: S608
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        return
+    one = f"({', '.join('?' for _ in types)})"
+    values = f"VALUES {', '.join(one for _ in range(_CHUNK))}"
+    for k in range(0, len(rows), _CHUNK):
+        chunk = list(rows[k : k + _CHUNK])
+        chunk += [filler] * (_CHUNK - len(chunk))
+        yield values, [v for row in chunk for v in row]
+
+
+_NO_SPAN = ("", 1, 0)  # an employee nobody is, an empty span
+_SPAN_TYPES = ("text", "bigint", "bigint")
 _W = "w.employee, w.work_date"
 _WINDOWS = "w.in_from, w.in_to, w.out_from, w.out_to"
 
@@ -355,15 +387,15 @@ def _count(
     and the times set by hand in approved corrections (location "manual")."""
     counted = _COUNTED.format(places=_PLACES[db.dialect])
     out: dict[tuple[str, dt.date], Counted] = {}
-    for k in range(0, len(days), _CHUNK):
-        chunk = days[k : k + _CHUNK]
-        values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
-        params: list[object] = []
-        for e, d, w in chunk:
-            params += (e, d.isoformat(), *w.check_in, *w.check_out, w.opens_ms, w.closes_ms)
+    wanted = [
+        (e, d.isoformat(), *w.check_in, *w.check_out, w.opens_ms, w.closes_ms) for e, d, w in days
+    ]
+    types = ("text", "text", "bigint", "bigint", "bigint", "bigint", "bigint", "bigint")
+    filler = ("", "", 0, -1, 0, -1, 1, 0)
+    for source, params in _rows_in(db, types, wanted, filler):
         rows = db.execute(
             "WITH w (employee, work_date, in_from, in_to, out_from, out_to, lo, hi) AS "
-            f"(VALUES {values}), {_PUNCHES_NEAR} {counted}",
+            f"({source}), {_PUNCHES_NEAR} {counted}",
             params,
         )
         for employee, work_date, first_in, last_out, places in rows:
@@ -382,12 +414,10 @@ def _worth_a_look(db: Database, spans: dict[str, tuple[int, int]]) -> set[str]:
     accepted scans at two places or more in their span, or any refused one (most have
     neither, and their scans are not read)."""
     found: set[str] = set()
-    employees = sorted(spans)
-    for k in range(0, len(employees), _CHUNK):
-        chunk = employees[k : k + _CHUNK]
-        values = ", ".join("(?, ?, ?)" for _ in chunk)
+    wanted = [(e, *spans[e]) for e in sorted(spans)]
+    for source, params in _rows_in(db, _SPAN_TYPES, wanted, _NO_SPAN):
         rows = db.execute(
-            f"WITH w (employee, lo, hi) AS (VALUES {values}) "  # noqa: S608
+            f"WITH w (employee, lo, hi) AS ({source}) "  # noqa: S608
             "SELECT w.employee FROM w JOIN scans s ON s.employee = w.employee "
             "AND s.wall_ms >= w.lo AND s.wall_ms < w.hi "
             "WHERE s.outcome IN ('accepted', 'rejected') GROUP BY w.employee "
@@ -398,7 +428,7 @@ def _worth_a_look(db: Database, spans: dict[str, tuple[int, int]]) -> set[str]:
             "AND s.corrected_wall_ms >= w.lo AND s.corrected_wall_ms < w.hi "
             "AND NOT (s.wall_ms >= w.lo AND s.wall_ms < w.hi) "
             "WHERE s.outcome IN ('accepted', 'rejected')",
-            tuple(v for e in chunk for v in (e, *spans[e])),
+            params,
         )
         found.update(str(r[0]) for r in rows)
     return found
@@ -414,12 +444,10 @@ def _seen(db: Database, spans: dict[str, tuple[int, int]]) -> dict[str, list[_Ra
     """Per employee, every accepted or refused scan in their span (by the station's time or
     the hub's corrected one), as the signals need them."""
     out: dict[str, list[_Raw]] = {}
-    employees = sorted(spans)
-    for k in range(0, len(employees), _CHUNK):
-        chunk = employees[k : k + _CHUNK]
-        values = ", ".join("(?, ?, ?)" for _ in chunk)
+    wanted = [(e, *spans[e]) for e in sorted(spans)]
+    for source, params in _rows_in(db, _SPAN_TYPES, wanted, _NO_SPAN):
         rows = db.execute(
-            f"WITH w (employee, lo, hi) AS (VALUES {values}) "  # noqa: S608
+            f"WITH w (employee, lo, hi) AS ({source}) "  # noqa: S608
             f"SELECT {_SEEN_COLUMNS} FROM w JOIN scans s ON s.employee = w.employee "
             "AND s.wall_ms >= w.lo AND s.wall_ms < w.hi "
             "WHERE s.outcome IN ('accepted', 'rejected') "
@@ -427,7 +455,7 @@ def _seen(db: Database, spans: dict[str, tuple[int, int]]) -> dict[str, list[_Ra
             "AND s.corrected_wall_ms >= w.lo AND s.corrected_wall_ms < w.hi "
             "AND NOT (s.wall_ms >= w.lo AND s.wall_ms < w.hi) "
             "WHERE s.outcome IN ('accepted', 'rejected')",
-            tuple(v for e in chunk for v in (e, *spans[e])),
+            params,
         )
         for r in rows:
             out.setdefault(str(r[0]), []).append(
@@ -444,20 +472,35 @@ def _seen(db: Database, spans: dict[str, tuple[int, int]]) -> dict[str, list[_Ra
     return out
 
 
+_DAY_TYPES = (
+    *("text",) * 3,
+    *("bigint",) * 5,
+    "integer",
+    "integer",
+    "text",
+    "double precision",
+    "text",
+    "bigint",
+    "bigint",
+    "text",
+)
+_UPSERT_DAY = "ON CONFLICT (employee, work_date) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in _DAY_COLUMNS.split(", ")[2:]
+)
+
+
 def _write(db: Database, gone: list[tuple[str, str]], rows: list[tuple[object, ...]]) -> None:
     """The derived days: rows written, days that no longer have a result removed."""
-    db.executemany("DELETE FROM attendance_days WHERE employee = ? AND work_date = ?", gone)
-    db.executemany(
-        f"INSERT INTO attendance_days ({_DAY_COLUMNS}) VALUES ({', '.join('?' * 16)}) "  # noqa: S608
-        "ON CONFLICT (employee, work_date) DO UPDATE SET shift = excluded.shift, "
-        "start_ms = excluded.start_ms, end_ms = excluded.end_ms, "
-        "window_end_ms = excluded.window_end_ms, first_in_ms = excluded.first_in_ms, "
-        "last_out_ms = excluded.last_out_ms, late_min = excluded.late_min, "
-        "early_min = excluded.early_min, codes = excluded.codes, deduction = excluded.deduction, "
-        "locations = excluded.locations, rules_version = excluded.rules_version, "
-        "computed_ms = excluded.computed_ms, flags = excluded.flags",
-        rows,
-    )
+    for source, params in _rows_in(db, ("text", "text"), gone, ("", "")):
+        db.execute(
+            f"DELETE FROM attendance_days WHERE (employee, work_date) IN ({source})",  # noqa: S608
+            params,
+        )
+    # (SQLite's last statement is filled up with copies of its last row: written again with
+    # the same values, which an upsert allows there)
+    filler = rows[-1] if rows else ()
+    for source, params in _rows_in(db, _DAY_TYPES, rows, filler):
+        db.execute(f"INSERT INTO attendance_days ({_DAY_COLUMNS}) {source} {_UPSERT_DAY}", params)
 
 
 def _row(d: Day, version: int, now_ms: int) -> tuple[object, ...]:
