@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from presensi.hub import phones
 from presensi.hub.people import sync_people
@@ -93,3 +95,41 @@ def test_hub_run_wants_the_org_keys_with_the_phone_key(tmp_path: Path) -> None:
         main, ["hub", "run", "--store", f"sqlite:///{tmp_path}/hub.db", "--phone-key", str(key)]
     )
     assert result.exit_code == 2 and "--org-keys" in result.output
+
+
+class NoPhones:
+    """The store's answers when no phone is revoked (the publisher's only query)."""
+
+    def execute(self, sql: str, params: object = ()) -> list[tuple[int, ...]]:
+        return [(0,)] if "COUNT" in sql else []
+
+
+SIGNED_ORG = revocations_document(Revocations(3, frozenset({1, 2})), ORG)
+
+
+def flipped(bits: set[int]) -> bytes:
+    """The org's signed list with these bits flipped."""
+    raw = bytearray(SIGNED_ORG)
+    for i in bits:
+        raw[i // 8] ^= 1 << (i % 8)
+    return bytes(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.sets(st.integers(0, len(SIGNED_ORG) * 8 - 1), min_size=1, max_size=4).map(flipped),
+    ),
+    st.sampled_from([topics.FLEET_REVOCATIONS, topics.FLEET_KEYS]),
+)
+def test_hostile_fleet_documents_change_nothing(payload: bytes, topic: str) -> None:
+    """Whatever arrives on the fleet topics: nothing raised, no list adopted but the org's
+    (the atheris target tests/fuzz/fuzz_phone_hub.py goes further)."""
+    hub = RevocationPublisher(KEY, KeyRing.of([ORG.public]))
+    hub.heard(topic, payload)
+    document = hub.due(NoPhones())  # type: ignore[arg-type]
+    if payload == SIGNED_ORG and topic == REVOKED:
+        assert published(document) == Revocations(3 << 24, frozenset({1, 2}))
+    else:
+        assert document is None and hub.org is None
