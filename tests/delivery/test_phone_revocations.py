@@ -112,7 +112,7 @@ def first_hub_part(
     new_device, new_cert = enroll(fleet)
     started = time.monotonic()
     assert wait_for(lambda: old_cert.serial in revoked_at(station), timeout=15)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 12  # hub every 2 s, station reload every 5 s
     assert revoked_at(station) == Revocations((3 << 24) + 1, frozenset({1, old_cert.serial}))
     assert scan(station, old_device, old_cert) is Reason.REVOKED
     assert scan(station, new_device, new_cert) is Reason.OK
