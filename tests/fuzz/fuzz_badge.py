@@ -15,6 +15,9 @@ canonical text; verify never raises and accepts only the exact text of a token t
 signed (or of a code the enrolled device signed). Both verifiers see every input. A violation
 raises, which libFuzzer reports as a crash with the input saved.
 
+What the hub takes in for phones (enrollment codes, device keys, the fleet documents it merges
+into its revocation list) is fuzzed by fuzz_phone_hub.py.
+
 This file is not part of the test suite (pytest collects tests/ only) and needs atheris, which
 the dev extra does not install.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from typing import Any
 
 from presensi.device.testbed import sample_record
 from presensi.protocol.reasons import Outcome, Reason
@@ -23,17 +24,20 @@ def chain(
     scans: list[tuple[str, str, str]],
     outcome: Outcome = Outcome.ACCEPTED,
     reason: Reason = Reason.OK,
+    **changes: Any,
 ) -> list[ScanRecord]:
-    """A station's journal: (employee, local time, direction) each."""
+    """A station's journal: (employee, local time, direction) each; `changes` replace fields of
+    every record (a phone badge's serial, a payload fingerprint)."""
     out: list[ScanRecord] = []
     prev = GENESIS
     for seq, (employee, when, direction) in enumerate(scans, 1):
+        fields: dict[str, Any] = {"serial": int(employee.rsplit("-", 1)[1])}  # one per employee
+        fields.update(changes)
         record = sample_record(
             station,
             seq,
             prev,
             employee=employee,
-            serial=int(employee.rsplit("-", 1)[1]),  # one badge per employee
             wall_ms=at(when),
             direction=direction,
             outcome=outcome,
@@ -42,6 +46,7 @@ def chain(
             clock_last_sync_ms=at(when) - 60_000,
             mono_ns=(at(when) - at("2026-12-07 00:00")) * 1_000_000,
             location=station.removeprefix("st-").rsplit("-", 1)[0],
+            **fields,
         )
         out.append(record)
         prev = record.digest()

@@ -145,3 +145,86 @@ def test_refused_attempts_through_ingest(store: SqlStore) -> None:
     store.ingest([batch_of(records[0].station, records[0].journal, records)], 1)
     days.derive_all(store.database, days.RulesInForce())
     assert _alerts(store) == [(signals.ATTEMPTS, "st-term-mangkang-01")]
+
+
+# -- a phone badge at two stations --------------------------------------------------------------
+
+PHONE = 2**31 + 5
+
+
+def phone_seen(
+    when: str, station: str, payload: str, location: str = "term-mangkang"
+) -> signals.Seen:
+    return signals.Seen(
+        f"id-{when.replace(' ', 'T')}-{station}",
+        at(when),
+        station,
+        location,
+        "accepted",
+        "ok",
+        PHONE,
+        payload,
+    )
+
+
+def test_one_phone_code_at_two_stations() -> None:
+    first = phone_seen("2026-12-07 05:00:05", "st-a", "aa" * 16)
+    # a screenshot of the same code shown at another station, 20 s later: one alert, the evidence
+    copy = phone_seen("2026-12-07 05:00:25", "st-b", "aa" * 16, "term-terboyo")
+    [found] = signals.phone_copies("EMP-00001", [copy, first])
+    assert found.kind == signals.PHONE_COPY and found.station == "st-b"
+    assert found.subject == f"EMP-00001 {PHONE} {first.scan_id}"
+    assert "the same code" in found.detail and "term-terboyo (st-b)" in found.detail
+    # the same text is a copy however late it is shown (a station whose clock lags)
+    late = phone_seen("2026-12-07 05:09:00", "st-c", "aa" * 16)
+    [found] = signals.phone_copies("EMP-00001", [first, copy, late])
+    assert "st-b" in found.detail and "st-c" in found.detail  # still one alert
+    # another code of the phone at another station within 30 s: a copy of a fresh code
+    fresh = phone_seen("2026-12-07 05:00:30", "st-b", "bb" * 16)
+    [found] = signals.phone_copies("EMP-00001", [first, fresh])
+    assert "within 30 s" in found.detail
+    # the owner at two stations a minute apart, with their own codes: nothing
+    walked = phone_seen("2026-12-07 05:01:10", "st-b", "cc" * 16)
+    assert signals.phone_copies("EMP-00001", [first, walked]) == []
+    # the same station (it refuses a replay itself), a card, a refused scan: nothing
+    again = phone_seen("2026-12-07 05:00:20", "st-a", "aa" * 16)
+    assert signals.phone_copies("EMP-00001", [first, again]) == []
+    card = dataclasses.replace(copy, serial=7)
+    refused = dataclasses.replace(copy, outcome="rejected", reason="phone_expired_step")
+    assert signals.phone_copies("EMP-00001", [first, card]) == []
+    assert signals.phone_copies("EMP-00001", [first, refused]) == []
+
+
+def test_one_phone_code_at_two_stations_through_ingest_counted_once(store: SqlStore) -> None:
+    _prepared(store)
+    code = {"serial": PHONE, "payload_sha256": "ab" * 16}
+    # two stations at the same terminal (no travel signal), the same code 12 s apart
+    store.register_station(StationInfo("st-term-mangkang-02", bytes(32), "term-mangkang"))
+    owner = chain("st-term-mangkang-01", [("EMP-00001", "2026-12-07 05:00:03", "in")], **code)
+    copy = chain("st-term-mangkang-02", [("EMP-00001", "2026-12-07 05:00:15", "in")], **code)
+    for records in (owner, copy):
+        store.ingest([batch_of(records[0].station, records[0].journal, records)], 1)
+    days.derive_all(store.database, days.RulesInForce())
+    assert _alerts(store) == [(signals.PHONE_COPY, "st-term-mangkang-02")]
+    [alert] = store.alerts()
+    assert owner[0].scan_id in alert.subject and "the same code" in alert.detail
+    # attendance counts the day once, from the first check-in
+    [day] = days.stored_days(
+        store.database, dt.date(2026, 12, 7), dt.date(2026, 12, 7), "EMP-00001"
+    )
+    assert day.first_in_ms == at("2026-12-07 05:00:03")
+    # derived again: not raised anew
+    days.mark_range(store.database, dt.date(2026, 12, 1), dt.date(2026, 12, 31))
+    days.derive_all(store.database, days.RulesInForce())
+    assert len(store.alerts(open_only=False, limit=10)) == 1
+
+
+def test_a_card_at_two_stations_of_one_place_is_not_looked_at(store: SqlStore) -> None:
+    _prepared(store)
+    store.register_station(StationInfo("st-term-mangkang-02", bytes(32), "term-mangkang"))
+    a = chain("st-term-mangkang-01", [("EMP-00001", "2026-12-07 05:00:03", "in")])
+    b = chain("st-term-mangkang-02", [("EMP-00001", "2026-12-07 05:00:15", "in")])
+    for records in (a, b):
+        store.ingest([batch_of(records[0].station, records[0].journal, records)], 1)
+    days.derive_all(store.database, days.RulesInForce())
+    assert _alerts(store) == []

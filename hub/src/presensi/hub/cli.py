@@ -116,6 +116,22 @@ def hub() -> None:
 @with_broker
 @click.option("--client-id", default="presensi-hub", show_default=True)
 @click.option("--share-group", default=None, help="Split the load with other hub workers.")
+@click.option(
+    "--phone-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    envvar="PRESENSI_HUB_PHONE_KEY",
+    help="The phone issuing key (as for hub web): keep the revocation list with the revoked "
+    "phones published (docs/phone-badge.md). Needs --org-keys.",
+)
+@click.option(
+    "--org-keys",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    envvar="PRESENSI_HUB_ORG_KEYS",
+    help="The org's key list (org-keys.json, as the stations have it): which revocation lists "
+    "on the broker are the org's.",
+)
 def run(
     store_url: str,
     broker: str,
@@ -126,15 +142,21 @@ def run(
     key_file: Path | None,
     client_id: str,
     share_group: str | None,
+    phone_key: Path | None,
+    org_keys: Path | None,
 ) -> None:
     """Ingest scans from every station until stopped (SIGTERM or Ctrl-C)."""
     import logging
 
     from presensi.hub.service import Hub, read_secret
+    from presensi.protocol.errors import ProtocolError
 
     if logging.getLogger().level > logging.INFO:  # a service: what journalctl readers need
         logging.getLogger().setLevel(logging.INFO)
+    if (phone_key is None) != (org_keys is None):
+        _fail("give --phone-key and --org-keys together (docs/phone-badge.md)")
     try:
+        revocations = None if phone_key is None else _revocation_publisher(phone_key, org_keys)
         service = Hub(
             store_url,
             broker,
@@ -143,8 +165,9 @@ def run(
             password=read_secret(password_file),
             share_group=share_group,
             tls=_tls(ca_file, cert_file, key_file),
+            revocations=revocations,
         )
-    except (HubError, OSError) as exc:
+    except (HubError, ProtocolError, OSError, ValueError) as exc:
         _fail(exc)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -153,6 +176,22 @@ def run(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     service.run()
+
+
+def _revocation_publisher(phone_key: Path, org_keys: Path | None) -> Any:
+    import json
+
+    from presensi.hub.revocation_publisher import RevocationPublisher
+    from presensi.protocol.keys import KeyRing, load_signing_key
+
+    assert org_keys is not None
+    data = json.loads(org_keys.read_text(encoding="utf-8"))
+    version = data.get("version", 0) if isinstance(data, dict) else 0
+    return RevocationPublisher(
+        load_signing_key(phone_key),
+        KeyRing.from_json(data),
+        version if isinstance(version, int) else 0,
+    )
 
 
 tz_option = click.option(

@@ -13,6 +13,7 @@ import collections
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,8 +142,12 @@ class Ingest:
         max_wait_s: float = 0.02,
         clean_session: bool = False,
         tls: TlsFiles | None = None,
+        fleet_listener: Callable[[str, bytes], None] | None = None,
     ) -> None:
         self.store = store
+        # called (on paho's thread) with each retained fleet document, when given: the hub
+        # then subscribes to the fleet topics (presensi.hub.revocation_publisher)
+        self.fleet_listener = fleet_listener
         self.client_id = client_id
         self.share_group = share_group
         self.max_group = max_group
@@ -220,6 +225,8 @@ class Ingest:
                 for kind in ("scans", "status", "telemetry")
             ]
         )
+        if self.fleet_listener is not None:  # every worker: not shared
+            client.subscribe([(topics.FLEET_KEYS, 1), (topics.FLEET_REVOCATIONS, 1)])
         self._say_connected(True)
         log.warning("hub connected to the broker at %s:%s", self._host, self._port)
         self.connected.set()  # last: whoever waits on it sees the store and the log up to date
@@ -259,6 +266,10 @@ class Ingest:
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         payload = bytes(message.payload)
         size = len(payload)
+        if message.topic in (topics.FLEET_KEYS, topics.FLEET_REVOCATIONS):
+            if self.fleet_listener is not None and size <= wire.MAX_FLEET_BYTES:
+                self.fleet_listener(message.topic, payload)
+            return
         limit = KIND_LIMITS.get(message.topic.rsplit("/", 1)[-1], wire.MAX_STATUS_BYTES)
         if size > limit:
             payload = payload[:REJECT_PAYLOAD_MAX]  # never held whole: it is rejected anyway

@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from presensi.hub import revocation_publisher
 from presensi.hub.broker import TlsFiles
 from presensi.hub.events import sheets
 from presensi.hub.ingest import Ingest
-from presensi.hub.store import Store, open_store
+from presensi.hub.revocation_publisher import RevocationPublisher
+from presensi.hub.store import Database, Store, open_store
 from presensi.protocol import systemd, topics
 
 log = logging.getLogger(__name__)
@@ -28,8 +30,11 @@ class Hub:
         password: str = "",
         share_group: str | None = None,
         tls: TlsFiles | None = None,
+        revocations: RevocationPublisher | None = None,
     ) -> None:
         self.broker, self.store_url = broker, store_url
+        # with the phone key (hub run --phone-key): the merged revocation list, kept published
+        self.revocations = revocations
         self.store: Store = open_store(store_url)
         self.store.migrate()
         self.ingest = Ingest(
@@ -40,12 +45,15 @@ class Hub:
             password=password,
             share_group=share_group,
             tls=tls,
+            fleet_listener=None if revocations is None else revocations.heard,
         )
         self.stop_event = threading.Event()
         self.sheets = sheets.Publisher()
         self._sheets_store: Store | None = None
         self._next_sheets = 0.0
         self._sheets_failed_logged = 0.0
+        self._next_revocations = 0.0
+        self._revocations_failed_logged = 0.0
 
     def start(self) -> None:
         self.ingest.start()
@@ -83,6 +91,7 @@ class Hub:
                     systemd.notify("STATUS=" + ("ingesting" if healthy else "store unreachable"))
                     was_healthy = healthy
                 self.publish_event_sheets()
+                self.publish_revocations()
         finally:
             systemd.notify("STOPPING=1")
             self.close()
@@ -100,9 +109,7 @@ class Hub:
             return 0
         self._next_sheets = now + sheets.EVERY_S
         try:
-            if self._sheets_store is None:
-                self._sheets_store = open_store(self.store_url)
-            db = self._sheets_store.database  # type: ignore[attr-defined]
+            db = self._loop_database()
             changed = self.sheets.changes(db)
             for topic, payload in changed:
                 self.ingest.publish(topic, payload, retain=True)
@@ -113,6 +120,37 @@ class Hub:
                 log.exception("could not publish the event sheets; trying again")
             self.sheets = sheets.Publisher()
             return 0
+
+    def publish_revocations(self, *, force: bool = False) -> bool:
+        """Every few seconds (or now, with `force`), with the phone key: publish the merged
+        revocation list (the org's and the revoked phones) where the broker does not hold it
+        yet (presensi.hub.revocation_publisher). Whether a list was sent."""
+        if self.revocations is None:
+            return False
+        now = time.monotonic()
+        if not force and now < self._next_revocations:
+            return False
+        if not self.ingest.connected.is_set():
+            self.revocations.forget_broker()
+            return False
+        self._next_revocations = now + revocation_publisher.EVERY_S
+        try:
+            document = self.revocations.due(self._loop_database())
+            if document is not None:
+                self.ingest.publish(topics.FLEET_REVOCATIONS, document, retain=True)
+            return document is not None
+        except Exception:  # the store or the broker: the next round tries again
+            if now >= self._revocations_failed_logged:
+                self._revocations_failed_logged = now + 300
+                log.exception("could not publish the revocation list; trying again")
+            self.revocations.forget_broker()
+            return False
+
+    def _loop_database(self) -> Database:
+        """The store of the hub's own loop (event sheets, revocations), beside the ingest's."""
+        if self._sheets_store is None:
+            self._sheets_store = open_store(self.store_url)
+        return self._sheets_store.database  # type: ignore[attr-defined, no-any-return]
 
     def stop(self) -> None:
         self.stop_event.set()

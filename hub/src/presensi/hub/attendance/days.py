@@ -248,7 +248,7 @@ def derive_pending(
     return len(taken)
 
 
-_Raw = tuple[str, int, str, str, str, str, int | None]  # signals.Seen's fields
+_Raw = tuple[str, int, str, str, str, str, int | None, str | None]  # signals.Seen's fields
 
 
 def _signals(
@@ -258,8 +258,8 @@ def _signals(
     rostered: dict[tuple[str, dt.date], Assignment],
     stray: Sequence[Day],
 ) -> list[signals.Signal]:
-    """The cheating signals, for those seen at two places, refused, or somewhere not
-    assigned: their scans are read, everyone else's are not."""
+    """The cheating signals, for those seen at two places (or a phone at two stations),
+    refused, or somewhere not assigned: their scans are read, everyone else's are not."""
     spans = {e: w.read for e, (_, w) in wanted.items()}
     look = _worth_a_look(db, spans) | {day.employee for day in stray}
     if not look:
@@ -272,6 +272,7 @@ def _signals(
         found += signals.travel(employee, theirs, coords, rules.signals)
         found += signals.attempts(employee, theirs, rules.signals)
         found += signals.revoked(employee, theirs)
+        found += signals.phone_copies(employee, theirs)
     for day in stray:
         group = wanted[day.employee][0]
         allowed = allowed_locations(group, rostered.get((day.employee, day.work_date)))
@@ -411,8 +412,8 @@ def _count(
 
 def _worth_a_look(db: Database, spans: dict[str, tuple[int, int]]) -> set[str]:
     """Who the travel, attempts and revoked signals could find anything for: someone with
-    accepted scans at two places or more in their span, or any refused one (most have
-    neither, and their scans are not read)."""
+    accepted scans at two places or more in their span, or any refused one, or a phone badge
+    accepted at two stations (most have none of these, and their scans are not read)."""
     found: set[str] = set()
     wanted = [(e, *spans[e]) for e in sorted(spans)]
     for source, params in _rows_in(db, _SPAN_TYPES, wanted, _NO_SPAN):
@@ -423,6 +424,8 @@ def _worth_a_look(db: Database, spans: dict[str, tuple[int, int]]) -> set[str]:
             "WHERE s.outcome IN ('accepted', 'rejected') GROUP BY w.employee "
             "HAVING COUNT(DISTINCT CASE WHEN s.outcome = 'accepted' THEN s.location END) > 1 "
             "OR SUM(CASE WHEN s.outcome = 'rejected' THEN 1 ELSE 0 END) > 0 "
+            "OR COUNT(DISTINCT CASE WHEN s.outcome = 'accepted' "  # one phone, two stations
+            f"AND s.serial >= {signals.PHONE_SERIAL_BASE} THEN s.station END) > 1 "
             # (a scan whose time the hub moved into the span: looked at, to be sure)
             "UNION SELECT w.employee FROM w JOIN scans s ON s.employee = w.employee "
             "AND s.corrected_wall_ms >= w.lo AND s.corrected_wall_ms < w.hi "
@@ -436,7 +439,8 @@ def _worth_a_look(db: Database, spans: dict[str, tuple[int, int]]) -> set[str]:
 
 _SEEN_COLUMNS = (
     "s.employee, s.scan_id, COALESCE(s.corrected_wall_ms, s.wall_ms), s.station, s.location, "
-    "s.outcome, s.reason, s.serial"
+    "s.outcome, s.reason, s.serial, "
+    f"CASE WHEN s.serial >= {signals.PHONE_SERIAL_BASE} THEN s.body END"  # phones' fingerprint
 )
 
 
@@ -467,6 +471,7 @@ def _seen(db: Database, spans: dict[str, tuple[int, int]]) -> dict[str, list[_Ra
                     str(r[5]),
                     str(r[6]),
                     None if r[7] is None else int(r[7]),
+                    signals.fingerprint(r[8]),
                 )
             )
     return out

@@ -8,7 +8,11 @@ by itself here: attendance stays as derived; a person clears the alert or correc
   `locations`, or the roster's `lokasi`);
 - attempts: `rejected_attempts` refused scans of one person within `rejected_window_min`
   (a forged, expired or someone else's card tried again and again);
-- revoked: a revoked badge presented at a station that knew it was revoked.
+- revoked: a revoked badge presented at a station that knew it was revoked;
+- phone copy: one phone badge accepted at two stations with the very same code (a screenshot:
+  the same text, so the same payload fingerprint), or within two time steps (30 s) of each
+  other (a copy of a code shown while it was still valid). The station refuses the same code
+  twice itself (`phone_replayed`); two stations cannot know of each other offline.
 
 Checked by the derivation for the days it derives (presensi.hub.attendance.days), so a signal
 follows its scans within a second or so. Each alert is raised once per subject, ever: deriving
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +39,9 @@ TRAVEL = "attendance_travel"
 ELSEWHERE = "attendance_elsewhere"
 ATTEMPTS = "attendance_attempts"
 REVOKED = "attendance_revoked"
+PHONE_COPY = "attendance_phone_copy"
+PHONE_SERIAL_BASE = 2**31  # = presensi.hub.phones.PHONE_SERIAL_BASE: phone serials from here
+PHONE_COPY_MS = 30_000  # two time steps: how long one phone code verifies
 EARTH_KM = 6371.0
 
 
@@ -48,6 +56,7 @@ class Seen:
     outcome: str
     reason: str
     serial: int | None
+    payload: str | None = None  # the record's payload_sha256, for phone badges (else None)
 
 
 @dataclass(frozen=True)
@@ -168,6 +177,66 @@ def revoked(employee: str, seen: Sequence[Seen]) -> list[Signal]:
                 f"({s.station}) at {_when(s.at_ms)}",
             )
     return list(out.values())
+
+
+def fingerprint(body: object) -> str | None:
+    """The payload fingerprint (payload_sha256) in a stored record's body, or None."""
+    if body is None:
+        return None
+    try:
+        value = json.loads(str(body)).get("payload_sha256")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _copied(a: Seen, b: Seen) -> bool:
+    """Two accepted scans of one phone that one phone showing its code cannot explain."""
+    if a.serial != b.serial or a.station == b.station:
+        return False
+    same_code = a.payload is not None and a.payload == b.payload
+    return same_code or abs(b.at_ms - a.at_ms) <= PHONE_COPY_MS
+
+
+def phone_copies(employee: str, seen: Sequence[Seen]) -> list[Signal]:
+    """A phone badge accepted at two stations with the same code, or within 30 s: one alert per
+    first scan, naming every station the copies were accepted at."""
+    phone = sorted(
+        (
+            s
+            for s in seen
+            if s.outcome == "accepted" and s.serial is not None and s.serial >= PHONE_SERIAL_BASE
+        ),
+        key=lambda s: s.at_ms,
+    )
+    claimed: set[str] = set()
+    out: list[Signal] = []
+    for i, first in enumerate(phone):
+        if first.scan_id in claimed:
+            continue
+        copies = [b for b in phone[i + 1 :] if b.scan_id not in claimed and _copied(first, b)]
+        if not copies:
+            continue
+        claimed.update(b.scan_id for b in copies)
+        same = all(b.payload is not None and b.payload == first.payload for b in copies)
+        how = "the same code (a copy of the screen)" if same else "within 30 s"
+        where = "; ".join(
+            f"{b.location} ({b.station}) at {_when(b.at_ms)}"
+            + (", same code" if b.payload is not None and b.payload == first.payload else "")
+            for b in copies
+        )
+        out.append(
+            Signal(
+                PHONE_COPY,
+                copies[-1].station,
+                f"{employee} {first.serial} {first.scan_id}",
+                f"{employee}: phone badge {first.serial} accepted at {first.location} "
+                f"({first.station}) at {_when(first.at_ms)}, then at {where}: {how}; one phone "
+                "cannot be at two stations at once (counted once: the day takes the first "
+                "check-in and the last check-out)",
+            )
+        )
+    return out
 
 
 # -- store ------------------------------------------------------------------------------------
