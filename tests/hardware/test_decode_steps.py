@@ -36,9 +36,6 @@ def tuning_frame(index: int, condition: FieldCondition) -> tuple[str, np.ndarray
         ("unskew", 11, FieldCondition.TILT),  # steep tilt: zxing-cpp misjudges the symbol size
         ("unskew", 22, FieldCondition.TILT),
         ("region_sharpen_double", 25, FieldCondition.DEFOCUS),  # a soft code at 640x480
-        ("region_double", 18, FieldCondition.DEFOCUS),  # a soft code at 1280x720
-        ("located_global", 13, FieldCondition.NOISE),  # noise the local binariser trips on
-        ("located_stretch_fixed", 2, FieldCondition.DEFOCUS),
         ("located_unsharp", 7, FieldCondition.DEFOCUS),  # blur near half a module, 1280x720
         ("located_enlarge", 4, FieldCondition.DEFOCUS),
     ],

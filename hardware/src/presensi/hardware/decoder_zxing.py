@@ -89,10 +89,7 @@ STEPS: dict[str, str] = {
 # the others rescued nothing the kept ones did not, or cost empty frames too much
 DEFAULT_STEPS: tuple[str, ...] = (
     "unskew",
-    "located_global",
-    "located_stretch_fixed",
     "region_sharpen_double",
-    "region_double",
     "located_unsharp",
     "located_enlarge",
 )
