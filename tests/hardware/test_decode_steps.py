@@ -133,3 +133,16 @@ def test_normalise_evens_out_a_light_gradient() -> None:
     assert out.shape == (64, 96) and out.dtype == np.uint8
     dark, light = out[:, 8:40], out[:, 56:88]  # the same pattern under little and much light
     assert abs(float(dark.mean()) - float(light.mean())) < 12
+
+
+def test_whole_frame_retries_only_on_frames_up_to_1280x720() -> None:
+    text, frame = tuning_frame(7, FieldCondition.DEFOCUS)  # 1280x720: the cap itself
+    decoder = ZxingDecoder(steps=["located_unsharp"], budget_ms=1000)
+    ran: list[tuple[int, ...]] = []
+    name, step = decoder._located_steps[0]
+    decoder._located_steps = [(name, lambda f: ran.append(f.shape) or step(f))]
+    assert decoder.decode(frame) == [text]
+    big = np.zeros((900, 1600), np.uint8)  # a larger frame: the located region pasted in
+    big[90:810, 160:1440] = frame
+    decoder.decode(big)
+    assert ran == [frame.shape]

@@ -85,6 +85,9 @@ STEPS: dict[str, str] = {
     "frame_double": "frame",
     "track": "track",
 }
+# the whole-frame retries run on frames up to 1280x720 (a station's camera modes); on a larger
+# frame (up to frame_input.MAX_PIXELS, 4 Mpx) one would take 60-70 ms here, past any budget
+WHOLE_FRAME_MAX_PIXELS = 1280 * 720
 # the steps that earned their time on the tuning split (docs/benchmarks.md, "Decoder steps");
 # the others rescued nothing the kept ones did not, or cost empty frames too much
 DEFAULT_STEPS: tuple[str, ...] = (
@@ -201,7 +204,7 @@ class ZxingDecoder:
         attempts: list[tuple[str, Callable[[], list[str]]]] = []
         for name, step in self._symbol_steps:
             attempts += [(name, partial(step, img, quad)) for quad in quads[:2]]
-        if quads:
+        if quads and img.size <= WHOLE_FRAME_MAX_PIXELS:
             attempts += [(name, partial(whole, img)) for name, whole in self._located_steps]
         if not located:
             attempts += [(name, partial(whole, img)) for name, whole in self._frame_steps]
