@@ -88,6 +88,7 @@ STEPS: dict[str, str] = {
 # the whole-frame retries run on frames up to 1280x720 (a station's camera modes); on a larger
 # frame (up to frame_input.MAX_PIXELS, 4 Mpx) one would take 60-70 ms here, past any budget
 WHOLE_FRAME_MAX_PIXELS = 1280 * 720
+SKIP_DECAY = 0.9  # a skipped step's cost estimate is lowered by this, so it is tried again
 # the steps that earned their time on the tuning split (docs/benchmarks.md, "Decoder steps");
 # the others rescued nothing the kept ones did not, or cost empty frames too much
 DEFAULT_STEPS: tuple[str, ...] = (
@@ -219,13 +220,20 @@ class ZxingDecoder:
     ) -> list[str]:
         """Run `attempt` unless it would not end before `deadline`, judged by what the step
         took on earlier frames per pixel of the frame: a slow step never stalls the scan loop
-        past its frame budget (it is skipped, and a cheaper one after it may still run)."""
+        past its frame budget (it is skipped, and a cheaper one after it may still run).
+
+        Each skip lowers the estimate a little (`SKIP_DECAY`), so a step that looked slow
+        during a burst of load is tried again later instead of being skipped for good."""
         start = time.perf_counter()
-        if start + self._cost.get(name, 0.0) * pixels > deadline:
+        known = self._cost.get(name)
+        if known is not None and start + known * pixels > deadline:
+            if start < deadline:
+                self._cost[name] = known * SKIP_DECAY
+            return []
+        if start > deadline:
             return []
         texts = attempt()
         per_pixel = (time.perf_counter() - start) / pixels
-        known = self._cost.get(name)
         self._cost[name] = per_pixel if known is None else 0.7 * known + 0.3 * per_pixel
         return texts
 
