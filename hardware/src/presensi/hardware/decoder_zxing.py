@@ -1,31 +1,38 @@
 """QR decoding with zxing-cpp (the default: fastest and most robust of those measured).
 
 One plain zxing-cpp call decodes almost every frame. When it fails, the frame can be tried
-again with the steps of `decode_steps`, in the order of `STEPS`, until one reads or the frame's
-retry budget (`budget_ms`) is spent:
+again with the steps of `decode_steps`, in the order of the steps chosen, until one reads or
+the frame's retry budget (`budget_ms`) is spent. A step is not started when what it took on
+earlier frames (per pixel of the frame) says it would end past the budget, so a slow step on a
+slow machine is skipped rather than stalling the scan loop; a cheaper one after it may still run.
 
 - where zxing-cpp located a symbol but could not read it (a checksum or format error: a steep
-  tilt, defocus, noise, a small code): the region sheared square from its top-left corner
-  (`unskew`, for steep tilts where zxing-cpp misjudges the symbol's size); the region
-  sharpened, enlarged, halved, box-blurred, binarised globally, contrast-stretched and
-  binarised at a fixed threshold, or normalised for local contrast (CLAHE-like); the symbol
-  warped upright from its corners (`rectify`);
+  tilt, defocus, noise, a small code): the region sharpened, enlarged, halved, box-blurred,
+  binarised globally, contrast-stretched and binarised at a fixed threshold, or normalised for
+  local contrast (CLAHE-like); the region sheared square from its top-left corner (`unskew`,
+  for steep tilts where zxing-cpp misjudges the symbol's size); the symbol warped upright from
+  its corners (`rectify`);
+- once for the whole frame, where a symbol was located (`located_*`): another binariser
+  (global histogram; a contrast stretch and a fixed threshold), an unsharp mask (defocus), the
+  frame enlarged 1.5x (bilinear). The whole frame, not the located region: where zxing-cpp
+  misjudged the symbol the region is often the wrong one;
 - where nothing was located: the whole frame with a global binariser, at half or double size;
 - `track`: where nothing was located in this frame but was in one of the last `track_frames`
   frames, the symbol steps where it was.
 
 `ZxingDecoder(steps=...)` runs a subset; the bench's ablation measures what each one buys
 (docs/benchmarks.md, "Decoder steps"). `DEFAULT_STEPS` keeps only those that earned their time
-on the tuning split: unskew, region_sharpen_double, region_double. None of them runs on a frame
-where nothing was located, so a frame without a code (most of what a station sees) costs the
-plain call alone unless something in it looks like a symbol. Frames of any type or size are
-first made a grey 8-bit frame (`frame_input.gray_frame`), or refused with a FrameError.
+on the tuning split. None of them runs on a frame where nothing was located, so a frame without
+a code (most of what a station sees) costs the plain call alone unless something in it looks
+like a symbol. Frames of any type or size are first made a grey 8-bit frame
+(`frame_input.gray_frame`), or refused with a FrameError.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,6 +42,7 @@ from presensi.hardware.decode_steps import (
     Quad,
     box3,
     double,
+    enlarge,
     half,
     normalise,
     quad_size,
@@ -42,6 +50,7 @@ from presensi.hardware.decode_steps import (
     region,
     sharpen,
     stretch,
+    unsharp,
     unskew,
 )
 from presensi.hardware.errors import DecoderError
@@ -54,8 +63,13 @@ __all__ = ["DEFAULT_STEPS", "STEPS", "ZxingDecoder", "box3", "double", "half", "
 
 Read = Callable[..., list[str]]
 
-# name -> where it runs: "symbol" (a located symbol), "frame" (nothing located), "track"
+# name -> where it runs: "symbol" (each located symbol), "located" (the whole frame, once, when
+# a symbol was located), "frame" (the whole frame when nothing was located), "track"
 STEPS: dict[str, str] = {
+    "located_global": "located",
+    "located_stretch_fixed": "located",
+    "located_unsharp": "located",
+    "located_enlarge": "located",
     "unskew": "symbol",
     "region_sharpen": "symbol",
     "region_sharpen_double": "symbol",
@@ -71,9 +85,18 @@ STEPS: dict[str, str] = {
     "frame_double": "frame",
     "track": "track",
 }
+# the whole-frame retries run on frames up to 1280x720 (a station's camera modes); on a larger
+# frame (up to frame_input.MAX_PIXELS, 4 Mpx) one would take 60-70 ms here, past any budget
+WHOLE_FRAME_MAX_PIXELS = 1280 * 720
+SKIP_DECAY = 0.9  # a skipped step's cost estimate is lowered by this, so it is tried again
 # the steps that earned their time on the tuning split (docs/benchmarks.md, "Decoder steps");
 # the others rescued nothing the kept ones did not, or cost empty frames too much
-DEFAULT_STEPS: tuple[str, ...] = ("unskew", "region_sharpen_double", "region_double")
+DEFAULT_STEPS: tuple[str, ...] = (
+    "unskew",
+    "region_sharpen_double",
+    "located_unsharp",
+    "located_enlarge",
+)
 
 
 class ZxingDecoder:
@@ -126,9 +149,17 @@ class ZxingDecoder:
             "frame_half": lambda f: self._read(half(f)),
             "frame_double": lambda f: self._read(double(f)) if f.shape[1] <= 640 else [],
         }
-        self._symbol_steps = [symbol[s] for s in chosen if s in symbol]
-        self._frame_steps = [whole[s] for s in chosen if s in whole]
+        located: dict[str, Callable[[Frame], list[str]]] = {
+            "located_global": lambda f: self._read(f, binarizer=self._global),
+            "located_stretch_fixed": lambda f: self._read(stretch(f), binarizer=self._fixed),
+            "located_unsharp": lambda f: self._read(unsharp(f)),
+            "located_enlarge": lambda f: self._read(enlarge(f)),
+        }
+        self._symbol_steps = [(s, symbol[s]) for s in chosen if s in symbol]
+        self._located_steps = [(s, located[s]) for s in chosen if s in located]
+        self._frame_steps = [(s, whole[s]) for s in chosen if s in whole]
         self._tracking = "track" in chosen
+        self._cost: dict[str, float] = {}  # seconds a step takes per pixel of the frame
 
     def _on_region(self, read: Callable[[Frame], list[str]]) -> Callable[[Frame, Quad], list[str]]:
         def step(frame: Frame, quad: Quad) -> list[str]:
@@ -171,21 +202,40 @@ class ZxingDecoder:
         elif self._tracking and self._hint is not None and self._hint_left > 0:
             self._hint_left -= 1
             quads = [self._hint]
-        for quad in quads[:2]:
-            for step in self._symbol_steps:
-                if time.perf_counter() > deadline:
-                    return []
-                if texts := step(img, quad):
-                    self.forget()
-                    return texts
+        attempts: list[tuple[str, Callable[[], list[str]]]] = []
+        for name, step in self._symbol_steps:
+            attempts += [(name, partial(step, img, quad)) for quad in quads[:2]]
+        if quads and img.size <= WHOLE_FRAME_MAX_PIXELS:
+            attempts += [(name, partial(whole, img)) for name, whole in self._located_steps]
         if not located:
-            for whole in self._frame_steps:
-                if time.perf_counter() > deadline:
-                    return []
-                if texts := whole(img):
-                    self.forget()
-                    return texts
+            attempts += [(name, partial(whole, img)) for name, whole in self._frame_steps]
+        for name, attempt in attempts:
+            if texts := self._within(deadline, name, img.size, attempt):
+                self.forget()
+                return texts
         return []
+
+    def _within(
+        self, deadline: float, name: str, pixels: int, attempt: Callable[[], list[str]]
+    ) -> list[str]:
+        """Run `attempt` unless it would not end before `deadline`, judged by what the step
+        took on earlier frames per pixel of the frame: a slow step never stalls the scan loop
+        past its frame budget (it is skipped, and a cheaper one after it may still run).
+
+        Each skip lowers the estimate a little (`SKIP_DECAY`), so a step that looked slow
+        during a burst of load is tried again later instead of being skipped for good."""
+        start = time.perf_counter()
+        known = self._cost.get(name)
+        if known is not None and start + known * pixels > deadline:
+            if start < deadline:
+                self._cost[name] = known * SKIP_DECAY
+            return []
+        if start > deadline:
+            return []
+        texts = attempt()
+        per_pixel = (time.perf_counter() - start) / pixels
+        self._cost[name] = per_pixel if known is None else 0.7 * known + 0.3 * per_pixel
+        return texts
 
 
 def _quad(position: Any) -> Quad:
