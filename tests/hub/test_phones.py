@@ -4,6 +4,7 @@ stations verify, one active phone per employee, and refused input that changes n
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -232,3 +233,47 @@ def test_hub_workers_enrolling_together_never_share_a_serial(
     with ThreadPoolExecutor(2) as pool:
         serials = [s for half in pool.map(enrol_half, range(2)) for s in half]
     assert sorted(serials) == list(range(phones.PHONE_SERIAL_BASE, phones.PHONE_SERIAL_BASE + 8))
+
+
+def test_a_replaced_phone_still_accepted_somewhere_is_not_a_punch(db_with_budi: SqlStore) -> None:
+    """A station that has not heard of the new phone yet accepts the old one: that scan,
+    made after the replacement, does not count; one made before it still does."""
+    from presensi.hub.attendance import days
+    from presensi.hub.store import StationInfo
+    from presensi.protocol.wire import batch_of
+    from tests.hub.attendance.factory import at, chain
+
+    store, db = db_with_budi, db_with_budi.database
+    enrolled = []
+    for when in ("2026-12-07 04:00", "2026-12-07 09:00"):  # a new phone at 09:00
+        code = phones.issue_code(db, BUDI.number, by="admin", now_ms=at(when))
+        point = phones.device_point(raw_public(phone.DeviceKey.generate()))
+        enrolled.append(phones.enroll(db, KEY, code, point, now_ms=at(when)).cert.serial)
+    old = enrolled[0]
+    station = "st-term-mangkang-01"
+    store.register_station(StationInfo(station, bytes(32), "term-mangkang"))
+    records = chain(
+        station,
+        [(BUDI.number, "2026-12-07 04:58", "in"), (BUDI.number, "2026-12-07 13:02", "out")],
+        serial=old,  # the old phone, both times: the out is after it was replaced
+    )
+    store.ingest([batch_of(station, records[0].journal, records)], 1)
+    while store.derive_attendance():
+        pass
+    day = days.stored_days(db, dt.date(2026, 12, 7), dt.date(2026, 12, 7))[0]
+    assert (day.first_in_ms, day.last_out_ms, day.codes) == (
+        at("2026-12-07 04:58"),
+        None,
+        ("PSW4",),
+    )
+
+
+def test_enrollment_refuses_an_employee_who_left_after_the_code(db_with_budi: SqlStore) -> None:
+    db = db_with_budi.database
+    code = phones.issue_code(db, BUDI.number, by="admin", now_ms=NOW_MS)
+    sync_people(db, [], 2)  # Budi leaves
+    before = snapshot(db_with_budi)
+    point = phones.device_point(raw_public(phone.DeviceKey.generate()))
+    with pytest.raises(phones.EnrollmentError) as refused:
+        phones.enroll(db, KEY, code, point, now_ms=NOW_MS + 1000)
+    assert refused.value.code == "inactive_employee" and snapshot(db_with_budi) == before

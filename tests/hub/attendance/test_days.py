@@ -283,3 +283,33 @@ def test_many_days_at_once_are_all_written(store: SqlStore) -> None:
         found = days.stored_days(store.database, dt.date(2026, 12, 7), dt.date(2026, 12, 7))
         assert sorted(d.employee for d in found) == [p.number for p in people]
         assert {d.codes for d in found} == {("TL1", "PSW4")}  # 10 min late, no check-out yet
+
+
+def test_hub_workers_on_postgresql_derive_one_at_a_time(postgres_url: str) -> None:
+    """Two hub workers share one PostgreSQL store: a derivation waits while another holds the
+    derivation's lock (so neither removes a mark the other's scans raised anew, nor writes an
+    older day over a newer one), then goes on."""
+    import threading
+
+    from presensi.hub.store import open_store
+
+    first, second = open_store(postgres_url), open_store(postgres_url)
+    try:
+        assert isinstance(first, SqlStore) and isinstance(second, SqlStore)
+        first.migrate()
+        prepared(first)
+        first.ingest([batch_of(MANGKANG[0].station, MANGKANG[0].journal, MANGKANG)], 1)
+        done = threading.Event()
+        with second.database.transaction():  # the other worker, half-way through deriving
+            second.database.execute("SELECT pg_advisory_xact_lock(?)", (days._PG_DERIVE_LOCK,))
+            worker = threading.Thread(
+                target=lambda: (first.derive_attendance(), done.set()), daemon=True
+            )
+            worker.start()
+            assert not done.wait(1.0)  # waits for the lock
+        assert done.wait(30)  # ... and derives once it is free
+        worker.join(5)
+        assert results(first) != {}
+    finally:
+        first.close()
+        second.close()

@@ -12,6 +12,20 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from presensi.hub.store import Database
 
+# SQL: scan `s` was made (by the hub's time) after its badge or phone was revoked; a station
+# that had not heard yet accepted it: not a punch until a person decides (attendance), listed
+# on the alerts page. Its index-friendly companion: the serials revoked at all.
+REVOKED_BEFORE_SCAN = (
+    "(EXISTS (SELECT 1 FROM badges b WHERE b.serial = s.serial AND b.revoked_ms IS NOT NULL "
+    "AND b.revoked_ms <= COALESCE(s.corrected_wall_ms, s.wall_ms)) "
+    "OR EXISTS (SELECT 1 FROM phones ph WHERE ph.serial = s.serial AND ph.revoked_ms IS NOT NULL "
+    "AND ph.revoked_ms <= COALESCE(s.corrected_wall_ms, s.wall_ms)))"
+)
+REVOKED_SERIALS = (
+    "SELECT serial FROM badges WHERE revoked_ms IS NOT NULL "
+    "UNION ALL SELECT serial FROM phones WHERE revoked_ms IS NOT NULL"
+)
+
 BadgeState = Literal["aktif", "belum_berlaku", "kedaluwarsa", "dicabut", "diganti", "tanpa"]
 
 _COLUMNS = (

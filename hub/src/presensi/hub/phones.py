@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from presensi.hub import people
+from presensi.hub.attendance.marks import mark_revoked
 from presensi.hub.errors import HubError
 from presensi.protocol import phone
 from presensi.protocol.errors import ProtocolError
@@ -179,6 +180,11 @@ def enroll(
             raise EnrollmentError(
                 "expired_code", "this enrollment code has expired: ask the admin for a new one"
             )
+        who = people.person(db, employee)
+        if who is None or not who.active:  # left since the code was made
+            raise EnrollmentError(
+                "inactive_employee", f"{employee} is no longer an active employee of the hub"
+            )
         top = db.execute("SELECT MAX(serial) FROM phones")[0][0]
         serial = max(int(top) + 1 if top is not None else 0, PHONE_SERIAL_BASE)
         try:
@@ -197,6 +203,9 @@ def enroll(
             "UPDATE phones SET revoked_ms = ?, revoke_reason = ? WHERE serial = ?",
             [(now_ms, f"replaced by {serial}", s) for s in previous],
         )
+        # the days of scans the old phone made after now stop counting (a station that has
+        # not heard yet still accepts it): derived again
+        mark_revoked(db, previous)
         db.execute("UPDATE phone_codes SET used_ms = ? WHERE code_hash = ?", (now_ms, _hash(code)))
         db.execute(
             "INSERT INTO phones (serial, employee, certificate, valid_from_s, valid_until_s, "

@@ -43,6 +43,7 @@ from presensi.hub.attendance.marks import (
 )
 from presensi.hub.attendance.rules import Group, Rules, Shift, default_rules, parse_rules
 from presensi.hub.attendance.schedule import imported_holidays, roster
+from presensi.hub.badges import REVOKED_BEFORE_SCAN
 
 if TYPE_CHECKING:
     from presensi.hub.store import Database
@@ -122,6 +123,7 @@ class _Wanted:
 # never compared for travel (at the default 80 km/h, 960 km); a burst of refused attempts
 # lasts minutes
 SIGNAL_MARGIN_MS = 12 * 3_600_000
+_PG_DERIVE_LOCK = 0x70726573_64657276  # "presderv": PostgreSQL advisory lock key
 
 
 class _WindowsOf:
@@ -183,24 +185,36 @@ def _ms(day: dt.date) -> int:
     return (day - EPOCH).days * DAY_MS
 
 
+def _take(db: Database, limit: int) -> tuple[list[tuple[Any, ...]], dict[str, list[_Mark]]]:
+    """Inside the derivation's transaction: up to `limit` waiting marks, as rows (to delete
+    them by their `mark` once done) and per employee."""
+    if db.dialect == "postgres":
+        # one derivation at a time across hub workers: two taking the same marks would race
+        # (one deleting a mark a scan raised anew after the other's delete, or writing an
+        # older result over a newer one); SQLite has one writer anyway
+        db.execute("SELECT pg_advisory_xact_lock(?)", (_PG_DERIVE_LOCK,))
+    taken = db.execute(
+        "SELECT employee, utc_day, mark, lo_ms, hi_ms FROM attendance_dirty "
+        "ORDER BY employee, utc_day LIMIT ?",
+        (limit,),
+    )
+    marks: dict[str, list[_Mark]] = defaultdict(list)
+    for employee, utc_day, _, lo, hi in taken:
+        span = None if lo is None or hi is None else (int(lo), int(hi))
+        marks[str(employee)].append(_Mark(EPOCH + dt.timedelta(days=int(utc_day)), span))
+    return taken, marks
+
+
 def derive_pending(
     db: Database, rules_in_force: RulesInForce, *, limit: int = 500, now_ms: int | None = None
 ) -> int:
     """Derive the days of up to `limit` marks; how many marks were done (0: none waiting)."""
     now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     with db.transaction():
-        version, rules = rules_in_force.get(db)
-        taken = db.execute(
-            "SELECT employee, utc_day, mark, lo_ms, hi_ms FROM attendance_dirty "
-            "ORDER BY employee, utc_day LIMIT ?",
-            (limit,),
-        )
+        taken, marks = _take(db, limit)
         if not taken:
             return 0
-        marks: dict[str, list[_Mark]] = defaultdict(list)
-        for employee, utc_day, _, lo, hi in taken:
-            span = None if lo is None or hi is None else (int(lo), int(hi))
-            marks[str(employee)].append(_Mark(EPOCH + dt.timedelta(days=int(utc_day)), span))
+        version, rules = rules_in_force.get(db)
         groups = _shift_groups(db, list(marks))
         first = min(m.utc_day for ms in marks.values() for m in ms) - dt.timedelta(days=1)
         last = max(m.utc_day for ms in marks.values() for m in ms) + dt.timedelta(days=1)
@@ -305,10 +319,7 @@ def _shift_groups(db: Database, employees: Sequence[str]) -> dict[str, str]:
 # an accepted scan that counts: not of a badge revoked before it was made (accepted by a
 # station that had not heard yet: not a punch until a person decides, with a correction; the
 # alerts page lists such scans)
-_NOT_REVOKED = (
-    "NOT EXISTS (SELECT 1 FROM badges b WHERE b.serial = s.serial "
-    "AND b.revoked_ms IS NOT NULL AND b.revoked_ms <= s.wall_ms)"
-)
+_NOT_REVOKED = f"NOT {REVOKED_BEFORE_SCAN}"
 _CHUNK = 200  # days (or employees) per query
 
 

@@ -29,6 +29,7 @@ from presensi.hub.attendance.derive import MINUTE_MS, Day, at_local, shift_on
 from presensi.hub.attendance.marks import DAY_MS
 from presensi.hub.attendance.rules import Rules
 from presensi.hub.attendance.schedule import roster
+from presensi.hub.badges import REVOKED_BEFORE_SCAN
 
 if TYPE_CHECKING:
     from presensi.hub.store import Database
@@ -286,10 +287,9 @@ def checkins(
     """The punches attendance counts (accepted, not made with a badge revoked before), made
     from `from_ms` up to `to_ms`, oldest first; of `persons` only if given."""
     rows = db.execute(
-        "SELECT s.employee, COALESCE(s.corrected_wall_ms, s.wall_ms), s.direction, s.station, "
+        "SELECT s.employee, COALESCE(s.corrected_wall_ms, s.wall_ms), s.direction, s.station, "  # noqa: S608
         "s.location FROM scans s WHERE s.outcome = 'accepted' AND s.employee IS NOT NULL "
-        "AND s.wall_ms >= ? AND s.wall_ms < ? AND NOT EXISTS (SELECT 1 FROM badges b "
-        "WHERE b.serial = s.serial AND b.revoked_ms IS NOT NULL AND b.revoked_ms <= s.wall_ms) "
+        f"AND s.wall_ms >= ? AND s.wall_ms < ? AND NOT {REVOKED_BEFORE_SCAN} "
         "ORDER BY s.wall_ms, s.station, s.seq",
         (from_ms, to_ms),
     )

@@ -324,9 +324,8 @@ class ConsoleData:
             where.append("s.outcome = 'rejected' AND s.reason <> 'not_a_badge'")
         if revoked:  # accepted by a station that had not heard of the revocation yet
             where.append(
-                "s.outcome = 'accepted' AND s.serial IN "
-                "(SELECT serial FROM badges WHERE revoked_ms IS NOT NULL) AND EXISTS "
-                "(SELECT 1 FROM badges b WHERE b.serial = s.serial AND b.revoked_ms <= s.wall_ms)"
+                f"s.outcome = 'accepted' AND s.serial IN ({badges.REVOKED_SERIALS}) "
+                f"AND {badges.REVOKED_BEFORE_SCAN}"
             )
         for column, value in (
             ("s.station", station),
