@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from presensi.hub import phones
+from presensi.hub.errors import HubError
 from presensi.hub.people import Person, sync_people
 from presensi.hub.store import SqlStore, open_store
 from presensi.protocol import phone
@@ -203,6 +204,14 @@ def test_cli_issuing_key_code_and_list(tmp_path: Path) -> None:
     assert shown.output.startswith(f"{cert.serial}\taktif\t")
     unknown = runner.invoke(main, ["hub", "phone", "enroll-code", "TS-9999", "--store", url])
     assert unknown.exit_code != 0 and "no active employee" in unknown.output
+    # lost: revoked by the admin, once; a second time says there is nothing to revoke
+    lost = ["hub", "phone", "revoke", str(cert.serial), "--reason", "hilang", "--store", url]
+    done = runner.invoke(main, lost)
+    assert done.exit_code == 0 and f"revoked 1 phone(s): {cert.serial}" in done.output
+    again = runner.invoke(main, lost)
+    assert again.exit_code != 0 and "no active phone" in again.output
+    shown = runner.invoke(main, ["hub", "phone", "list", BUDI.number, "--store", url])
+    assert shown.output.startswith(f"{cert.serial}\tdicabut\t")  # revoked, not replaced
 
 
 def test_hub_workers_enrolling_together_never_share_a_serial(
@@ -277,3 +286,63 @@ def test_enrollment_refuses_an_employee_who_left_after_the_code(db_with_budi: Sq
     with pytest.raises(phones.EnrollmentError) as refused:
         phones.enroll(db, KEY, code, point, now_ms=NOW_MS + 1000)
     assert refused.value.code == "inactive_employee" and snapshot(db_with_budi) == before
+
+
+def test_a_lost_phone_or_a_leavers_phone_is_revoked(db_with_budi: SqlStore) -> None:
+    db = db_with_budi.database
+    serials = []
+    for k in range(2):
+        code = phones.issue_code(db, BUDI.number, by="admin", now_ms=NOW_MS + k)
+        point = phones.device_point(raw_public(phone.DeviceKey.generate()))
+        serials.append(phones.enroll(db, KEY, code, point, now_ms=NOW_MS + k).cert.serial)
+    with pytest.raises(HubError):
+        phones.revoke(db, reason="hilang", now_ms=NOW_MS + 5)  # neither a serial nor a person
+    with pytest.raises(HubError):
+        phones.revoke(db, reason=" ", now_ms=NOW_MS + 5, serial=serials[1])  # no reason
+    assert phones.revoked_serials(db) == [serials[0]]  # replaced; refusals changed nothing
+    sync_people(db, [], NOW_MS + 10)  # Budi leaves: his phone stops working
+    assert phones.revoked_serials(db) == serials
+    [left] = [p for p in phones.phones_of(db, BUDI.number) if p.serial == serials[1]]
+    assert (left.revoked_ms, left.revoke_reason) == (NOW_MS + 10, "left")
+    assert phones.revoke(db, reason="hilang", now_ms=NOW_MS + 20, employee=BUDI.number) == []
+
+
+def test_scans_accepted_after_a_revocation_are_listed_for_the_alerts_page(
+    db_with_budi: SqlStore,
+) -> None:
+    """The alerts page lists scans a station accepted with a card revoked, or a phone replaced,
+    before they were made (it had not heard yet); not those made before, not other units'."""
+    from presensi.device.testbed import sample_record
+    from presensi.hub.console.data import ConsoleData
+    from presensi.hub.store import StationInfo
+    from presensi.protocol.record import GENESIS
+    from presensi.protocol.wire import batch_of
+    from tests.hub.attendance.factory import at
+
+    store, db = db_with_budi, db_with_budi.database
+    serials = []
+    for when in ("2026-12-07 01:00", "2026-12-07 02:00"):  # the second phone replaces the first
+        code = phones.issue_code(db, BUDI.number, by="admin", now_ms=at(when))
+        point = phones.device_point(raw_public(phone.DeviceKey.generate()))
+        serials.append(phones.enroll(db, KEY, code, point, now_ms=at(when)).cert.serial)
+    db.execute(
+        "INSERT INTO badges (serial, employee, valid_from_s, valid_until_s, issued_ms, "
+        "updated_ms, revoked_ms) VALUES (7, ?, 0, 4000000000, 0, 0, ?)",
+        (BUDI.number, at("2026-12-07 06:00")),
+    )
+    station = "st-halte-tugu-muda-01"
+    store.register_station(StationInfo(station, bytes(32), "halte-tugu-muda"))
+    records, prev = [], GENESIS
+    for seq, (when, serial) in enumerate(
+        [("2026-12-07 05:00", 7), ("2026-12-07 06:30", 7), ("2026-12-07 06:40", serials[0])], 1
+    ):
+        record = sample_record(
+            station, seq, prev, employee=BUDI.number, serial=serial, wall_ms=at(when),
+            clock_synced=True, clock_last_sync_ms=at(when), location="halte-tugu-muda",
+        )  # fmt: skip
+        records.append(record)
+        prev = record.digest()
+    store.ingest([batch_of(station, records[0].journal, records)], 1)
+    listed = ConsoleData(db).accepted_after_revocation()
+    assert sorted(s.wall_ms for s in listed) == [at("2026-12-07 06:30"), at("2026-12-07 06:40")]
+    assert ConsoleData(db).accepted_after_revocation(units=["Teknik"]) == []  # not his unit

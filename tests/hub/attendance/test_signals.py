@@ -179,10 +179,13 @@ def test_one_phone_code_at_two_stations() -> None:
     late = phone_seen("2026-12-07 05:09:00", "st-c", "aa" * 16)
     [found] = signals.phone_copies("EMP-00001", [first, copy, late])
     assert "st-b" in found.detail and "st-c" in found.detail  # still one alert
-    # another code of the phone at another station within 30 s: a copy of a fresh code
-    fresh = phone_seen("2026-12-07 05:00:30", "st-b", "bb" * 16)
+    # another code of the phone at another place within 30 s: a copy of a fresh code
+    fresh = phone_seen("2026-12-07 05:00:30", "st-b", "bb" * 16, "term-terboyo")
     [found] = signals.phone_copies("EMP-00001", [first, fresh])
     assert "within 30 s" in found.detail
+    # a fresh code at the next gate of the same place (the owner, after a missed beep): nothing
+    retry = phone_seen("2026-12-07 05:00:15", "st-b", "dd" * 16)
+    assert signals.phone_copies("EMP-00001", [first, retry]) == []
     # the owner at two stations a minute apart, with their own codes: nothing
     walked = phone_seen("2026-12-07 05:01:10", "st-b", "cc" * 16)
     assert signals.phone_copies("EMP-00001", [first, walked]) == []

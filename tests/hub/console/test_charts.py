@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from presensi.hub.console.charts import HEIGHT, LEFT, WIDTH, count, line_chart, seconds
 from presensi.hub.console.timefmt import Clock
 from presensi.hub.telemetry import BUCKET_MS, Sample
@@ -97,6 +99,7 @@ def test_a_week_is_drawn_at_the_charts_width_and_keeps_its_spike_and_its_dip() -
     week = 7 * DAY
     values = [50] * (week // BUCKET_MS)
     values[1000], values[1500] = 1000, 0  # one spike, one dip, among 2,016 samples
+    values[-1] = 700  # and the newest sample, between the two
     samples = [sample(START + i * BUCKET_MS, backlog=v) for i, v in enumerate(values)]
     c = line_chart(
         "backlog",
@@ -113,3 +116,5 @@ def test_a_week_is_drawn_at_the_charts_width_and_keeps_its_spike_and_its_dip() -
     assert min(ys) == c.y_ticks[2].at  # the spike reaches the axis' top (1000) ...
     assert max(ys) == c.y_ticks[0].at  # ... and the dip its bottom (0)
     assert [x for x, _ in drawn] == sorted(x for x, _ in drawn)  # in time order
+    top, bottom = c.y_ticks[2].at, c.y_ticks[0].at
+    assert drawn[-1][1] == pytest.approx(bottom + (top - bottom) * 0.7, abs=0.2)  # ends on 700

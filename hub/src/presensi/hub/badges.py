@@ -14,16 +14,17 @@ if TYPE_CHECKING:
 
 # SQL: scan `s` was made (by the hub's time) after its badge or phone was revoked; a station
 # that had not heard yet accepted it: not a punch until a person decides (attendance), listed
-# on the alerts page. Its index-friendly companion: the serials revoked at all.
+# on the alerts page. REVOKED_SINCE is the same as a table to join from (the revoked serials
+# are few: their scans are found by the serial's index, not by testing every scan).
 REVOKED_BEFORE_SCAN = (
     "(EXISTS (SELECT 1 FROM badges b WHERE b.serial = s.serial AND b.revoked_ms IS NOT NULL "
     "AND b.revoked_ms <= COALESCE(s.corrected_wall_ms, s.wall_ms)) "
     "OR EXISTS (SELECT 1 FROM phones ph WHERE ph.serial = s.serial AND ph.revoked_ms IS NOT NULL "
     "AND ph.revoked_ms <= COALESCE(s.corrected_wall_ms, s.wall_ms)))"
 )
-REVOKED_SERIALS = (
-    "SELECT serial FROM badges WHERE revoked_ms IS NOT NULL "
-    "UNION ALL SELECT serial FROM phones WHERE revoked_ms IS NOT NULL"
+REVOKED_SINCE = (  # (serial, revoked_ms) of every revoked card and phone: a few rows
+    "SELECT serial, revoked_ms FROM badges WHERE revoked_ms IS NOT NULL "
+    "UNION ALL SELECT serial, revoked_ms FROM phones WHERE revoked_ms IS NOT NULL"
 )
 
 BadgeState = Literal["aktif", "belum_berlaku", "kedaluwarsa", "dicabut", "diganti", "tanpa"]

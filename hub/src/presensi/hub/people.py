@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from presensi.hub.attendance.marks import mark_revoked
+
 if TYPE_CHECKING:
     from presensi.hub.store import Database
 
@@ -55,6 +57,20 @@ def sync_people(db: Database, people: Sequence[Person], now_ms: int) -> Synced:
             "UPDATE employees SET active = FALSE, updated_ms = ? WHERE number = ?",
             [(now_ms, n) for n in retired],
         )
+        # a leaver's phone badge stops working (the running hub publishes it to the stations;
+        # a card is revoked by the org, with `presensi provision badge revoke`)
+        gone = [
+            int(r[0])
+            for n in retired
+            for r in db.execute(
+                "SELECT serial FROM phones WHERE employee = ? AND revoked_ms IS NULL", (n,)
+            )
+        ]
+        db.executemany(
+            "UPDATE phones SET revoked_ms = ?, revoke_reason = 'left' WHERE serial = ?",
+            [(now_ms, serial) for serial in gone],
+        )
+        mark_revoked(db, gone)
     return Synced(len(added), len(changed), len(retired))
 
 

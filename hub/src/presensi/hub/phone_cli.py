@@ -83,6 +83,38 @@ def list_phones(store_url: str, employee: str) -> None:
         click.echo(f"{p.serial}\t{p.state(now_s)}\t{until}")
 
 
+@phone.command("revoke")
+@_store_option
+@click.argument("serial", type=int, required=False)
+@click.option("--employee", help="Revoke every active phone of this employee instead.")
+@click.option("--reason", required=True, help="Why (lost, stolen, left): kept with the phone.")
+def revoke(store_url: str, serial: int | None, employee: str | None, reason: str) -> None:
+    """Revoke phone SERIAL (or --employee's phones): lost, stolen, or its holder left.
+
+    Stations learn it from the running hub's next revocation list, within seconds while
+    `presensi hub run --phone-key` runs; scans made with it from now on do not count.
+    """
+    from presensi.hub import phones
+    from presensi.hub.errors import HubError
+    from presensi.hub.store import SqlStore, open_store
+
+    try:
+        store = open_store(store_url, existing=True)
+        assert isinstance(store, SqlStore)
+        try:
+            now = time.time_ns() // 1_000_000
+            done = phones.revoke(
+                store.database, reason=reason, now_ms=now, serial=serial, employee=employee
+            )
+        finally:
+            store.close()
+    except HubError as exc:
+        _fail(exc)
+    if not done:
+        _fail(f"no active phone {'of ' + employee if employee else serial} to revoke")
+    click.echo(f"revoked {len(done)} phone(s): {', '.join(map(str, done))}")
+
+
 @phone.command("revocations")
 @_store_option
 @click.option(

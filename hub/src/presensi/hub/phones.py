@@ -45,7 +45,7 @@ _CODE_TEXT = re.compile(r"[A-Z0-9 -]{1,40}")
 _SEC1_UNCOMPRESSED = 65
 _PG_ENROLL_LOCK = 0x70686F6E65  # "phone": serialises enrollments across hub processes
 
-PhoneState = Literal["aktif", "diganti", "kedaluwarsa"]
+PhoneState = Literal["aktif", "diganti", "dicabut", "kedaluwarsa"]
 
 
 class EnrollmentError(HubError):
@@ -69,8 +69,8 @@ class Phone:
     revoke_reason: str | None = None
 
     def state(self, now_s: int) -> PhoneState:
-        if self.revoked_ms is not None:
-            return "diganti"
+        if self.revoked_ms is not None:  # replaced by a new phone, or revoked (lost, left)
+            return "diganti" if (self.revoke_reason or "").startswith("replaced") else "dicabut"
         return "kedaluwarsa" if now_s >= self.valid_until_s else "aktif"
 
 
@@ -246,6 +246,41 @@ def phones_of(db: Database, employee: str) -> list[Phone]:
 def phone_by_serial(db: Database, serial: int) -> Phone | None:
     rows = db.execute(f"SELECT {_COLUMNS} FROM phones WHERE serial = ?", (serial,))  # noqa: S608
     return _phone(rows[0]) if rows else None
+
+
+def revoke(
+    db: Database,
+    *,
+    reason: str,
+    now_ms: int,
+    serial: int | None = None,
+    employee: str | None = None,
+) -> list[int]:
+    """Revoke a phone by its serial, or every active phone of an employee (lost, stolen, left);
+    returns the serials revoked (none: nothing to do, nothing changed). The running hub
+    publishes them to the stations with its next revocation list; the days of scans made
+    with them after now are derived again (they stop counting)."""
+    if (serial is None) == (employee is None):
+        raise HubError("name a phone's serial or an employee, not both")
+    if not reason.strip():
+        raise HubError("say why the phone is revoked (--reason)")
+    with db.transaction():
+        rows = (
+            db.execute(
+                "SELECT serial FROM phones WHERE serial = ? AND revoked_ms IS NULL", (serial,)
+            )
+            if serial is not None
+            else db.execute(
+                "SELECT serial FROM phones WHERE employee = ? AND revoked_ms IS NULL", (employee,)
+            )
+        )
+        serials = [int(r[0]) for r in rows]
+        db.executemany(
+            "UPDATE phones SET revoked_ms = ?, revoke_reason = ? WHERE serial = ?",
+            [(now_ms, reason.strip()[:200], s) for s in serials],
+        )
+        mark_revoked(db, serials)
+    return serials
 
 
 def revoked_serials(db: Database) -> list[int]:

@@ -321,6 +321,7 @@ def _shift_groups(db: Database, employees: Sequence[str]) -> dict[str, str]:
 # alerts page lists such scans)
 _NOT_REVOKED = f"NOT {REVOKED_BEFORE_SCAN}"
 _CHUNK = 200  # days (or employees) per query
+_SQLITE_MAX_VARIABLES = 999  # placeholders a statement, in SQLite before 3.32 (Debian 11's)
 
 
 def _rows_in(
@@ -341,11 +342,12 @@ def _rows_in(
             [list(column) for column in zip(*rows, strict=True)],
         )
         return
+    size = min(_CHUNK, _SQLITE_MAX_VARIABLES // len(types))
     one = f"({', '.join('?' for _ in types)})"
-    values = f"VALUES {', '.join(one for _ in range(_CHUNK))}"
-    for k in range(0, len(rows), _CHUNK):
-        chunk = list(rows[k : k + _CHUNK])
-        chunk += [filler] * (_CHUNK - len(chunk))
+    values = f"VALUES {', '.join(one for _ in range(size))}"
+    for k in range(0, len(rows), size):
+        chunk = list(rows[k : k + size])
+        chunk += [filler] * (size - len(chunk))
         yield values, [v for row in chunk for v in row]
 
 

@@ -195,12 +195,15 @@ def _copied(a: Seen, b: Seen) -> bool:
     if a.serial != b.serial or a.station == b.station:
         return False
     same_code = a.payload is not None and a.payload == b.payload
-    return same_code or abs(b.at_ms - a.at_ms) <= PHONE_COPY_MS
+    # fresh codes at two places within 30 s; at two stations of one place it is the owner
+    # trying the next gate after a missed beep
+    elsewhere = a.location != b.location and abs(b.at_ms - a.at_ms) <= PHONE_COPY_MS
+    return same_code or elsewhere
 
 
 def phone_copies(employee: str, seen: Sequence[Seen]) -> list[Signal]:
-    """A phone badge accepted at two stations with the same code, or within 30 s: one alert per
-    first scan, naming every station the copies were accepted at."""
+    """A phone badge accepted at two stations with the same code, or at two places within
+    30 s: one alert per first scan, naming every station the copies were accepted at."""
     phone = sorted(
         (
             s

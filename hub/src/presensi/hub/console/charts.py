@@ -133,15 +133,19 @@ def _per_pixel(
             column = []
         at = x
         column.append(p)
-    return out + _extremes(column)
+    return out + _extremes(column, keep_last=True)
 
 
-def _extremes(column: list[tuple[int, float]]) -> list[tuple[int, float]]:
+def _extremes(
+    column: list[tuple[int, float]], *, keep_last: bool = False
+) -> list[tuple[int, float]]:
+    """A pixel column's lowest and highest point (and, at the chart's right edge, its newest:
+    the line ends on the value the station reports now)."""
     if len(column) <= 2:
         return column
     low = min(column, key=lambda p: p[1])
     high = max(column, key=lambda p: p[1])
-    return sorted({low, high})
+    return sorted({low, high, column[-1]} if keep_last else {low, high})
 
 
 def _time_ticks(

@@ -380,6 +380,7 @@ ID: dict[str, str] = {
         "Ponsel ini sudah diganti dengan ponsel lain: stasiun menolak kodenya. "
         "Minta kode baru ke admin bila ponsel ini yang ingin dipakai."
     ),
+    "phone.revoked": "Ponsel ini sudah dicabut oleh admin: stasiun menolak kodenya.",
     "phone.error.bad_request": "Permintaan tidak lengkap. Muat ulang halaman lalu coba lagi.",
     "phone.error.bad_code": (
         "Kode pendaftaran terdiri dari 12 huruf dan angka. Periksa lalu coba lagi."
@@ -764,6 +765,7 @@ EN: dict[str, str] = {
         "This phone has been replaced by another one: stations refuse its code. "
         "Ask your admin for a new code if you want to use this phone."
     ),
+    "phone.revoked": "This phone has been revoked by the admin: stations refuse its code.",
     "phone.error.bad_request": "Incomplete request. Reload the page and try again.",
     "phone.error.bad_code": "An enrollment code has 12 letters and digits. Check it and try again.",
     "phone.error.unknown_code": "This code is not known. Check it or ask your admin for a new one.",

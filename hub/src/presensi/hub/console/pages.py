@@ -434,7 +434,7 @@ async def alerts(console: Console, request: Request, user: User) -> Response:
         lambda: console.data.recent_scans(refused=True, units=user.units, limit=50)
     )
     revoked = await run_in_threadpool(
-        lambda: console.data.recent_scans(revoked=True, units=user.units, limit=50)
+        lambda: console.data.accepted_after_revocation(units=user.units, limit=50)
     )
     context = {
         "revoked": revoked,

@@ -82,8 +82,8 @@ async def hub_time(request: Request) -> Response:
 
 
 async def phone_state(request: Request) -> Response:
-    """{"state": "aktif" | "diganti" | "kedaluwarsa"} of the phone with ?seri=N: the page,
-    when online, tells a replaced phone that stations refuse it."""
+    """{"state": "aktif" | "diganti" | "dicabut" | "kedaluwarsa"} of the phone with ?seri=N:
+    the page, when online, tells a replaced or revoked phone that stations refuse it."""
     console: Console = request.app.state.console
     text = request.query_params.get("seri", "")
     if not text.isdigit() or len(text) > 10:

@@ -139,8 +139,9 @@ async function showState(badge) {
   const answer = await fetch(`/ponsel/status?seri=${badge.serial}`, { cache: "no-store" });
   if (!answer.ok) return;
   const { state } = await answer.json();
-  const replaced = state === "diganti";
-  $("diganti").hidden = !replaced;
+  const replaced = state === "diganti" || state === "dicabut"; // replaced, or lost or left
+  $("diganti").hidden = state !== "diganti";
+  $("dicabut").hidden = state !== "dicabut";
   $("kartu").classList.toggle("diganti", replaced); // stations refuse it: no code to show
   root.dataset.state = state;
 }
