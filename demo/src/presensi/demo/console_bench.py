@@ -424,6 +424,7 @@ def run_one(
     ingest = context.Process(target=writer, args=(store_url, str(stop_file), INGEST_PER_S))
     out, live_out, ready = folder / "load.json", folder / "live.json", folder / "live-ready"
     base = f"http://127.0.0.1:{port}"
+    loaders: list[Any] = []  # the load process, once made
     watcher = context.Process(
         target=live_pages_process,
         args=(base, live_pages, str(live_out), str(ready), str(stop_file)),
@@ -433,6 +434,7 @@ def run_one(
         ingest.start()
         watcher.start()
         loader = context.Process(target=load, args=(base, ids, rounds, str(out), str(ready)))
+        loaders.append(loader)
         loader.start()
         loader.join(1800)
         if loader.exitcode != 0:
@@ -444,11 +446,16 @@ def run_one(
         rss = _vm_hwm_mb(web.pid)
     finally:
         stop_file.touch()
-        ingest.join(30)
-        if watcher.pid is not None:
-            watcher.join(60)
+        for helper in (ingest, watcher, *loaders):
+            if helper.pid is not None:
+                helper.join(60)
+                if helper.is_alive():  # hung: not left behind
+                    helper.kill()
+                    helper.join(5)
         web.terminate()
         web.wait(20)
+    if watcher.exitcode != 0:
+        raise RuntimeError(f"the live pages' process failed (exit {watcher.exitcode})")
     figures = json.loads(out.read_text())
     pages = {
         name: {"n": len(v), "p50": _p(v, 0.50), "p95": _p(v, 0.95), "p99": _p(v, 0.99)}
