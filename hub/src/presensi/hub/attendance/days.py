@@ -357,17 +357,34 @@ _W = "w.employee, w.work_date"
 _WINDOWS = "w.in_from, w.in_to, w.out_from, w.out_to"
 
 
-_PUNCHES_NEAR = f"""
+def _scans_of(dialect: str, where: str) -> str:
+    """`FROM w` joined with each row's scans (`s`) that meet `where`, found by the employee's
+    index row by row: on PostgreSQL a LATERAL subquery kept apart by `OFFSET 0`, since its
+    planner cannot know how few scans a span from an array holds and would otherwise read
+    every scan into a hash join (0.36 s a batch at 300,000 scans, against 0.03 s); SQLite's
+    planner already loops over `w`."""
+    if dialect == "postgres":
+        return f"FROM w CROSS JOIN LATERAL (SELECT * FROM scans s WHERE {where} OFFSET 0) s"  # noqa: S608
+    return f"FROM w JOIN scans s ON {where}"
+
+
+_BY_WALL = "s.employee = w.employee AND s.wall_ms >= w.lo AND s.wall_ms <= w.hi"
+_BY_CORRECTED = (
+    "s.employee = w.employee AND s.corrected_wall_ms >= w.lo AND s.corrected_wall_ms <= w.hi "
+    "AND NOT (s.wall_ms >= w.lo AND s.wall_ms <= w.hi)"
+)
+
+
+def _punches_near(dialect: str) -> str:
+    """The CTE `p`: every punch near a day of `w`, with the day's windows beside it."""
+    accepted = f"s.outcome = 'accepted' AND {_NOT_REVOKED}"
+    return f"""
     p (employee, work_date, t, direction, location, in_from, in_to, out_from, out_to) AS (
         SELECT {_W}, COALESCE(s.corrected_wall_ms, s.wall_ms), s.direction, s.location, {_WINDOWS}
-        FROM w JOIN scans s ON s.employee = w.employee AND s.wall_ms >= w.lo AND s.wall_ms <= w.hi
-        WHERE s.outcome = 'accepted' AND {_NOT_REVOKED}
+        {_scans_of(dialect, f"{_BY_WALL} AND {accepted}")}
     UNION ALL  -- stamped elsewhere by the station, its time corrected into the day by the hub
         SELECT {_W}, s.corrected_wall_ms, s.direction, s.location, {_WINDOWS}
-        FROM w JOIN scans s ON s.employee = w.employee
-            AND s.corrected_wall_ms >= w.lo AND s.corrected_wall_ms <= w.hi
-            AND NOT (s.wall_ms >= w.lo AND s.wall_ms <= w.hi)
-        WHERE s.outcome = 'accepted' AND {_NOT_REVOKED}
+        {_scans_of(dialect, f"{_BY_CORRECTED} AND {accepted}")}
     UNION ALL  -- times set by hand (attendance/corrections.py)
         SELECT {_W}, c.check_in_ms, 'in', '{MANUAL}', {_WINDOWS}
         FROM w JOIN attendance_corrections c ON c.employee = w.employee
@@ -377,6 +394,9 @@ _PUNCHES_NEAR = f"""
         FROM w JOIN attendance_corrections c ON c.employee = w.employee
             AND c.decision = 'approved' AND c.check_out_ms >= w.lo AND c.check_out_ms <= w.hi
     )"""  # noqa: S608 (built from the constants above, no input)
+
+
+_PUNCHES_NEAR = {d: _punches_near(d) for d in ("sqlite", "postgres")}
 _INSIDE = (
     "((direction = 'in' AND t >= in_from AND t <= in_to) OR "
     "(direction = 'out' AND t >= out_from AND t <= out_to))"
@@ -409,7 +429,7 @@ def _count(
     for source, params in _rows_in(db, types, wanted, filler):
         rows = db.execute(
             "WITH w (employee, work_date, in_from, in_to, out_from, out_to, lo, hi) AS "
-            f"({source}), {_PUNCHES_NEAR} {counted}",
+            f"({source}), {_PUNCHES_NEAR[db.dialect]} {counted}",
             params,
         )
         for employee, work_date, first_in, last_out, places in rows:
@@ -431,18 +451,15 @@ def _worth_a_look(db: Database, spans: dict[str, tuple[int, int]]) -> set[str]:
     wanted = [(e, *spans[e]) for e in sorted(spans)]
     for source, params in _rows_in(db, _SPAN_TYPES, wanted, _NO_SPAN):
         rows = db.execute(
-            f"WITH w (employee, lo, hi) AS ({source}) "  # noqa: S608
-            "SELECT w.employee FROM w JOIN scans s ON s.employee = w.employee "
-            "AND s.wall_ms >= w.lo AND s.wall_ms < w.hi "
+            f"WITH w (employee, lo, hi) AS ({source}) "
+            f"SELECT w.employee {_scans_of(db.dialect, _BY_WALL)} "
             "WHERE s.outcome IN ('accepted', 'rejected') GROUP BY w.employee "
             "HAVING COUNT(DISTINCT CASE WHEN s.outcome = 'accepted' THEN s.location END) > 1 "
             "OR SUM(CASE WHEN s.outcome = 'rejected' THEN 1 ELSE 0 END) > 0 "
             "OR COUNT(DISTINCT CASE WHEN s.outcome = 'accepted' "  # one phone, two stations
             f"AND s.serial >= {signals.PHONE_SERIAL_BASE} THEN s.station END) > 1 "
             # (a scan whose time the hub moved into the span: looked at, to be sure)
-            "UNION SELECT w.employee FROM w JOIN scans s ON s.employee = w.employee "
-            "AND s.corrected_wall_ms >= w.lo AND s.corrected_wall_ms < w.hi "
-            "AND NOT (s.wall_ms >= w.lo AND s.wall_ms < w.hi) "
+            f"UNION SELECT w.employee {_scans_of(db.dialect, _BY_CORRECTED)} "
             "WHERE s.outcome IN ('accepted', 'rejected')",
             params,
         )
@@ -464,13 +481,10 @@ def _seen(db: Database, spans: dict[str, tuple[int, int]]) -> dict[str, list[_Ra
     wanted = [(e, *spans[e]) for e in sorted(spans)]
     for source, params in _rows_in(db, _SPAN_TYPES, wanted, _NO_SPAN):
         rows = db.execute(
-            f"WITH w (employee, lo, hi) AS ({source}) "  # noqa: S608
-            f"SELECT {_SEEN_COLUMNS} FROM w JOIN scans s ON s.employee = w.employee "
-            "AND s.wall_ms >= w.lo AND s.wall_ms < w.hi "
+            f"WITH w (employee, lo, hi) AS ({source}) "
+            f"SELECT {_SEEN_COLUMNS} {_scans_of(db.dialect, _BY_WALL)} "
             "WHERE s.outcome IN ('accepted', 'rejected') "
-            f"UNION ALL SELECT {_SEEN_COLUMNS} FROM w JOIN scans s ON s.employee = w.employee "
-            "AND s.corrected_wall_ms >= w.lo AND s.corrected_wall_ms < w.hi "
-            "AND NOT (s.wall_ms >= w.lo AND s.wall_ms < w.hi) "
+            f"UNION ALL SELECT {_SEEN_COLUMNS} {_scans_of(db.dialect, _BY_CORRECTED)} "
             "WHERE s.outcome IN ('accepted', 'rejected')",
             params,
         )
