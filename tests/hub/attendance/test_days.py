@@ -313,3 +313,36 @@ def test_hub_workers_on_postgresql_derive_one_at_a_time(postgres_url: str) -> No
     finally:
         first.close()
         second.close()
+
+
+def test_a_revocation_rederives_the_day_a_corrected_scan_counts_on(store: SqlStore) -> None:
+    """A check-in stamped 30 hours behind by a station that booted offline, corrected by the
+    hub; the badge turns out revoked before it: the day it counted on loses it."""
+    prepared(store)
+    true_in = at("2026-12-07 04:55")
+    first = sample_record(
+        "st-term-mangkang-01", 1, employee="EMP-00001", serial=1, direction="in",
+        wall_ms=true_in - 30 * 3_600_000, mono_ns=1_000 * 10**9, clock_synced=False,
+        clock_last_sync_ms=None, location="term-mangkang",
+    )  # fmt: skip
+    second = sample_record(
+        "st-term-mangkang-01", 2, first.digest(), employee="EMP-00002", serial=2,
+        direction="in", wall_ms=true_in + 60_000, mono_ns=1_060 * 10**9, clock_synced=True,
+        clock_last_sync_ms=true_in, location="term-mangkang",
+    )  # fmt: skip
+    store.ingest([batch_of(first.station, first.journal, [first, second])], 1)
+    while store.derive_attendance():
+        pass
+    assert ("EMP-00001", "2026-12-07") in results(store)
+    from presensi.hub.attendance.marks import mark_revoked
+
+    with store.database.transaction():
+        store.database.execute(
+            "INSERT INTO badges (serial, employee, valid_from_s, valid_until_s, issued_ms, "
+            "updated_ms, revoked_ms) VALUES (1, 'EMP-00001', 0, 4000000000, 0, 0, ?)",
+            (true_in - 3_600_000,),  # revoked an hour before the (true) check-in
+        )
+        mark_revoked(store.database, [1])
+    while store.derive_attendance():
+        pass
+    assert ("EMP-00001", "2026-12-07") not in results(store)

@@ -74,7 +74,9 @@ def mark_revoked(db: Database, serials: Sequence[int]) -> None:
     for serial in serials:
         db.execute(
             "INSERT INTO attendance_dirty (employee, utc_day, lo_ms, hi_ms) "  # noqa: S608
-            "SELECT DISTINCT employee, wall_ms / ?, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) "
+            # the day it counts on: the hub's corrected time where a station's clock was off
+            "SELECT DISTINCT employee, COALESCE(corrected_wall_ms, wall_ms) / ?, "
+            "CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) "
             "FROM scans WHERE serial = ? "
             f"AND outcome = 'accepted' AND employee IS NOT NULL {_MERGE}",
             (DAY_MS, serial),
