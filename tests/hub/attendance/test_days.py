@@ -145,6 +145,20 @@ PEOPLE = [
     Person("EMP-00002", "Siti Rahayu", "Pramudi (driver)", "Siang"),
     Person("EMP-00003", "Agus Prasetyo", "Teknik", "Malam"),
 ]
+
+
+def emptied(open_stores: object) -> SqlStore:
+    """The test's store, emptied of what an earlier example left (Hypothesis runs many), with
+    PEOPLE and one station."""
+    store: SqlStore = open_stores()  # type: ignore[operator]
+    store.migrate()
+    for table in ("attendance_days", "attendance_dirty", "scans", "journals"):
+        store.database.execute(f"DELETE FROM {table}")
+    sync_people(store.database, PEOPLE, 1)
+    store.register_station(StationInfo("st-term-mangkang-01", bytes(32), "term-mangkang"))
+    return store
+
+
 PUNCH = st.tuples(
     st.sampled_from([p.number for p in PEOPLE]),
     st.integers(0, 3 * 24 * 60 - 1),  # minutes after 2026-12-06 00:00 WIB
@@ -162,12 +176,7 @@ def test_deriving_only_the_days_new_punches_meet_equals_a_full_recompute(
     """Marks made by new punches derive only the work days whose windows meet them; after
     any arrival of any punches (morning, evening and night shifts, days either side of UTC
     midnight), the days are the ones a recompute of every day from every scan gives."""
-    store = open_stores()  # type: ignore[operator]
-    store.migrate()
-    for table in ("attendance_days", "attendance_dirty", "scans", "journals"):
-        store.database.execute(f"DELETE FROM {table}")
-    sync_people(store.database, PEOPLE, 1)
-    store.register_station(StationInfo("st-term-mangkang-01", bytes(32), "term-mangkang"))
+    store = emptied(open_stores)
     base = dt.datetime(2026, 12, 6, tzinfo=WIB)
     records = chain(
         "st-term-mangkang-01",
@@ -236,12 +245,7 @@ def test_the_days_the_database_counts_are_the_ones_the_rules_give(
 ) -> None:
     """The store counts each day's punches in SQL; the pure rules (derive_day, over the same
     punches in Python) give the same days, field for field."""
-    store = open_stores()  # type: ignore[operator]
-    store.migrate()
-    for table in ("attendance_days", "attendance_dirty", "scans", "journals"):
-        store.database.execute(f"DELETE FROM {table}")
-    sync_people(store.database, PEOPLE, 1)
-    store.register_station(StationInfo("st-term-mangkang-01", bytes(32), "term-mangkang"))
+    store = emptied(open_stores)
     base = dt.datetime(2026, 12, 6, tzinfo=WIB)
     when = [(e, base + dt.timedelta(minutes=m), d) for e, m, d in punches]
     records = chain(

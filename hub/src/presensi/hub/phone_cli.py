@@ -9,20 +9,8 @@ from pathlib import Path
 
 import click
 
+from presensi.hub.console.cli import _store_option
 from presensi.protocol.cli import fail as _fail
-
-STORE_HELP = "The hub's store (as for `presensi hub run`). [env PRESENSI_HUB_STORE]"
-
-
-def _store_option(f: click.decorators.FC) -> click.decorators.FC:
-    return click.option(
-        "--store",
-        "store_url",
-        default="sqlite:////var/lib/presensi-hub/hub.db",
-        show_default=True,
-        envvar="PRESENSI_HUB_STORE",
-        help=STORE_HELP,
-    )(f)
 
 
 @click.group()
