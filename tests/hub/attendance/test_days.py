@@ -319,9 +319,9 @@ def test_hub_workers_on_postgresql_derive_one_at_a_time(postgres_url: str) -> No
         second.close()
 
 
-def test_a_revocation_rederives_the_day_a_corrected_scan_counts_on(store: SqlStore) -> None:
-    """A check-in stamped 30 hours behind by a station that booted offline, corrected by the
-    hub; the badge turns out revoked before it: the day it counted on loses it."""
+def ingest_a_check_in_stamped_a_day_behind(store: SqlStore) -> int:
+    """A check-in stamped 30 hours behind by a station that booted offline, which the hub
+    corrects by the next record's synced clock; its true time."""
     prepared(store)
     true_in = at("2026-12-07 04:55")
     first = sample_record(
@@ -338,6 +338,13 @@ def test_a_revocation_rederives_the_day_a_corrected_scan_counts_on(store: SqlSto
     while store.derive_attendance():
         pass
     assert ("EMP-00001", "2026-12-07") in results(store)
+    return true_in
+
+
+def test_a_revocation_rederives_the_day_a_corrected_scan_counts_on(store: SqlStore) -> None:
+    """The badge of a check-in the hub corrected turns out revoked before it: the day it
+    counted on loses it."""
+    true_in = ingest_a_check_in_stamped_a_day_behind(store)
     from presensi.hub.attendance.marks import mark_revoked
 
     with store.database.transaction():
@@ -350,3 +357,14 @@ def test_a_revocation_rederives_the_day_a_corrected_scan_counts_on(store: SqlSto
     while store.derive_attendance():
         pass
     assert ("EMP-00001", "2026-12-07") not in results(store)
+
+
+def test_a_recompute_rederives_the_day_a_corrected_scan_counts_on(store: SqlStore) -> None:
+    """`attendance recompute` of the true day picks the scan by the hub's corrected time: the
+    station's own stamp (a day earlier) is outside the range recomputed."""
+    ingest_a_check_in_stamped_a_day_behind(store)
+    store.database.execute("DELETE FROM attendance_days")  # as if a rule change wiped them
+    days.mark_range(store.database, dt.date(2026, 12, 7), dt.date(2026, 12, 7))
+    while store.derive_attendance():
+        pass
+    assert ("EMP-00001", "2026-12-07") in results(store)

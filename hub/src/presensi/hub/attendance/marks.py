@@ -89,10 +89,16 @@ def mark_range(db: Database, first: dt.date, last: dt.date, *, own_transaction: 
     low = (first - EPOCH).days - 1
     high = (last - EPOCH).days + 1
     with db.transaction() if own_transaction else contextlib.nullcontext():
+        span = (low * DAY_MS, (high + 1) * DAY_MS)
         rows = db.execute(
-            "SELECT DISTINCT employee, wall_ms / ? FROM scans WHERE outcome = 'accepted' "
-            "AND employee IS NOT NULL AND wall_ms >= ? AND wall_ms < ?",
-            (DAY_MS, low * DAY_MS, (high + 1) * DAY_MS),
+            "SELECT employee, wall_ms / ? FROM scans WHERE outcome = 'accepted' "
+            "AND employee IS NOT NULL AND wall_ms >= ? AND wall_ms < ? "
+            # and by the hub's corrected time, where a station's clock was off (the days
+            # the count puts such a scan on: presensi.hub.attendance.days)
+            "UNION SELECT employee, corrected_wall_ms / ? FROM scans "
+            "WHERE corrected_wall_ms IS NOT NULL AND outcome = 'accepted' "
+            "AND employee IS NOT NULL AND corrected_wall_ms >= ? AND corrected_wall_ms < ?",
+            (DAY_MS, *span, DAY_MS, *span),
         )
         marks = [(str(r[0]), int(r[1])) for r in rows]
         db.executemany(_MARK_WHOLE, marks)
