@@ -22,6 +22,17 @@ shift = "kantor"
 days = ["senin", "selasa", "rabu", "kamis", "jumat"]
 holidays_off = true
 timezone = "Asia/Makassar"
+
+[shifts.singkat]   # a short shift whose windows overlap from 09:00 to 11:00
+start = "08:00"
+end = "12:00"
+grace_min = 5
+in_window = [-60, 180]
+out_window = [-180, 120]
+
+[groups.Singkat]
+shift = "singkat"
+days = ["senin", "selasa", "rabu", "kamis", "jumat", "sabtu", "minggu"]
 """
 )
 
@@ -84,6 +95,26 @@ GOLDEN = [
     ),
     # the same punches read as WIB would be an hour late: the group's zone is what counts
     ("Kantor", "2026-12-07", ["2026-12-07 08:30 in", "2026-12-07 16:00 out"], ("TL2",), 60, 0),
+    # a station in auto mode calls the first scan of the local day "in": the night shift's
+    # check-out after midnight arrives as "in", and is the check-out (its window says so)
+    ("Malam", "2026-12-31", ["2026-12-31 20:55 in", "2027-01-01 05:02 in"], ("H",), 0, 0),
+    # checked in at a bus pool, out at a terminal whose station had not seen them that day
+    ("Pagi", "2026-12-07", ["2026-12-07 04:58 in", "2026-12-07 13:02 in"], ("H",), 0, 0),
+    # an apel in the morning at the station, then the Siang shift's check-in there as "out"
+    (
+        "Siang",
+        "2026-12-07",
+        ["2026-12-07 07:00 in", "2026-12-07 12:55 out", "2026-12-07 21:05 out"],
+        ("H",),
+        0,
+        0,
+    ),
+    # where the two windows overlap (09:00-11:00 here), the station's direction decides
+    ("Singkat", "2026-12-07", ["2026-12-07 08:00 in", "2026-12-07 10:30 out"], ("PSW3",), 0, 90),
+    ("Singkat", "2026-12-07", ["2026-12-07 08:00 in", "2026-12-07 10:30 in"], ("PSW4",), 0, 0),
+    ("Singkat", "2026-12-07", ["2026-12-07 09:30 out", "2026-12-07 12:00 out"], ("TL4",), 0, 0),
+    # event scans (a roll call's) are not punches
+    ("Pagi", "2026-12-07", ["2026-12-07 05:00 event", "2026-12-07 13:00 out"], ("TL4",), 0, 0),
 ]
 
 

@@ -397,16 +397,19 @@ def _punches_near(dialect: str) -> str:
 
 
 _PUNCHES_NEAR = {d: _punches_near(d) for d in ("sqlite", "postgres")}
-_INSIDE = (
-    "((direction = 'in' AND t >= in_from AND t <= in_to) OR "
-    "(direction = 'out' AND t >= out_from AND t <= out_to))"
-)
-_COUNTED = """
+# where a punch falls decides what it is; where the windows overlap, its direction
+# (attendance/derive.py: count_punches says the same in Python)
+_IN_IN = "t >= in_from AND t <= in_to"
+_IN_OUT = "t >= out_from AND t <= out_to"
+_ARRIVAL = f"direction IN ('in', 'out') AND {_IN_IN} AND (direction = 'in' OR NOT ({_IN_OUT}))"
+_DEPARTURE = f"direction IN ('in', 'out') AND {_IN_OUT} AND (direction = 'out' OR NOT ({_IN_IN}))"
+_INSIDE = f"(({_ARRIVAL}) OR ({_DEPARTURE}))"
+_COUNTED = f"""
     SELECT employee, work_date,
-        MIN(CASE WHEN direction = 'in' AND t >= in_from AND t <= in_to THEN t END),
-        MAX(CASE WHEN direction = 'out' AND t >= out_from AND t <= out_to THEN t END),
-        {places}
-    FROM p GROUP BY employee, work_date"""
+        MIN(CASE WHEN {_ARRIVAL} THEN t END),
+        MAX(CASE WHEN {_DEPARTURE} THEN t END),
+        {{places}}
+    FROM p GROUP BY employee, work_date"""  # noqa: S608 (constants above, no input)
 _PLACES = {
     "sqlite": f"group_concat(DISTINCT CASE WHEN {_INSIDE} THEN location END)",
     "postgres": f"string_agg(DISTINCT CASE WHEN {_INSIDE} THEN location END, ',')",

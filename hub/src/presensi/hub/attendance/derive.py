@@ -140,10 +140,23 @@ class Counted:
 
 
 def count_punches(w: Windows, punches: Iterable[Punch]) -> Counted | None:
-    """The punches inside the day's windows; None if there is none."""
+    """The punches inside the day's windows; None if there is none. Where a punch falls
+    decides what it is: in the check-in window an arrival, in the check-out window a
+    departure, whatever direction the station gave it; only where the two windows overlap
+    does the station's direction decide. (A station in `auto` mode guesses: the first scan of
+    the employee's local day there is "in", so a night shift's check-out after midnight, or a
+    check-out at another station than the check-in, arrives as "in".) Event scans are not
+    punches."""
     (in_from, in_to), (out_from, out_to) = w.check_in, w.check_out
-    ins = [p for p in punches if p.direction == "in" and in_from <= p.at_ms <= in_to]
-    outs = [p for p in punches if p.direction == "out" and out_from <= p.at_ms <= out_to]
+    ins, outs = [], []
+    for p in punches:
+        if p.direction not in ("in", "out"):
+            continue
+        in_in, in_out = in_from <= p.at_ms <= in_to, out_from <= p.at_ms <= out_to
+        if in_in and (not in_out or p.direction == "in"):
+            ins.append(p)
+        elif in_out and (not in_in or p.direction == "out"):
+            outs.append(p)
     if not ins and not outs:
         return None
     return Counted(
