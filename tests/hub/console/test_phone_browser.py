@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,7 @@ PRESENSI = str(Path(sys.executable).with_name("presensi"))
 PASSWORD = "sandi-uji-yang-panjang"
 PHONE = {"width": 390, "height": 844}
 BUDI = Person("TS-0101", "Budi Santoso", "Pramudi Koridor I", "pagi")
+SITI = Person("TS-0102", "Siti Rahayu", "Pramudi Koridor I", "pagi")  # Budi's colleague
 SYNCED = ClockState(True, None)
 SKEW_MS = 90_000  # the second phone's clock runs 90 s ahead
 
@@ -67,7 +69,8 @@ def wait_for(check: Callable[[], bool], timeout: float = 20) -> bool:
 
 
 class Hub:
-    """A migrated store with an admin and Budi, a phone issuing key, and `presensi hub web`."""
+    """A migrated store with an admin, Budi and Siti, a phone issuing key, and `presensi hub
+    web`."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -75,7 +78,7 @@ class Hub:
         store = open_store(self.store_url)
         assert isinstance(store, SqlStore)
         store.migrate()
-        sync_people(store.database, [BUDI], 1)
+        sync_people(store.database, [BUDI, SITI], 1)
         ConsoleData(store.database).add_user(
             "admin", "admin", accounts.hash_password(PASSWORD), units=(), now_ms=1
         )
@@ -162,12 +165,15 @@ def log_in(page: object, hub: Hub) -> None:
     page.wait_for_url(f"{hub.url}/")  # type: ignore[attr-defined]
 
 
-def enrollment_code(browser: object, hub: Hub, tmp: Path, shot: str | None = None) -> str:
-    """Log in as admin, press the button on Budi's page, read the code it shows once."""
+def enrollment_code(
+    browser: object, hub: Hub, tmp: Path, shot: str | None = None, person: Person = BUDI
+) -> str:
+    """Log in as admin, press the button on the employee's page (Budi's unless told), read the
+    code it shows once."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     page = context.new_page()
     log_in(page, hub)
-    page.goto(f"{hub.url}/pegawai/{BUDI.number}")
+    page.goto(f"{hub.url}/pegawai/{person.number}")
     page.click("[data-phone-code]")
     code = str(page.text_content("[data-enrol-code]")).strip()
     link = str(page.get_attribute("[data-enrol-link]", "href"))
@@ -227,6 +233,74 @@ def next_step(page: object, after: int) -> None:
     assert wait_for(lambda: int(attribute(page, "#qr", "data-step") or 0) > after, 20)
 
 
+# What the phone page keeps (static/phone/phone.js): IndexedDB "presensi-ponsel", store "kartu",
+# record "aktif" = {privateKey (a CryptoKey, not extractable), cert (bytes), employee, serial,
+# validUntil, offsetMs}. Whoever holds the unlocked phone can read and rewrite all of it but the
+# key, which they can only use. Called with changes, it writes them first.
+BADGE_RECORD = """async (changes) => {
+  const db = await new Promise((done, fail) => {
+    const req = indexedDB.open("presensi-ponsel", 1);
+    req.onsuccess = () => done(req.result);
+    req.onerror = () => fail(req.error);
+  });
+  const run = (mode, act) => new Promise((done, fail) => {
+    const req = act(db.transaction("kartu", mode).objectStore("kartu"));
+    req.onsuccess = () => done(req.result);
+    req.onerror = () => fail(req.error);
+  });
+  const badge = await run("readonly", (s) => s.get("aktif"));
+  if (changes) {
+    const { cert, ...rest } = changes;
+    Object.assign(badge, rest, cert ? { cert: Uint8Array.from(cert) } : {});
+    await run("readwrite", (s) => s.put(badge, "aktif"));
+  }
+  db.close();
+  const exported = await crypto.subtle.exportKey("pkcs8", badge.privateKey).then(
+    () => true,
+    () => false,
+  );
+  return {
+    cert: Array.from(badge.cert),
+    employee: badge.employee,
+    serial: badge.serial,
+    validUntil: badge.validUntil,
+    exported,
+  };
+}"""
+
+
+@dataclass(frozen=True)
+class StoredBadge:
+    cert: bytes
+    employee: str
+    serial: int
+    valid_until: int
+    exported: bool  # whether the page could export its private key (never)
+
+    def fields(self) -> dict[str, object]:
+        """All but the key, as the page keeps them: what a copy onto another phone writes."""
+        return {
+            "cert": list(self.cert),
+            "employee": self.employee,
+            "serial": self.serial,
+            "validUntil": self.valid_until,
+        }
+
+
+def stored_badge(page: object, changes: dict[str, object] | None = None) -> StoredBadge:
+    """The badge record the page keeps, after writing `changes` into it (then reload the page
+    to have it draw codes with them)."""
+    got = page.evaluate(BADGE_RECORD, changes)  # type: ignore[attr-defined]
+    return StoredBadge(
+        bytes(got["cert"]), got["employee"], got["serial"], got["validUntil"], got["exported"]
+    )
+
+
+def redrawn(page: object) -> None:
+    page.reload()  # type: ignore[attr-defined]
+    page.wait_for_selector("#kartu:not([hidden]) canvas[data-step]", timeout=15_000)  # type: ignore[attr-defined]
+
+
 NONE_REVOKED = Revocations()
 
 
@@ -241,6 +315,11 @@ def scan(decider: Decider, text: str, at_ms: int) -> ScanRecord:
 
 def step_ms(step: int) -> int:
     return step * phone.STEP_S * 1000 + 5000  # five seconds into the step
+
+
+def in_step(text: str) -> int:
+    """A time within the step the phone code carries."""
+    return step_ms(phone.parse(text).step)
 
 
 def test_enrol_rotate_offline_and_reenrol(browser: object, hub: Hub, tmp_path: Path) -> None:
@@ -347,6 +426,88 @@ def test_enrol_rotate_offline_and_reenrol(browser: object, hub: Hub, tmp_path: P
     admin.close()
     context.close()
     other.close()
+
+
+def test_forged_and_copied_certificates_are_refused(
+    browser: object, hub: Hub, tmp_path: Path
+) -> None:
+    """Siti tries to check in for her absent colleague Budi from her own enrolled phone: first
+    with the certificate her page keeps edited to his number (the org's signature kept), then
+    with his phone's certificate copied onto hers (his device key cannot leave his browser, so
+    her key signs). The page draws both without complaint; the station reads each drawn QR and
+    refuses it, naming Budi: `bad_signature`, then `phone_bad_device_signature`."""
+    budi_code = enrollment_code(browser, hub, tmp_path)
+    siti_code = enrollment_code(browser, hub, tmp_path, person=SITI)
+    his = browser.new_context(viewport=PHONE, device_scale_factor=2)  # type: ignore[attr-defined]
+    his_page = his.new_page()
+    his_errors = errors_of(his_page)
+    enrol(his_page, hub, budi_code, tmp_path)
+    hers = browser.new_context(viewport=PHONE, device_scale_factor=2)  # type: ignore[attr-defined]
+    page = hers.new_page()
+    errors = errors_of(page)
+    enrol(page, hub, siti_code, tmp_path)
+
+    # both phones as enrolled: each accepted under its own name
+    # (each scanned in the step the code carries: the canvas may have moved on since)
+    _, _, his_read = shown_code(his_page, tmp_path, "qr-budi")
+    _, _, read = shown_code(page, tmp_path, "qr-siti")
+    for text, who in ((his_read, BUDI), (read, SITI)):
+        record = scan(station(hub.key), text, in_step(text))
+        assert (record.outcome, record.reason, record.employee) == (
+            Outcome.ACCEPTED,
+            Reason.OK,
+            who.number,
+        )
+    his_cert = phone.parse(his_read).cert
+    own = stored_badge(page)
+    assert (own.employee, own.cert) == (SITI.number, phone.parse(read).cert.to_bytes())
+    assert own.exported is False  # her page can sign with its key, never read it out
+
+    # a. her certificate with his number in it, her serial, the org's signature kept
+    forged = bytearray(own.cert)
+    at = forged.index(SITI.number.encode())
+    forged[at : at + len(SITI.number)] = BUDI.number.encode()
+    stored_badge(page, {"cert": list(forged), "employee": BUDI.number})
+    redrawn(page)
+    assert page.text_content("#pegawai") == BUDI.number  # the page draws what it holds
+    _, _, read = shown_code(page, tmp_path, "qr-forged")
+    code = phone.parse(read)
+    assert code.cert.to_bytes() == bytes(forged)
+    assert (code.cert.employee, code.cert.serial) == (BUDI.number, own.serial)
+    refused = scan(station(hub.key), read, in_step(read))
+    assert (refused.outcome, refused.reason, refused.employee) == (
+        Outcome.REJECTED,
+        Reason.BAD_SIGNATURE,
+        BUDI.number,
+    )
+    shoot(page, tmp_path, "phone-forged-certificate")
+
+    # b. his certificate, read off his phone and written into hers: her key signs for it
+    copied = stored_badge(his_page)
+    assert copied.cert == his_cert.to_bytes() and copied.exported is False
+    stored_badge(page, copied.fields())
+    redrawn(page)
+    _, _, read = shown_code(page, tmp_path, "qr-copied")
+    assert phone.parse(read).cert == his_cert
+    refused = scan(station(hub.key), read, in_step(read))
+    assert (refused.outcome, refused.reason, refused.employee, refused.serial) == (
+        Outcome.REJECTED,
+        Reason.PHONE_BAD_DEVICE_SIGNATURE,
+        BUDI.number,
+        his_cert.serial,
+    )
+    # the hub knows his serial as active, so her page shows the copy as a working badge
+    assert wait_for(lambda: attribute(page, "#ponsel", "data-state") == "aktif")
+    shoot(page, tmp_path, "phone-copied-certificate")
+    # his own phone in the same step: still accepted
+    _, _, his_read = shown_code(his_page, tmp_path, "qr-budi-again")
+    assert scan(station(hub.key), his_read, in_step(his_read)).reason is Reason.OK
+
+    # nothing broke: no script errors on either phone, the hub still serving
+    assert errors == [] and his_errors == []
+    assert hub.process is not None and hub.process.poll() is None and hub.listening()
+    his.close()
+    hers.close()
 
 
 def test_bad_codes_are_refused_on_the_page(browser: object, hub: Hub, tmp_path: Path) -> None:
