@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -160,3 +161,38 @@ def test_a_taken_port_is_an_error() -> None:
         with pytest.raises(EmbeddedBrokerError, match=str(port)):
             EmbeddedBroker(port=port).start()
     assert amqtt_threads() == []
+
+
+def test_many_stations_connecting_at_once_with_retained_documents(
+    broker: EmbeddedBroker, connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fleet starting together (the demo's stations): each connects and subscribes while
+    the others connect and get the retained fleet documents. amqtt 0.12.1 walks its dict of
+    subscriptions across an await on every connect, so a subscription made meanwhile broke
+    that client's connection ("dictionary changed size during iteration")."""
+    hub = connect("hub")
+    for n in range(20):
+        hub.publish(f"presensi/v1/fleet/doc-{n}", b"x" * 2000, qos=1, retain=True)
+    errors: list[BaseException] = []
+
+    def station(n: int) -> None:
+        try:
+            probe = Probe(broker.port, f"st-{n:02d}").connect_ok()
+            try:
+                probe.subscribe(f"presensi/v1/stations/st-{n:02d}/config", qos=1)
+                probe.subscribe("presensi/v1/fleet/#", qos=1)
+                got = {probe.expect().topic for _ in range(20)}
+                assert len(got) == 20
+            finally:
+                probe.close()
+        except BaseException as exc:  # noqa: BLE001 (handed to the test's thread)
+            errors.append(exc)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=station, args=(n,)) for n in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    broken = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [] and broken == [], (errors, broken)

@@ -33,6 +33,7 @@ import contextlib
 import logging
 import socket
 import threading
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
@@ -49,9 +50,27 @@ class OpenAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         return True
 
 
+class _Snapshots(dict):  # type: ignore[type-arg]
+    """amqtt's subscriptions (topic filter -> sessions), iterated over a copy: amqtt 0.12.1
+    walks them across awaits (sending a connecting client the retained messages, removing a
+    leaving client's subscriptions), so another client subscribing meanwhile broke that
+    connection with "dictionary changed size during iteration"."""
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(super().__iter__()))
+
+    def items(self) -> Any:
+        return list(super().items())
+
+
 class _Broker(Broker):  # type: ignore[misc]
     """amqtt's broker, closing each client connection however its handler ends (amqtt leaves
-    some open when the broker shuts down with clients connected: ResourceWarnings later)."""
+    some open when the broker shuts down with clients connected: ResourceWarnings later), its
+    subscriptions iterated over a copy (_Snapshots)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._subscriptions = _Snapshots(self._subscriptions)  # type: ignore[has-type]
 
     async def stream_connected(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
