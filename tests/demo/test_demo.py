@@ -68,13 +68,15 @@ def test_the_exit_status_checks_exactly_once(change: dict[str, int], ok: bool) -
 def test_the_demo_serves_the_console_until_ctrl_c(tmp_path: Path) -> None:
     import re
     import signal
+    import socket
     import subprocess
     import sys
     import time
 
     import httpx
 
-    port = free_port()
+    busy = socket.create_server(("127.0.0.1", 0))  # the port asked for is taken: another is used
+    taken = busy.getsockname()[1]
     presensi = str(Path(sys.executable).with_name("presensi"))
     demo = subprocess.Popen(
         [
@@ -85,7 +87,7 @@ def test_the_demo_serves_the_console_until_ctrl_c(tmp_path: Path) -> None:
             "--data-dir",
             str(tmp_path / "demo"),
             "--console-port",
-            str(port),
+            str(taken),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -96,11 +98,19 @@ def test_the_demo_serves_the_console_until_ctrl_c(tmp_path: Path) -> None:
         lines: list[str] = []
         for line in demo.stdout:
             lines.append(line)
-            if line.startswith("demo:"):
+            if "the apel's board:" in line:
                 break
         said = "".join(lines)
-        assert f"console: http://127.0.0.1:{port}/  (login demo / presensi-demo)" in said, said
+        found = re.search(
+            r"console: (http://127\.0\.0\.1:(\d+)/)  \(login demo / presensi-demo\)", said
+        )
+        assert found is not None, said
+        port = int(found.group(2))
+        assert port != taken
         assert "until Ctrl-C" in said
+        # the board's address is on the console's port, not the one asked for
+        board = re.search(r"the apel's board: (\S+)", said)
+        assert board is not None and board.group(1).startswith(found.group(1) + "acara/"), said
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
             form = client.get("/masuk").text
             token = re.search(r'name="csrf" value="([^"]+)"', form)
@@ -116,6 +126,7 @@ def test_the_demo_serves_the_console_until_ctrl_c(tmp_path: Path) -> None:
             while time.monotonic() < deadline and "data-key=" not in client.get("/langsung").text:
                 time.sleep(0.5)
             fleet = client.get("/stasiun").text
+            assert client.get(board.group(1)).status_code == 200
         assert 'data-station="st-demo-01"' in fleet and 'data-station="st-demo-02"' in fleet
         time.sleep(1)
         assert demo.poll() is None  # no --duration: it keeps running
@@ -123,6 +134,7 @@ def test_the_demo_serves_the_console_until_ctrl_c(tmp_path: Path) -> None:
         rest = demo.communicate(timeout=60)[0]
         assert demo.returncode == 0, rest
     finally:
+        busy.close()
         if demo.poll() is None:  # a failed check must not leave the demo running
             demo.kill()
             demo.wait(30)

@@ -177,17 +177,16 @@ def _run(
         parts = Parts(indicator=indicator, camera=camera, decoder=ZxingDecoder())
         running.append(Station(config, parts, on_record=printer, exit_when_source_ends=False))
     event_id = _plan_apel(hub.store.database, [s.config.station.id for s in running], staff, points)
-    console = _console(data_dir, console_port, quiet)
+    console, console_url = _console(data_dir, console_port, quiet)
     if not quiet:
         how_long = "until Ctrl-C" if duration is None else f"{duration:.0f} s (Ctrl-C stops early)"
         click.echo(
             f"demo: broker {broker}, hub {data_dir / 'hub.db'}, {count} stations, "
             f"{employees} employees, {how_long}"
         )
-        if console_port is not None and event_id:
-            click.echo(
-                f"  the apel's board: http://127.0.0.1:{console_port}/acara/{event_id}/papan"
-            )
+        if console_url is not None and event_id:
+            # the port the console got (another if the one asked for was taken)
+            click.echo(f"  the apel's board: {console_url.rstrip('/')}/acara/{event_id}/papan")
     threads = [threading.Thread(target=s.run, name=f"station-{i}") for i, s in enumerate(running)]
     for t in threads:
         t.start()
@@ -224,16 +223,20 @@ def _plan_apel(
     return made[0].id
 
 
-def _console(data_dir: Path, port: int | None, quiet: bool) -> contextlib.ExitStack:
-    """The console on the demo's hub (nothing with `port` None); closing the stack stops it."""
+def _console(
+    data_dir: Path, port: int | None, quiet: bool
+) -> tuple[contextlib.ExitStack, str | None]:
+    """The console on the demo's hub and its URL (nothing with `port` None); closing the
+    stack stops it."""
     stack = contextlib.ExitStack()
-    if port is not None:
-        from presensi.demo.console import DEMO_PASSWORD, DEMO_USER, demo_console
+    if port is None:
+        return stack, None
+    from presensi.demo.console import DEMO_PASSWORD, DEMO_USER, demo_console
 
-        url = stack.enter_context(demo_console(f"sqlite:///{data_dir / 'hub.db'}", port))
-        if not quiet:
-            click.echo(f"console: {url}  (login {DEMO_USER} / {DEMO_PASSWORD})")
-    return stack
+    url: str = stack.enter_context(demo_console(f"sqlite:///{data_dir / 'hub.db'}", port))
+    if not quiet:
+        click.echo(f"console: {url}  (login {DEMO_USER} / {DEMO_PASSWORD})")
+    return stack, url
 
 
 def _drain(running: list[Station], threads: list[threading.Thread]) -> int:
