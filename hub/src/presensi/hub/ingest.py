@@ -168,6 +168,7 @@ class Ingest:
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._keys_loaded = 0.0
         self.connected = threading.Event()
+        self._lost = False  # the connection was lost once: regaining it is worth a warning
         self.next_reconnect_pause = 0.0  # the last pause drawn before a reconnect (seconds)
         client, address = make_client(
             broker,
@@ -228,7 +229,9 @@ class Ingest:
         if self.fleet_listener is not None:  # every worker: not shared
             client.subscribe([(topics.FLEET_KEYS, 1), (topics.FLEET_REVOCATIONS, 1)])
         self._say_connected(True)
-        log.warning("hub connected to the broker at %s:%s", self._host, self._port)
+        # back after a loss (which was a warning): a warning too; the first time: news
+        level = logging.WARNING if self._lost else logging.INFO
+        log.log(level, "hub connected to the broker at %s:%s", self._host, self._port)
         self.connected.set()  # last: whoever waits on it sees the store and the log up to date
 
     def _on_disconnect(
@@ -238,6 +241,7 @@ class Ingest:
         self.connected.clear()
         self._schedule_reconnect()
         if not self._stop.is_set() and was:
+            self._lost = True
             self._say_connected(False)
             log.warning("hub disconnected from the broker (%s); reconnecting", reason)
 
