@@ -154,6 +154,23 @@ def test_walk_ins_not_counted_and_an_open_event(store: SqlStore) -> None:
     assert (board.present, board.expected, board.late) == (2, 2, 1)
 
 
+def test_izin_only_for_someone_the_event_expects(store: SqlStore) -> None:
+    prepared(store)
+    db = store.database
+    model.add_events(db, model.plan_events(db, apel()), "admin", 1)
+    rapat = apel(id="rapat-koordinasi", kind="rapat", units=(), day=dt.date(2026, 12, 8))
+    model.add_events(db, model.plan_events(db, rapat), "admin", 1)
+    with pytest.raises(model.EventError, match="ASN-006 is not expected at apel-senin"):
+        model.excuse(db, "apel-senin", "ASN-006", "dinas luar", "admin", 2)  # Dinas Kesehatan
+    with pytest.raises(model.EventError, match="expects no one in particular"):
+        model.excuse(db, "rapat-koordinasi", "ASN-001", "sakit", "admin", 2)
+    refused = "SELECT COUNT(*) FROM event_excused"
+    assert db.execute(refused)[0][0] == 0  # nothing stored, nothing audited
+    assert not db.execute("SELECT 1 FROM audit WHERE action = 'event.excuse'")
+    model.excuse(db, "apel-senin", "ASN-005", "sakit", "admin", 2)  # Bappeda: expected
+    assert db.execute(refused)[0][0] == 1
+
+
 def test_a_weekly_series_with_one_date_cancelled(store: SqlStore) -> None:
     prepared(store)
     db = store.database

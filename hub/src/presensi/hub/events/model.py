@@ -344,11 +344,19 @@ def excuse(db: Database, event_id: str, employee: str, reason: str, by: str, now
     """Izin: the employee is excused from the event, with a reason (audited)."""
     if not reason.strip() or len(reason) > 500:
         raise EventError("izin needs a reason (1 to 500 characters)")
+    from presensi.hub.events.results import expected  # (results reads events: imported late)
+
     with db.transaction():
-        if get(db, event_id) is None:
+        event = get(db, event_id)
+        if event is None:
             raise EventError(f"no event {event_id!r}")
         if not db.execute("SELECT 1 FROM employees WHERE number = ?", (employee,)):
             raise EventError(f"unknown employee {employee!r}")
+        # izin is leave from an event one is expected at; anyone else's would show nowhere
+        if event.open:
+            raise EventError(f"{event_id} expects no one in particular: izin does not apply")
+        if employee not in expected(db, event):
+            raise EventError(f"{employee} is not expected at {event_id}: izin does not apply")
         db.execute(
             "INSERT INTO event_excused (event, employee, reason, excused_by, excused_ms) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (event, employee) DO UPDATE SET "
