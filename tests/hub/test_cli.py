@@ -49,7 +49,7 @@ def test_the_fleet_journals_and_alerts_of_a_replaced_card(tmp_path: Path) -> Non
     cleared = run("hub", "alerts", "--store", url, "clear", alert_id)
     assert cleared.exit_code == 0, cleared.output
     assert run("hub", "alerts", "--store", url).output.strip() == "no open alerts"
-    again = run("hub", "alerts", "--store", url, "clear", alert_id)
+    again = run("hub", "alerts", "clear", alert_id, "--store", url)  # (either place)
     assert again.exit_code == 2 and f"no open alert #{alert_id}" in again.output
     assert "journal_new" in run("hub", "alerts", "--store", url, "--all").output
 

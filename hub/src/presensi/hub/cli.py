@@ -302,11 +302,18 @@ def alerts(ctx: click.Context, store_url: str, tz: str, show_all: bool) -> None:
 
 @alerts.command("clear")
 @click.argument("alert_id", type=int)
+@click.option(
+    "--store",
+    "own_store",
+    default=None,
+    help="The store, as for `hub alerts` (given before or after `clear`).",
+)
 @click.pass_obj
-def clear_alert(store_url: str, alert_id: int) -> None:
+def clear_alert(group_store: str, alert_id: int, own_store: str | None) -> None:
     """Mark an alert as handled."""
     import time
 
+    store_url = own_store or group_store
     cleared = _read(
         store_url, lambda store: store.clear_alert(alert_id, time.time_ns() // 1_000_000)
     )
