@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import grp
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -91,6 +92,14 @@ def test_a_bundle_on_the_card_is_installed_with_its_modes_and_deleted_from_the_c
     for name in names:
         assert (etc / name).read_bytes() == (bundle / name).read_bytes()
     assert station_config.load(etc / "station.toml").station.id == "st-pool-mangkang-01"
+    # the installer fixes what failed (here: no broker listens) and tests again on its own
+    assert "checks failed" in done.output and "presensi station self-test" in done.output
+    again = CliRunner().invoke(
+        main, ["station", "self-test", "--config", str(etc / "station.toml")]
+    )
+    assert again.exit_code == 1, again.output
+    assert "Self-test of station st-pool-mangkang-01" in again.output
+    assert re.search(r"\n  \S+ broker +.*127\.0\.0\.1", again.output), again.output
     # the card: the secrets are gone, a note says what happened
     assert not card.exists()
     note = (boot / MARKER).read_text()

@@ -83,6 +83,20 @@ def run(config_path: Path) -> None:
     parts.indicator.close()
 
 
+@station.command("self-test")
+@config_option
+def self_test(config_path: Path) -> None:
+    """Check the station's parts as installed (config, key, journal, camera or scanner, signals,
+    broker) and print the report; exit 1 if a check failed. Stop presensi-station first: the
+    camera serves one process at a time."""
+    from presensi.device.selftest import can_encode, format_report, run_self_test
+
+    report = run_self_test(config_path)
+    click.echo(format_report(report, unicode=can_encode("✔✘")))
+    if not all(check.get("ok") for check in report["checks"]):
+        sys.exit(1)
+
+
 @station.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(

@@ -356,7 +356,8 @@ def format_report(report: dict[str, Any], *, unicode: bool = True) -> str:
     if failed:
         lines.append(
             f"{failed} of {len(checks)} checks failed. The station is provisioned; "
-            "fix what failed and run the flash again to re-test"
+            "fix what failed, then test again: `presensi station self-test` on the station "
+            "(or flash it again)"
         )
     else:
         lines.append(f"All {len(checks)} checks passed.")
