@@ -101,6 +101,72 @@ def test_golden_rostered_and_ramadan_days(
     assert (None if result is None else result.codes) == codes
 
 
+# where a roster puts a night shift before a day shift, the night's check-out window meets
+# the morning's check-in window: there, as where a day's own windows meet, the station's
+# direction decides; a time set by hand counts only as what it was set as.
+# day, its roster line, the lines of the days before and after, punches
+# ("... manual" a time set by hand), codes (None: no day) and minutes late
+NEIGHBOURS = [
+    # piket malam on Sunday for an office worker, then the office on Monday at 09:40: the
+    # night's 05:45 check-out is not Monday's check-in
+    (
+        KANTOR, "2026-12-07", None, ("malam", None), None,
+        ["2026-12-06 20:55 in", "2026-12-07 05:45 out", "2026-12-07 09:40 in",
+         "2026-12-07 16:05 out"],
+        ("TL4",), 130,
+    ),
+    (
+        KANTOR, "2026-12-06", ("malam", None), None, None,
+        ["2026-12-06 20:55 in", "2026-12-07 05:45 out", "2026-12-07 09:40 in",
+         "2026-12-07 16:05 out"],
+        ("H",), 0,
+    ),
+    # a crew on nights, then on the morning shift it does not come to: absent, not present
+    (
+        AWAK, "2026-12-08", ("pagi", None), ("malam", None), None,
+        ["2026-12-07 20:58 in", "2026-12-08 05:03 out"],
+        None, 0,
+    ),
+    # the limit: an auto station calls the 05:45 check-out "in" (the first scan of Monday);
+    # where the windows meet that makes it Monday's check-in and leaves the night without
+    # its check-out (fixed in/out stations avoid it where night duty precedes a day shift)
+    (
+        KANTOR, "2026-12-06", ("malam", None), None, None,
+        ["2026-12-06 20:55 in", "2026-12-07 05:45 in"],
+        ("PSW4",), 0,
+    ),
+    # a check-in set by hand at 12:30, after the check-in window: not a check-out
+    (KANTOR, "2026-12-07", None, None, None, ["2026-12-07 12:30 in manual"], None, 0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("group", "day", "line", "before", "after", "punches", "codes", "late"), NEIGHBOURS
+)
+def test_golden_days_beside_another_shift(
+    group: object, day: str, line: tuple[str | None, str | None] | None,
+    before: tuple[str | None, str | None] | None, after: tuple[str | None, str | None] | None,
+    punches: list[str], codes: tuple[str, ...] | None, late: int,
+) -> None:  # fmt: skip
+    parsed = [
+        punch(" ".join(p.split()[:2]), p.split()[2], where=[*p.split(), "term-mangkang"][3])
+        for p in punches
+    ]
+    result = derive_day(
+        RULES,
+        group,  # type: ignore[arg-type]
+        "EMP-00001",
+        dt.date.fromisoformat(day),
+        parsed,
+        None if line is None else Assignment(*line),
+        before=None if before is None else Assignment(*before),
+        after=None if after is None else Assignment(*after),
+    )
+    assert (None if result is None else (result.codes, result.late_min)) == (
+        None if codes is None else (codes, late)
+    )
+
+
 def test_a_punch_at_a_location_not_assigned_flags_the_day() -> None:
     group = RULES.groups["PoolMangkang"]
     day = dt.date(2026, 12, 7)
@@ -274,6 +340,34 @@ def test_an_imported_roster_decides_the_crews_days(store: SqlStore) -> None:
     assert states == {8: "libur", 9: "absen", 10: "libur"}
     trail = db.execute("SELECT action, detail FROM audit WHERE action = 'attendance.roster'")
     assert [tuple(r) for r in trail] == [("attendance.roster", "3 lines")]
+
+
+def test_a_night_on_the_roster_before_an_office_day(store: SqlStore) -> None:
+    """The database says what derive_day says (NEIGHBOURS above): the night's check-out at
+    05:45, inside Monday's check-in window, stays the night's."""
+    _prepared(store)
+    db = store.database
+    _, rules_now = days.RulesInForce().get(db)
+    lines = parse_roster(
+        "pegawai,tanggal,shift\nEMP-00002,2026-12-06,malam\n", rules_now, ["EMP-00002"], []
+    )
+    import_roster(db, lines, "admin", at("2026-12-06 12:00"))
+    gate_in = chain(
+        "st-term-mangkang-01",
+        [("EMP-00002", "2026-12-06 20:55", "in"), ("EMP-00002", "2026-12-07 09:40", "in")],
+    )
+    gate_out = chain(
+        "st-term-mangkang-02",
+        [("EMP-00002", "2026-12-07 05:45", "out"), ("EMP-00002", "2026-12-07 16:05", "out")],
+    )
+    for scans in (gate_in, gate_out):
+        store.ingest([batch_of(scans[0].station, scans[0].journal, scans)], at("2026-12-07 17:00"))
+    days.derive_all(db, days.RulesInForce())
+    found = days.stored_days(db, dt.date(2026, 12, 1), dt.date(2026, 12, 31), "EMP-00002")
+    assert [(d.work_date.isoformat(), d.shift, d.codes, d.late_min) for d in found] == [
+        ("2026-12-06", "malam", ("H",), 0),
+        ("2026-12-07", "kantor", ("TL4",), 130),
+    ]
 
 
 def test_imported_holidays_count_beside_the_rules_files(store: SqlStore) -> None:

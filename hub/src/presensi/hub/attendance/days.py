@@ -23,7 +23,9 @@ from presensi.hub.attendance import signals
 from presensi.hub.attendance.derive import (
     ELSEWHERE,
     MANUAL,
+    NOWHERE,
     Assignment,
+    Beside,
     Counted,
     Day,
     Windows,
@@ -146,6 +148,22 @@ class _WindowsOf:
             )
         return self._known[key]
 
+    def beside(
+        self,
+        group: Group,
+        employee: str,
+        day: dt.date,
+        rostered: dict[tuple[str, dt.date], Assignment],
+    ) -> Beside:
+        """The windows of the work days either side of `day` that can meet its own."""
+        before, after = day - dt.timedelta(days=1), day + dt.timedelta(days=1)
+        previous = self(group, before, rostered.get((employee, before)))
+        following = self(group, after, rostered.get((employee, after)))
+        return Beside(
+            NOWHERE if previous is None else previous[1].check_out,
+            NOWHERE if following is None else following[1].check_in,
+        )
+
 
 def _wanted(
     windows_of: _WindowsOf,
@@ -216,8 +234,9 @@ def derive_pending(
             return 0
         version, rules = rules_in_force.get(db)
         groups = _shift_groups(db, list(marks))
-        first = min(m.utc_day for ms in marks.values() for m in ms) - dt.timedelta(days=1)
-        last = max(m.utc_day for ms in marks.values() for m in ms) + dt.timedelta(days=1)
+        # the work days around the marks, and the days either side of those (Beside)
+        first = min(m.utc_day for ms in marks.values() for m in ms) - dt.timedelta(days=2)
+        last = max(m.utc_day for ms in marks.values() for m in ms) + dt.timedelta(days=2)
         rostered = roster(db, first, last, list(marks))
         wanted: dict[str, tuple[Group, _Wanted]] = {}
         windows_of = _WindowsOf(rules)
@@ -237,7 +256,13 @@ def derive_pending(
                     gone.append((employee, d.isoformat()))  # a day off (now)
                 else:
                     worked.append((employee, d, *shift_windows, assigned))
-        counted = _count(db, [(e, d, w) for e, d, _, w, _ in worked])
+        counted = _count(
+            db,
+            [
+                (e, d, w, windows_of.beside(wanted[e][0], e, d, rostered))
+                for e, d, _, w, _ in worked
+            ],
+        )
         rows: list[tuple[object, ...]] = []
         stray: list[Day] = []
         for employee, d, shift, _, assigned in worked:
@@ -354,7 +379,7 @@ def _rows_in(
 _NO_SPAN = ("", 1, 0)  # an employee nobody is, an empty span
 _SPAN_TYPES = ("text", "bigint", "bigint")
 _W = "w.employee, w.work_date"
-_WINDOWS = "w.in_from, w.in_to, w.out_from, w.out_to"
+_WINDOWS = "w.in_from, w.in_to, w.out_from, w.out_to, w.po_from, w.po_to, w.ni_from, w.ni_to"
 
 
 def _scans_of(dialect: str, where: str) -> str:
@@ -379,7 +404,8 @@ def _punches_near(dialect: str) -> str:
     """The CTE `p`: every punch near a day of `w`, with the day's windows beside it."""
     accepted = f"s.outcome = 'accepted' AND {_NOT_REVOKED}"
     return f"""
-    p (employee, work_date, t, direction, location, in_from, in_to, out_from, out_to) AS (
+    p (employee, work_date, t, direction, location, in_from, in_to, out_from, out_to,
+       po_from, po_to, ni_from, ni_to) AS (
         SELECT {_W}, COALESCE(s.corrected_wall_ms, s.wall_ms), s.direction, s.location, {_WINDOWS}
         {_scans_of(dialect, f"{_BY_WALL} AND {accepted}")}
     UNION ALL  -- stamped elsewhere by the station, its time corrected into the day by the hub
@@ -397,12 +423,23 @@ def _punches_near(dialect: str) -> str:
 
 
 _PUNCHES_NEAR = {d: _punches_near(d) for d in ("sqlite", "postgres")}
-# where a punch falls decides what it is; where the windows overlap, its direction
+# where a punch falls decides what it is; where windows meet (the day's own two, or one of a
+# neighbouring day's: po = the previous day's check-out window, ni = the next day's check-in
+# window), its direction; a time set by hand counts only as what it was set as
 # (attendance/derive.py: count_punches says the same in Python)
 _IN_IN = "t >= in_from AND t <= in_to"
 _IN_OUT = "t >= out_from AND t <= out_to"
-_ARRIVAL = f"direction IN ('in', 'out') AND {_IN_IN} AND (direction = 'in' OR NOT ({_IN_OUT}))"
-_DEPARTURE = f"direction IN ('in', 'out') AND {_IN_OUT} AND (direction = 'out' OR NOT ({_IN_IN}))"
+_IN_PREVIOUS_OUT = "t >= po_from AND t <= po_to"
+_IN_NEXT_IN = "t >= ni_from AND t <= ni_to"
+_GUESSED = f"location <> '{MANUAL}'"
+_ARRIVAL = (
+    f"{_IN_IN} AND (direction = 'in' OR (direction = 'out' AND {_GUESSED} "
+    f"AND NOT ({_IN_OUT}) AND NOT ({_IN_PREVIOUS_OUT})))"
+)
+_DEPARTURE = (
+    f"{_IN_OUT} AND (direction = 'out' OR (direction = 'in' AND {_GUESSED} "
+    f"AND NOT ({_IN_IN}) AND NOT ({_IN_NEXT_IN})))"
+)
 _INSIDE = f"(({_ARRIVAL}) OR ({_DEPARTURE}))"
 _COUNTED = f"""
     SELECT employee, work_date,
@@ -417,7 +454,7 @@ _PLACES = {
 
 
 def _count(
-    db: Database, days: Sequence[tuple[str, dt.date, Windows]]
+    db: Database, days: Sequence[tuple[str, dt.date, Windows, Beside]]
 ) -> dict[tuple[str, dt.date], Counted]:
     """What each day's punches come to, in a few queries: the employee's accepted scans
     inside the day's windows by the hub's time (the station's, or the one the hub corrected),
@@ -425,13 +462,15 @@ def _count(
     counted = _COUNTED.format(places=_PLACES[db.dialect])
     out: dict[tuple[str, dt.date], Counted] = {}
     wanted = [
-        (e, d.isoformat(), *w.check_in, *w.check_out, w.opens_ms, w.closes_ms) for e, d, w in days
+        (e, d.isoformat(), *w.check_in, *w.check_out, w.opens_ms, w.closes_ms, *near.spans)
+        for e, d, w, near in days
     ]
-    types = ("text", "text", "bigint", "bigint", "bigint", "bigint", "bigint", "bigint")
-    filler = ("", "", 0, -1, 0, -1, 1, 0)
+    types = ("text", "text", *("bigint",) * 10)
+    filler = ("", "", 0, -1, 0, -1, 1, 0, 1, 0, 1, 0)
     for source, params in _rows_in(db, types, wanted, filler):
         rows = db.execute(
-            "WITH w (employee, work_date, in_from, in_to, out_from, out_to, lo, hi) AS "
+            "WITH w (employee, work_date, in_from, in_to, out_from, out_to, lo, hi, "
+            "po_from, po_to, ni_from, ni_to) AS "
             f"({source}), {_PUNCHES_NEAR[db.dialect]} {counted}",
             params,
         )

@@ -139,23 +139,55 @@ class Counted:
     locations: frozenset[str]
 
 
-def count_punches(w: Windows, punches: Iterable[Punch]) -> Counted | None:
+NOWHERE = (1, 0)  # an empty span of time: no window
+
+
+@dataclass(frozen=True)
+class Beside:
+    """The windows of the days either side that can meet this day's: the previous work day's
+    check-out window and the next one's check-in window (NOWHERE on a day off). A roster can
+    put a night shift before a morning one, whose check-in window opens before the night's
+    check-out window closes."""
+
+    previous_out: tuple[int, int] = NOWHERE
+    next_in: tuple[int, int] = NOWHERE
+
+    @property
+    def spans(self) -> tuple[int, int, int, int]:
+        return (*self.previous_out, *self.next_in)
+
+
+def beside(
+    rules: Rules,
+    group: Group,
+    day: dt.date,
+    before: Assignment | None = None,
+    after: Assignment | None = None,
+) -> Beside:
+    """The neighbouring days' windows (`before`, `after`: their roster lines, if any)."""
+    previous = day_windows(rules, group, day - dt.timedelta(days=1), before)
+    following = day_windows(rules, group, day + dt.timedelta(days=1), after)
+    return Beside(
+        NOWHERE if previous is None else previous.check_out,
+        NOWHERE if following is None else following.check_in,
+    )
+
+
+def count_punches(w: Windows, punches: Iterable[Punch], near: Beside = Beside()) -> Counted | None:
     """The punches inside the day's windows; None if there is none. Where a punch falls
     decides what it is: in the check-in window an arrival, in the check-out window a
-    departure, whatever direction the station gave it; only where the two windows overlap
-    does the station's direction decide. (A station in `auto` mode guesses: the first scan of
-    the employee's local day there is "in", so a night shift's check-out after midnight, or a
-    check-out at another station than the check-in, arrives as "in".) Event scans are not
-    punches."""
-    (in_from, in_to), (out_from, out_to) = w.check_in, w.check_out
+    departure, whatever direction the station gave it; only where two windows meet (the day's
+    own two, or its check-in window and the previous day's check-out window, or its check-out
+    window and the next day's check-in window) does the station's direction decide. A station
+    in `auto` mode guesses: the first scan of the employee's local day there is "in", so a
+    night shift's check-out after midnight, or a check-out at another station than the
+    check-in, arrives as "in". Times set by hand (location "manual") and event scans are not
+    guesses: a manual time counts only as what it was set as; an event scan is no punch."""
     ins, outs = [], []
     for p in punches:
-        if p.direction not in ("in", "out"):
-            continue
-        in_in, in_out = in_from <= p.at_ms <= in_to, out_from <= p.at_ms <= out_to
-        if in_in and (not in_out or p.direction == "in"):
+        if _arrival(w, near, p):
             ins.append(p)
-        elif in_out and (not in_in or p.direction == "out"):
+        elif _departure(w, near, p):
             outs.append(p)
     if not ins and not outs:
         return None
@@ -166,6 +198,36 @@ def count_punches(w: Windows, punches: Iterable[Punch]) -> Counted | None:
     )
 
 
+def _inside(span: tuple[int, int], at_ms: int) -> bool:
+    return span[0] <= at_ms <= span[1]
+
+
+def _arrival(w: Windows, near: Beside, p: Punch) -> bool:
+    if not _inside(w.check_in, p.at_ms):
+        return False
+    if p.direction == "in":
+        return True
+    return (
+        p.direction == "out"
+        and p.location != MANUAL
+        and not _inside(w.check_out, p.at_ms)
+        and not _inside(near.previous_out, p.at_ms)
+    )
+
+
+def _departure(w: Windows, near: Beside, p: Punch) -> bool:
+    if not _inside(w.check_out, p.at_ms):
+        return False
+    if p.direction == "out":
+        return True
+    return (
+        p.direction == "in"
+        and p.location != MANUAL
+        and not _inside(w.check_in, p.at_ms)
+        and not _inside(near.next_in, p.at_ms)
+    )
+
+
 def derive_day(
     rules: Rules,
     group: Group,
@@ -173,14 +235,18 @@ def derive_day(
     day: dt.date,
     punches: Iterable[Punch],
     assigned: Assignment | None = None,
+    *,
+    before: Assignment | None = None,
+    after: Assignment | None = None,
 ) -> Day | None:
     """The employee's result for `day`; None on a day off or with no punch in the windows
-    (an absence: reports count it, as TK or provisional, from the calendar)."""
+    (an absence: reports count it, as TK or provisional, from the calendar). `assigned`,
+    `before`, `after`: the roster's lines for the day and the days either side, if any."""
     shift = shift_on(rules, group, day, assigned)
     if shift is None:
         return None
     w = windows(shift, day, group.timezone)
-    counted = count_punches(w, punches)
+    counted = count_punches(w, punches, beside(rules, group, day, before, after))
     return None if counted is None else judge(rules, group, employee, day, shift, counted, assigned)
 
 

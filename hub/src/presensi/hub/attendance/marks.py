@@ -101,5 +101,14 @@ def mark_range(db: Database, first: dt.date, last: dt.date, *, own_transaction: 
             (DAY_MS, *span, DAY_MS, *span),
         )
         marks = [(str(r[0]), int(r[1])) for r in rows]
+        # and the days whose only punches are times set by hand (approved corrections)
+        fixed = db.execute(
+            "SELECT DISTINCT employee, work_date FROM attendance_corrections "
+            "WHERE decision = 'approved' AND work_date >= ? AND work_date <= ?",
+            (first.isoformat(), last.isoformat()),
+        )
+        for employee, work_date in fixed:
+            day = (dt.date.fromisoformat(str(work_date)) - EPOCH).days
+            marks += [(str(employee), day), (str(employee), day + 1)]  # as mark_day does
         db.executemany(_MARK_WHOLE, marks)
     return len(marks)
