@@ -423,3 +423,29 @@ def test_a_recompute_rederives_a_day_made_of_times_set_by_hand(store: SqlStore) 
     while store.derive_attendance():
         pass
     assert results(store)[("EMP-00001", "2026-12-07")] == ("H",)
+
+
+def test_the_hr_checkins_say_in_and_out_as_the_hub_counted_them(store: SqlStore) -> None:
+    """The Frappe export's log_type: a night shift at a station in auto mode (both scans
+    "in", the second being the first of its local day) goes out as IN then OUT; an apel's
+    scan is no punch and is left out."""
+    from presensi.hub.attendance import reports
+
+    prepared(store)
+    scans = chain(
+        "st-term-mangkang-01",
+        [
+            ("EMP-00003", "2026-12-07 07:30", "event"),  # the morning's apel
+            ("EMP-00003", "2026-12-07 20:55", "in"),
+            ("EMP-00003", "2026-12-08 05:03", "in"),  # the check-out, as the station guessed
+        ],
+    )
+    store.ingest([batch_of(scans[0].station, scans[0].journal, scans)], 1)
+    while store.derive_attendance():
+        pass
+    assert results(store)[("EMP-00003", "2026-12-07")] == ("H",)
+    made = reports.checkins(store.database, at("2026-12-07 00:00"), at("2026-12-09 00:00"))
+    assert [(c.at_ms, c.direction) for c in made] == [
+        (at("2026-12-07 20:55"), "in"),
+        (at("2026-12-08 05:03"), "out"),
+    ]

@@ -276,7 +276,7 @@ def missed_events(db: Database, first: dt.date, last: dt.date, now_ms: int) -> C
 class Checkin:
     employee: str
     at_ms: int  # the hub's corrected time where a station's clock was off
-    direction: str  # "in" or "out"
+    direction: str  # "in" or "out": as the hub counted it (see checkins)
     station: str
     location: str
 
@@ -284,18 +284,51 @@ class Checkin:
 def checkins(
     db: Database, from_ms: int, to_ms: int, persons: Sequence[Person] | None = None
 ) -> list[Checkin]:
-    """The punches attendance counts (accepted, not made with a badge revoked before), made
-    from `from_ms` up to `to_ms`, oldest first; of `persons` only if given."""
+    """The punches attendance counts (accepted, not made with a badge revoked before, not at
+    an event), made from `from_ms` up to `to_ms`, oldest first; of `persons` only if given.
+    A punch that is a work day's check-in is "in" and one that is its check-out "out",
+    whatever the station guessed (a station in auto mode calls a night shift's check-out
+    after midnight "in"); any other keeps the station's direction."""
     rows = db.execute(
         "SELECT s.employee, COALESCE(s.corrected_wall_ms, s.wall_ms), s.direction, s.station, "  # noqa: S608
         "s.location FROM scans s WHERE s.outcome = 'accepted' AND s.employee IS NOT NULL "
+        "AND s.direction IN ('in', 'out') "
         f"AND s.wall_ms >= ? AND s.wall_ms < ? AND NOT {REVOKED_BEFORE_SCAN} "
         "ORDER BY s.wall_ms, s.station, s.seq",
         (from_ms, to_ms),
     )
     wanted = None if persons is None else {p.number for p in persons}
+    counted = _counted_as(db, from_ms, to_ms)
     return [
-        Checkin(str(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4]))
+        Checkin(
+            str(r[0]),
+            int(r[1]),
+            counted.get((str(r[0]), int(r[1])), str(r[2])),
+            str(r[3]),
+            str(r[4]),
+        )
         for r in rows
         if wanted is None or str(r[0]) in wanted
     ]
+
+
+def _counted_as(db: Database, from_ms: int, to_ms: int) -> dict[tuple[str, int], str]:
+    """(employee, time) -> "in" / "out" of the work days' check-ins and check-outs near the
+    range (a work day is the local date its shift starts on: two days either side)."""
+    first = _utc_date(from_ms) - dt.timedelta(days=2)
+    last = _utc_date(to_ms) + dt.timedelta(days=2)
+    found: dict[tuple[str, int], str] = {}
+    for employee, first_in, last_out in db.execute(
+        "SELECT employee, first_in_ms, last_out_ms FROM attendance_days "
+        "WHERE work_date >= ? AND work_date <= ?",
+        (first.isoformat(), last.isoformat()),
+    ):
+        if first_in is not None:
+            found[str(employee), int(first_in)] = "in"
+        if last_out is not None:
+            found[str(employee), int(last_out)] = "out"
+    return found
+
+
+def _utc_date(ms: int) -> dt.date:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).date()
