@@ -13,6 +13,7 @@ import pytest
 
 from presensi.demo.mosquitto import free_port
 from presensi.device import uplink as uplink_module
+from presensi.hub.service import Hub
 from tests.conftest import MosquittoFactory
 from tests.delivery.fleet import Fleet
 
@@ -142,3 +143,22 @@ def test_the_hub_says_when_it_loses_the_broker_and_gets_it_back(
         assert not fresh.hub_workers()[0].connected  # a stopped hub is not connected either
     finally:
         fresh.close()
+
+
+@pytest.mark.mosquitto
+def test_a_hub_started_while_the_broker_is_down_says_so_once(
+    fleet: Fleet, port: int, mosquitto_factory: MosquittoFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    hub = Hub(fleet.store_url, fleet.broker_url, client_id="presensi-hub-early")
+    hub.start()
+    try:
+        assert wait_for(lambda: hub.ingest.next_reconnect_pause > 0)
+        time.sleep(1.5)  # several tries
+        assert len(messages(caplog, INGEST, "hub cannot reach the broker", port)) == 1
+        mosquitto_factory(port=port, allow_anonymous=True)
+        assert hub.ingest.connected.wait(30)
+        # the first connection after the outage is a warning, like any regained one
+        assert len(messages(caplog, INGEST, "hub connected to the broker", port)) == 1
+    finally:
+        hub.close()

@@ -5,6 +5,7 @@ daftar hadir as XLSX, CSV and PDF read back, izin with its CSRF token), the boar
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 from collections.abc import Callable
@@ -87,6 +88,15 @@ def test_izin_from_the_event_page_needs_an_operator_and_its_csrf_token(
     assert done.status_code == 200 and 'data-employee="ASN-002" data-status="izin"' in done.text
     trail = [(a.actor, a.action) for a in ConsoleData(store.database).audit_trail()]
     assert ("operator", "event.excuse") in trail
+    # someone the apel does not expect: refused, with why
+    stranger = operator.post("/acara/apel-senin/izin", data={**form, "pegawai": "ASN-006"})
+    assert stranger.status_code == 400
+    assert "Izin ditolak: ASN-006 bukan peserta apel-senin" in stranger.text
+    # an open meeting (whoever comes) offers no izin form at all
+    rapat = apel(id="rapat-terbuka", kind="rapat", units=(), day=dt.date(2026, 12, 8))
+    model.add_events(store.database, model.plan_events(store.database, rapat), "admin", 1)
+    assert 'action="/acara/apel-senin/izin"' in operator.get("/acara/apel-senin").text
+    assert "/izin" not in operator.get("/acara/rapat-terbuka").text
 
 
 def test_the_board_and_its_stream(

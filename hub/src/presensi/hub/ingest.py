@@ -247,6 +247,11 @@ class Ingest:
 
     def _on_connect_fail(self, client: Any, userdata: Any) -> None:
         self._schedule_reconnect()
+        if not self._lost and not self._stop.is_set():  # a hub started while it is down
+            self._lost = True
+            log.warning(
+                "hub cannot reach the broker at %s:%s; trying again", self._host, self._port
+            )
 
     def _schedule_reconnect(self) -> None:
         """Draw the pause before paho's next try (full jitter, at most RECONNECT_MAX_S). Both

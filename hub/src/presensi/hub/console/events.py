@@ -117,7 +117,8 @@ async def excuse(console: Console, request: Request, user: User) -> Response:
             console.data.event_excuse, event_id, employee, reason, user.name, now_ms()
         )
     except EventError as exc:
-        return console.error(request, 400, "error.bad_request", user=user, detail=str(exc)[:200])
+        why = "; ".join(_problem_texts(console, request, exc))
+        return console.error(request, 400, "error.excuse", user=user, detail=why)
     return RedirectResponse(f"/acara/{event_id}?izin=1", status_code=303)
 
 

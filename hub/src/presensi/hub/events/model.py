@@ -343,20 +343,28 @@ def change_window(
 def excuse(db: Database, event_id: str, employee: str, reason: str, by: str, now_ms: int) -> None:
     """Izin: the employee is excused from the event, with a reason (audited)."""
     if not reason.strip() or len(reason) > 500:
-        raise EventError("izin needs a reason (1 to 500 characters)")
+        raise EventError("izin needs a reason (1 to 500 characters)", [("reason", {})])
     from presensi.hub.events.results import expected  # (results reads events: imported late)
 
     with db.transaction():
         event = get(db, event_id)
         if event is None:
-            raise EventError(f"no event {event_id!r}")
+            raise EventError(f"no event {event_id!r}", [("no_event", {"id": event_id})])
         if not db.execute("SELECT 1 FROM employees WHERE number = ?", (employee,)):
-            raise EventError(f"unknown employee {employee!r}")
+            raise EventError(
+                f"unknown employee {employee!r}", [("no_employee", {"employee": employee})]
+            )
         # izin is leave from an event one is expected at; anyone else's would show nowhere
         if event.open:
-            raise EventError(f"{event_id} expects no one in particular: izin does not apply")
+            raise EventError(
+                f"{event_id} expects no one in particular: izin does not apply",
+                [("open", {"id": event_id})],
+            )
         if employee not in expected(db, event):
-            raise EventError(f"{employee} is not expected at {event_id}: izin does not apply")
+            raise EventError(
+                f"{employee} is not expected at {event_id}: izin does not apply",
+                [("not_expected", {"employee": employee, "id": event_id})],
+            )
         db.execute(
             "INSERT INTO event_excused (event, employee, reason, excused_by, excused_ms) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (event, employee) DO UPDATE SET "
