@@ -78,7 +78,7 @@ class StationCamera:
     `fps` None keeps the issue's 10-30 fps draw; `max_exposure_ms` None keeps its exposures."""
 
     fps: float | None = 30.0
-    max_exposure_ms: float | None = 4.0
+    max_exposure_ms: float | None = 8.0
     max_gain: float = 16.0  # analogue gain at most (Camera Module 3's sensor reaches 16x)
 
     def describe(self) -> dict[str, float | None]:
