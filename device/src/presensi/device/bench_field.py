@@ -309,17 +309,20 @@ def camera_sweep(
     max_exposure_ms: Sequence[float | None] = (2.0, 4.0, 8.0, 16.0),
     max_gain: float = 16.0,
     offset: int = 0,
+    slowdown: float = 1.0,
 ) -> list[dict[str, Any]]:
     """Time-to-read of the same presentations under the issue's camera model ("auto") and under
     each fixed frame rate x exposure cap, for the station's decoder: to choose the settings on
-    the tuning split. Each row has the overall figures and each condition's."""
+    the tuning split. Each row has the overall figures and each condition's. `slowdown` models a
+    slower machine as the bench does (each decode counts that many times; the retry budget
+    shrinks by as much)."""
     from presensi.hardware.decoder_zxing import ZxingDecoder
     from presensi.hardware.field_frames import FIELD_CONDITIONS, split_seeds
     from presensi.hardware.field_presentations import StationCamera, field_presentation
 
     cameras: list[StationCamera | None] = [None]
     cameras += [StationCamera(f, e, max_gain) for f in fps for e in max_exposure_ms]
-    decoder = ZxingDecoder()
+    decoder = ZxingDecoder(budget_ms=30 / slowdown)
     rows = []
     for camera in cameras:
         by: dict[str, list[float | None]] = {}
@@ -327,7 +330,8 @@ def camera_sweep(
             for seed in split_seeds(split, per_condition, offset):
                 decoder.forget()
                 p = field_presentation(seed, condition, camera=camera)
-                by.setdefault(condition.value, []).append(time_to_read(p, decoder.decode))
+                seen = time_to_read(p, decoder.decode, slowdown=slowdown)
+                by.setdefault(condition.value, []).append(seen)
         every = [t for ts in by.values() for t in ts]
         rows.append(
             {
@@ -535,6 +539,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--offset", type=int, default=0, help="camera: start at this seed of the split"
     )
+    parser.add_argument(
+        "--slowdown", type=float, default=1.0, help="camera: model a machine this much slower"
+    )
     args = parser.parse_args(argv)
     if args.what == "frames":
         result: Any = field_decode_figures(args.split, args.n, args.n * 5)
@@ -550,6 +557,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             _floats(args.max_exposure_ms),
             args.max_gain,
             args.offset,
+            args.slowdown,
         )
     elif args.what == "track":
         result = track_ablation(args.split, args.n)
