@@ -52,8 +52,11 @@ class FakePicamera2:
     }
     stride_pad = 0
     fail_capture = False
+    refuse_tuning = False
 
     def __init__(self, camera_num: int = 0, tuning: dict[str, Any] | None = None) -> None:
+        if tuning is not None and self.refuse_tuning:
+            raise RuntimeError("ERROR: failed to parse tuning file")
         self.camera_num = camera_num
         self.tuning = tuning
         self.calls: list[tuple[str, Any]] = []
@@ -76,7 +79,8 @@ class FakePicamera2:
         if tuning.get("version", 1) == 1:
             found: dict[str, Any] = tuning[name]
             return found
-        return next(algo for algo in tuning["algorithms"] if name in algo)[name]
+        algo: dict[str, Any] = next(a for a in tuning["algorithms"] if name in a)[name]
+        return algo
 
     def create_video_configuration(self, **kwargs: Any) -> dict[str, Any]:
         self.calls.append(("create_video_configuration", kwargs))
@@ -337,3 +341,18 @@ def test_bad_settings() -> None:
         Picamera2Camera(max_exposure_ms=0)
     with pytest.raises(ValueError, match="max_gain"):
         Picamera2Camera(max_gain=0.5)
+
+
+def test_a_camera_refusing_the_capped_tuning_opens_without_it(
+    fake: type[FakePicamera2], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fake, "refuse_tuning", True)
+    with Picamera2Camera() as camera:
+        frame = camera.read()
+    assert frame.shape == (480, 640)
+    (cam,) = fake.made
+    assert cam.tuning is None
+    (config_args,) = calls(cam, "create_video_configuration")
+    assert config_args["controls"] == {"FrameDurationLimits": (33333, 33333)}  # fps still held
+    (note,) = camera.not_applied
+    assert note.startswith("max_exposure_ms 8: the camera refused the capped tuning")

@@ -20,8 +20,8 @@ and the station's defaults are what read fastest there (docs/benchmarks.md, issu
   algorithm becomes "exposure up to the cap at gain 1, then gain up to `max_gain`", and the
   camera is opened with that tuning. In bright light the exposure stays shorter than the cap.
 
-A camera without ``FrameDurationLimits``, or whose tuning file cannot be loaded or has no
-``rpi.agc`` exposure profiles, runs as before for that setting (the library's defaults); what
+A camera without ``FrameDurationLimits``, or whose tuning file cannot be loaded, has no
+``rpi.agc`` exposure profiles or is refused once capped, runs as before for that setting (the library's defaults); what
 was not applied is listed in `not_applied` and logged.
 
 picamera2 exists only on a Pi (it comes with Raspberry Pi OS: ``sudo apt install
@@ -129,25 +129,9 @@ class Picamera2Camera(CameraBase):
                 "ribbon cable and `rpicam-hello --list-cameras`"
             )
         self.not_applied = []
-        tuning = None
-        if self.max_exposure_ms is not None:
-            tuning = self._capped_tuning(Picamera2, cameras[self.camera_num])
+        cam = self._make(Picamera2, cameras[self.camera_num])
         try:
-            cam = (
-                Picamera2(self.camera_num)
-                if tuning is None
-                else Picamera2(self.camera_num, tuning=tuning)
-            )
-        except Exception as exc:
-            raise CameraError(f"cannot open Pi camera {self.camera_num}: {exc}") from exc
-        try:
-            controls: dict[str, Any] = {}
-            if self.fps is not None:
-                if "FrameDurationLimits" in cam.camera_controls:
-                    frame_us = round(1_000_000 / self.fps)
-                    controls["FrameDurationLimits"] = (frame_us, frame_us)
-                else:
-                    self._not_applied(f"fps {self.fps:g}: the camera has no FrameDurationLimits")
+            controls = self._frame_rate(cam)
             config = cam.create_video_configuration(
                 main={"size": self.main_size},
                 lores={"size": self.size, "format": "YUV420"},
@@ -163,14 +147,42 @@ class Picamera2Camera(CameraBase):
         self._frame_size = _lores_size(config, self.size)
         self._cam = cam
 
+    def _make(self, picamera2_class: Any, info: Any) -> Any:
+        """The Picamera2 object, opened with the capped tuning if there is one and it is taken."""
+        if self.max_exposure_ms is not None:
+            tuning = self._capped_tuning(picamera2_class, info, self.max_exposure_ms)
+            if tuning is not None:
+                try:
+                    return picamera2_class(self.camera_num, tuning=tuning)
+                except Exception as exc:  # noqa: BLE001 - the edited tuning refused: go without
+                    self._not_applied(
+                        f"max_exposure_ms {self.max_exposure_ms:g}: the camera refused the "
+                        f"capped tuning ({exc})"
+                    )
+        try:
+            return picamera2_class(self.camera_num)
+        except Exception as exc:
+            raise CameraError(f"cannot open Pi camera {self.camera_num}: {exc}") from exc
+
+    def _frame_rate(self, cam: Any) -> dict[str, Any]:
+        """The configuration's controls holding the frame rate (none if not set or not there)."""
+        if self.fps is None:
+            return {}
+        if "FrameDurationLimits" not in cam.camera_controls:
+            self._not_applied(f"fps {self.fps:g}: the camera has no FrameDurationLimits")
+            return {}
+        frame_us = round(1_000_000 / self.fps)
+        return {"FrameDurationLimits": (frame_us, frame_us)}
+
     def _not_applied(self, what: str) -> None:
         self.not_applied.append(what)
         log.warning("Pi camera %s: %s; left to the library's default", self.camera_num, what)
 
-    def _capped_tuning(self, picamera2_class: Any, info: Any) -> dict[str, Any] | None:
+    def _capped_tuning(
+        self, picamera2_class: Any, info: Any, max_exposure_ms: float
+    ) -> dict[str, Any] | None:
         """The sensor's tuning with every automatic-exposure profile capped, or None."""
-        assert self.max_exposure_ms is not None
-        what = f"max_exposure_ms {self.max_exposure_ms:g}"
+        what = f"max_exposure_ms {max_exposure_ms:g}"
         model = info.get("Model") if isinstance(info, dict) else None
         if not isinstance(model, str) or not model:
             self._not_applied(f"{what}: the camera reports no sensor model")
@@ -183,7 +195,7 @@ class Picamera2Camera(CameraBase):
         except Exception as exc:  # noqa: BLE001 - no such file, another layout: run uncapped
             self._not_applied(f"{what}: no rpi.agc tuning for sensor {model} ({exc})")
             return None
-        capped = cap_exposure_profiles(agc, self.max_exposure_ms, self.max_gain)
+        capped = cap_exposure_profiles(agc, max_exposure_ms, self.max_gain)
         if not capped:
             self._not_applied(f"{what}: the {model} tuning has no exposure profiles")
             return None
