@@ -21,8 +21,8 @@ and the station's defaults are what read fastest there (docs/benchmarks.md, issu
   camera is opened with that tuning. In bright light the exposure stays shorter than the cap.
 
 A camera without ``FrameDurationLimits``, or whose tuning file cannot be loaded, has no
-``rpi.agc`` exposure profiles or is refused once capped, runs as before for that setting (the library's defaults); what
-was not applied is listed in `not_applied` and logged.
+``rpi.agc`` exposure profiles or is refused once capped, runs as before for that setting (the
+library's defaults); what was not applied is listed in `not_applied` and logged.
 
 picamera2 exists only on a Pi (it comes with Raspberry Pi OS: ``sudo apt install
 python3-picamera2``); it is imported by ``open``. NOTE: this backend is tested here only against
