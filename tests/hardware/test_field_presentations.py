@@ -88,3 +88,13 @@ def test_beyond_the_gain_limit_a_dim_picture_gets_darker() -> None:
     assert b.look.look.read_noise == pytest.approx(a.look.look.read_noise * 16.0 / 2.0)
     assert b.look.look.exposure == pytest.approx(a.look.look.exposure * 16.0 / needed)
     assert b.look.look.black == pytest.approx(a.look.look.black * 16.0 / needed)
+
+
+def test_the_optimistic_bound_keeps_the_read_noise() -> None:
+    a = field_presentation(1, FieldCondition.DIM)
+    camera = StationCamera(30.0, 8.0, read_noise_amplified=False)
+    b = field_presentation(1, FieldCondition.DIM, camera=camera)
+    assert b.look.look.read_noise == a.look.look.read_noise
+    assert b.look.look.shot_noise == pytest.approx(
+        a.look.look.shot_noise * a.motion.exposure_s / 0.008
+    )

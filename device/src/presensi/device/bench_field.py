@@ -310,6 +310,7 @@ def camera_sweep(
     max_gain: float = 16.0,
     offset: int = 0,
     slowdown: float = 1.0,
+    read_noise_amplified: bool = True,
 ) -> list[dict[str, Any]]:
     """Time-to-read of the same presentations under the issue's camera model ("auto") and under
     each fixed frame rate x exposure cap, for the station's decoder: to choose the settings on
@@ -321,7 +322,9 @@ def camera_sweep(
     from presensi.hardware.field_presentations import StationCamera, field_presentation
 
     cameras: list[StationCamera | None] = [None]
-    cameras += [StationCamera(f, e, max_gain) for f in fps for e in max_exposure_ms]
+    cameras += [
+        StationCamera(f, e, max_gain, read_noise_amplified) for f in fps for e in max_exposure_ms
+    ]
     decoder = ZxingDecoder(budget_ms=30 / slowdown)
     rows = []
     for camera in cameras:
@@ -542,6 +545,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--slowdown", type=float, default=1.0, help="camera: model a machine this much slower"
     )
+    parser.add_argument(
+        "--read-noise-fixed",
+        action="store_true",
+        help="camera: keep the read noise as at the issue's gain (the optimistic bound)",
+    )
     args = parser.parse_args(argv)
     if args.what == "frames":
         result: Any = field_decode_figures(args.split, args.n, args.n * 5)
@@ -558,6 +566,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.max_gain,
             args.offset,
             args.slowdown,
+            not args.read_noise_fixed,
         )
     elif args.what == "track":
         result = track_ablation(args.split, args.n)
