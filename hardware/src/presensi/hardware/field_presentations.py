@@ -25,13 +25,14 @@ with its exposure capped. Where the issue's camera exposed for t0 > the cap, the
 collects cap / t0 of the light and raises its gain r = t0 / cap times to give the same picture,
 so every noise term in the picture grows: the shot-noise variance per unit of signal by r (the
 same grey level is made of r times fewer photo-electrons) and the read noise by r (amplified
-with the signal; the pessimistic bound, as part of a real noise floor comes after the
-amplifier: `read_noise_amplified=False` is the optimistic one). The issue's camera is taken to have run libcamera's normal exposure profile
-(gain 1 up to 10 ms, then gain 2), and the capped camera's gain stops at `max_gain` in all;
-beyond it the picture is darker (exposure, black offset, glare, screen light all scaled by the
-shortfall) rather than brighter. A short exposure is therefore not free: it trades motion blur
-for noise, and in `DIM` for noise and darkness. The JPEG round trip of the issue's model is
-kept (a Pi camera's YUV stream has none: that favours neither setting).
+with the signal; the pessimistic bound, as part of a real noise floor comes after the amplifier:
+`read_noise_amplified=False` is the optimistic one). The issue's camera is taken to have run
+libcamera's normal exposure profile (gain 1 up to 10 ms, then gain 2), and the capped camera's
+gain stops at `max_gain` in all; beyond it the picture is darker (exposure, black offset, glare,
+screen light all scaled by the shortfall) rather than brighter. A short exposure is therefore
+not free: it trades motion blur for noise, and in `DIM` for noise and darkness. The JPEG round
+trip of the issue's model is kept (a Pi camera's YUV stream has none: that favours neither
+setting).
 """
 
 from __future__ import annotations
