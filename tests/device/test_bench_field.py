@@ -20,6 +20,8 @@ RATES = (
     "presentation_read_rate_300ms",
     "presentation_read_rate_1s_bare_zxing",
     "presentation_read_rate_1s_decode_5x_slower",
+    "presentation_read_rate_1s_station_camera",
+    "presentation_read_rate_300ms_station_camera",
 )
 
 
@@ -38,8 +40,17 @@ def test_quick_field_bench_reports_its_keys(
     assert set(by_condition) == {c.value for c in FieldCondition}
     assert all(0.0 <= r <= 1.0 for r in by_condition.values())
     assert all(0.0 <= r <= 1.0 for r in figures["presentation_read_rate_1s_by_condition"].values())
-    p95 = figures["time_to_read_ms_p95"]
-    assert p95 is None or 0 < p95 <= 1000
+    for key in ("time_to_read_ms_p95", "time_to_read_ms_p95_station_camera"):
+        p95 = figures[key]
+        assert p95 is None or 0 < p95 <= 1000
+    assert figures["station_camera"] == {
+        "fps": 30.0,
+        "max_exposure_ms": 8.0,
+        "max_gain": 16.0,
+        "read_noise_amplified": True,
+    }
+    on_station = figures["presentation_read_rate_1s_by_condition_station_camera"]
+    assert set(on_station) == {c.value for c in FieldCondition}
     assert figures["empty_frame_false_reads_eval"] == 0
     assert figures["decode_time_ratio_eval"] > 0
     assert figures["photo_samples"] is None and "skipped" in figures["photo_samples_note"]
@@ -85,3 +96,20 @@ def test_photo_samples_are_read_by_exact_text(tmp_path: Path) -> None:
     figures = photo_sample_figures(tmp_path / "zxing-qr")
     assert figures["photo_samples"] == 2
     assert figures["photo_samples_read"] == figures["photo_samples_read_bare_zxing"] == 1
+
+
+def test_the_camera_sweep_compares_settings_on_the_same_presentations(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from presensi.device.bench_field import main
+
+    main(["--what", "camera", "-n", "1", "--fps", "30", "--max-exposure-ms", "none,8"])
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["camera"] for r in rows][1:] == [
+        {"fps": 30.0, "max_exposure_ms": m, "max_gain": 16.0, "read_noise_amplified": True}
+        for m in (None, 8.0)
+    ]
+    assert rows[0]["camera"].startswith("auto")
+    for row in rows:
+        assert 0.0 <= row["presentation_read_rate_300ms"] <= row["presentation_read_rate_1s"] <= 1
+        assert set(row["by_condition"]) == {c.value for c in FieldCondition}

@@ -46,6 +46,8 @@ def test_minimal_config_gets_defaults_and_resolves_paths(tmp_path: Path) -> None
         (MINIMAL + 'mode = "event"\n', "station.event", "event id"),
         (MINIMAL + '[camera]\nbackend = "none"\n', "camera.backend", "scanner.port"),
         (MINIMAL + "[camera]\nwatch = true\n", "camera.watch", "folder camera only"),
+        (MINIMAL + "[camera]\nmax_exposure_ms = 0.05\n", "camera.max_exposure_ms", "0.1"),
+        (MINIMAL + "[camera]\nmax_gain = 0.5\n", "camera.max_gain", ">= 1"),
         (MINIMAL + '[camera]\nbackend = "folder"\n', "camera.source", "folder of images"),
         ("[station\n", "", "not valid TOML"),
     ],
@@ -57,6 +59,23 @@ def test_errors_name_file_field_and_fix(tmp_path: Path, text: str, field: str, h
     message = str(err.value)
     assert message.startswith(str(path)) and field in message and hint in message
     assert "Fix:" in message
+
+
+def test_the_pi_camera_gets_the_measured_settings_or_the_configured_ones(tmp_path: Path) -> None:
+    from presensi.device.parts import build_camera
+    from presensi.hardware import camera_picamera2 as pc
+
+    camera = build_camera(config.load(write(tmp_path, MINIMAL)))
+    assert isinstance(camera, pc.Picamera2Camera)  # made, not opened: no Pi needed
+    assert (camera.fps, camera.max_exposure_ms, camera.max_gain) == (
+        pc.DEFAULT_FPS,
+        pc.DEFAULT_MAX_EXPOSURE_MS,
+        pc.DEFAULT_MAX_GAIN,
+    )
+    text = MINIMAL + "[camera]\nfps = 15\nmax_exposure_ms = 0\nmax_gain = 8\n"
+    camera = build_camera(config.load(write(tmp_path, text)))
+    assert isinstance(camera, pc.Picamera2Camera)
+    assert (camera.fps, camera.max_exposure_ms, camera.max_gain) == (15, None, 8)
 
 
 def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:

@@ -231,11 +231,12 @@ def field_figures(quick: bool) -> dict[str, Any]:
         field_decode_figures,
         photo_sample_figures,
         presentation_figures,
+        station_camera,
     )
 
     split = "evaluation"  # never the tuning split: these are the figures we report
     results = field_decode_figures(split, 2 if quick else 40, 10 if quick else 200)
-    results.update(presentation_figures(split, 1 if quick else 20))
+    results.update(presentation_figures(split, 1 if quick else 20, station_camera()))
     results.update(photo_sample_figures())
     return results
 

@@ -14,6 +14,10 @@ that are then reported).
   readout and delivery); the station decodes the newest frame it has when it is free; the time
   a decode takes is the real decode time on this machine. Time-to-read = when the decode that
   read the badge ends, from the moment the code was first whole in the frame (t = 0).
+  With the station's configured camera (`station_camera`: a fixed frame rate, an exposure cap,
+  gain noise; `field_presentations.StationCamera`) the same presentations again, under keys
+  ending `_station_camera`; the issue's camera model stays the headline figure.
+- `camera_sweep`: presentations under several camera settings (tuning split: to choose them).
 - `ablation`: what each decoder step buys (frames rescued, time spent) on the tuning split.
 - `print_settings_figures`: error-correction levels and module sizes of the printed card.
 
@@ -38,7 +42,7 @@ import numpy as np
 if TYPE_CHECKING:
     from presensi.hardware.camera import Frame
     from presensi.hardware.field_frames import FieldFrame, PrintSettings
-    from presensi.hardware.field_presentations import FieldPresentation
+    from presensi.hardware.field_presentations import FieldPresentation, StationCamera
 
 Decode = Callable[["Frame"], list[str]]
 READ_LIMIT_S = 1.0
@@ -223,7 +227,23 @@ def time_to_read(
         last = k
 
 
-def presentation_figures(split: str, per_condition: int) -> dict[str, Any]:
+def station_camera() -> StationCamera:
+    """The camera settings a station configures by default (`camera_picamera2`)."""
+    from presensi.hardware.camera_picamera2 import (
+        DEFAULT_FPS,
+        DEFAULT_MAX_EXPOSURE_MS,
+        DEFAULT_MAX_GAIN,
+    )
+    from presensi.hardware.field_presentations import StationCamera
+
+    return StationCamera(DEFAULT_FPS, DEFAULT_MAX_EXPOSURE_MS, DEFAULT_MAX_GAIN)
+
+
+def presentation_figures(
+    split: str, per_condition: int, camera: StationCamera | None = None
+) -> dict[str, Any]:
+    """Time-to-read under the issue's camera model; with `camera`, also under that camera
+    (the station's configured settings) for the station's decoder, keys ending `_station_camera`."""
     from presensi.hardware.decoder_zxing import ZxingDecoder
     from presensi.hardware.field_frames import FIELD_CONDITIONS, split_seeds
     from presensi.hardware.field_presentations import field_presentation
@@ -235,7 +255,10 @@ def presentation_figures(split: str, per_condition: int) -> dict[str, Any]:
     slow = ZxingDecoder(budget_ms=30 / SLOWDOWN)
     bare = _bare()
     results: dict[str, list[float | None]] = {"ours": [], "bare": [], "slow": []}
+    if camera is not None:
+        results["station"] = []
     by_condition: dict[str, list[float | None]] = {}
+    station_by_condition: dict[str, list[float | None]] = {}
     fps: list[float] = []
     for condition in FIELD_CONDITIONS:
         for seed in seeds:
@@ -248,18 +271,79 @@ def presentation_figures(split: str, per_condition: int) -> dict[str, Any]:
             results["bare"].append(time_to_read(p, bare))
             slow.forget()
             results["slow"].append(time_to_read(p, slow.decode, slowdown=SLOWDOWN))
-    out = {
+            if camera is not None:
+                ours.forget()
+                seen = time_to_read(field_presentation(seed, condition, camera=camera), ours.decode)
+                results["station"].append(seen)
+                station_by_condition.setdefault(condition.value, []).append(seen)
+    out: dict[str, Any] = {
         "presentations": len(results["ours"]),
         "presentation_fps_range": [round(min(fps), 1), round(max(fps), 1)],
     }
-    suffixes = {"ours": "", "bare": "_bare_zxing", "slow": f"_decode_{SLOWDOWN:g}x_slower"}
+    suffixes = {
+        "ours": "",
+        "bare": "_bare_zxing",
+        "slow": f"_decode_{SLOWDOWN:g}x_slower",
+        "station": "_station_camera",
+    }
     for who, times in results.items():
         suffix = suffixes[who]
         out.update({k + suffix: v for k, v in _read_stats(times).items()})
-    out["presentation_read_rate_1s_by_condition"] = {
-        c: round(sum(t is not None for t in ts) / len(ts), 3) for c, ts in by_condition.items()
-    }
+    out["presentation_read_rate_1s_by_condition"] = _rate_by_condition(by_condition)
+    if camera is not None:
+        out["station_camera"] = camera.describe()
+        out["presentation_read_rate_1s_by_condition_station_camera"] = _rate_by_condition(
+            station_by_condition
+        )
     return out
+
+
+def _rate_by_condition(times: dict[str, list[float | None]]) -> dict[str, float]:
+    return {c: round(sum(t is not None for t in ts) / len(ts), 3) for c, ts in times.items()}
+
+
+def camera_sweep(
+    split: str,
+    per_condition: int,
+    fps: Sequence[float | None] = (15.0, 30.0),
+    max_exposure_ms: Sequence[float | None] = (2.0, 4.0, 8.0, 16.0),
+    max_gain: float = 16.0,
+    offset: int = 0,
+    slowdown: float = 1.0,
+    read_noise_amplified: bool = True,
+) -> list[dict[str, Any]]:
+    """Time-to-read of the same presentations under the issue's camera model ("auto") and under
+    each fixed frame rate x exposure cap, for the station's decoder: to choose the settings on
+    the tuning split. Each row has the overall figures and each condition's. `slowdown` models a
+    slower machine as the bench does (each decode counts that many times; the retry budget
+    shrinks by as much)."""
+    from presensi.hardware.decoder_zxing import ZxingDecoder
+    from presensi.hardware.field_frames import FIELD_CONDITIONS, split_seeds
+    from presensi.hardware.field_presentations import StationCamera, field_presentation
+
+    cameras: list[StationCamera | None] = [None]
+    cameras += [
+        StationCamera(f, e, max_gain, read_noise_amplified) for f in fps for e in max_exposure_ms
+    ]
+    decoder = ZxingDecoder(budget_ms=30 / slowdown)
+    rows = []
+    for camera in cameras:
+        by: dict[str, list[float | None]] = {}
+        for condition in FIELD_CONDITIONS:
+            for seed in split_seeds(split, per_condition, offset):
+                decoder.forget()
+                p = field_presentation(seed, condition, camera=camera)
+                seen = time_to_read(p, decoder.decode, slowdown=slowdown)
+                by.setdefault(condition.value, []).append(seen)
+        every = [t for ts in by.values() for t in ts]
+        rows.append(
+            {
+                "camera": "auto (the issue's model)" if camera is None else camera.describe(),
+                **_read_stats(every),
+                "by_condition": {c: _read_stats(ts) for c, ts in by.items()},
+            }
+        )
+    return rows
 
 
 def _read_stats(times: list[float | None]) -> dict[str, Any]:
@@ -428,6 +512,10 @@ def _module_size(card: PrintSettings) -> float:
     return round(card.module_mm(sizes[card.error]), 3)
 
 
+def _floats(text: str) -> list[float | None]:
+    return [None if v.strip().lower() == "none" else float(v) for v in text.split(",")]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m presensi.device.bench_field", description=__doc__.split("\n")[0]
@@ -435,20 +523,51 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--split", choices=("tuning", "evaluation"), default="tuning")
     parser.add_argument(
         "--what",
-        choices=("frames", "presentations", "ablation", "track", "print"),
+        choices=("frames", "presentations", "ablation", "track", "print", "camera"),
         default="frames",
     )
     parser.add_argument("-n", type=int, default=20, help="seeds per condition")
     parser.add_argument(
         "--budget-ms", type=float, default=30.0, help="the decoder's retry budget (ablation)"
     )
+    parser.add_argument(
+        "--fps", default="15,30", help="camera: frame rates to compare, comma-separated"
+    )
+    parser.add_argument(
+        "--max-exposure-ms",
+        default="2,4,8,16",
+        help="camera: exposure caps to compare (ms), comma-separated; 'none' for no cap",
+    )
+    parser.add_argument("--max-gain", type=float, default=16.0, help="camera: gain limit")
+    parser.add_argument(
+        "--offset", type=int, default=0, help="camera: start at this seed of the split"
+    )
+    parser.add_argument(
+        "--slowdown", type=float, default=1.0, help="camera: model a machine this much slower"
+    )
+    parser.add_argument(
+        "--read-noise-fixed",
+        action="store_true",
+        help="camera: keep the read noise as at the issue's gain (the optimistic bound)",
+    )
     args = parser.parse_args(argv)
     if args.what == "frames":
         result: Any = field_decode_figures(args.split, args.n, args.n * 5)
     elif args.what == "presentations":
-        result = presentation_figures(args.split, args.n)
+        result = presentation_figures(args.split, args.n, station_camera())
     elif args.what == "ablation":
         result = ablation(args.split, args.n, args.n * 5, args.budget_ms)
+    elif args.what == "camera":
+        result = camera_sweep(
+            args.split,
+            args.n,
+            _floats(args.fps),
+            _floats(args.max_exposure_ms),
+            args.max_gain,
+            args.offset,
+            args.slowdown,
+            not args.read_noise_fixed,
+        )
     elif args.what == "track":
         result = track_ablation(args.split, args.n)
     else:

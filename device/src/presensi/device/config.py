@@ -36,7 +36,13 @@ class CameraSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_
     source: str = ""
     width: Annotated[int, msgspec.Meta(ge=160, le=4096)] = 640
     height: Annotated[int, msgspec.Meta(ge=120, le=4096)] = 480
+    # picamera2: unset holds the measured 30 fps (camera_picamera2.DEFAULT_FPS)
     fps: Annotated[float, msgspec.Meta(gt=0, le=120)] | None = None
+    # picamera2 only: the automatic exposure's longest exposure, beyond it gain (0: the
+    # sensor's own profile), and the gain it may go up to; defaults measured on the presentation
+    # simulator (docs/benchmarks.md, issue 14), as camera_picamera2.DEFAULT_MAX_EXPOSURE_MS / _GAIN
+    max_exposure_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 8.0
+    max_gain: Annotated[float, msgspec.Meta(ge=1, le=64)] = 16.0
     retry_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 5.0
     # folder: keep reading images that appear in the folder later (a kiosk fed by another
     # program) instead of replaying it once
@@ -199,6 +205,11 @@ def _check_semantics(path: Path, config: StationConfig) -> None:
         raise ConfigError(
             f"{path}: camera.watch is for the folder camera only (backend is "
             f'{config.camera.backend!r}). Fix: remove camera.watch, or set backend = "folder"'
+        )
+    if 0 < config.camera.max_exposure_ms < 0.1:
+        raise ConfigError(
+            f"{path}: camera.max_exposure_ms {config.camera.max_exposure_ms} is shorter than any "
+            "sensor's exposure. Fix: set it to 0.1 or more, or 0 for the sensor's own profile"
         )
     if config.camera.backend == "folder" and not config.camera.source:
         raise ConfigError(

@@ -3,7 +3,7 @@ through the registries of presensi.hardware.backends."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from presensi.device.config import StationConfig
 from presensi.device.station import Parts
@@ -51,7 +51,13 @@ def build_camera(config: StationConfig) -> Camera | None:
     if cam.backend == "none":  # a scan head with a serial scanner module only
         return None
     if cam.backend == "picamera2":
-        return CAMERAS.make("picamera2", size=(cam.width, cam.height))
+        settings: dict[str, Any] = {
+            "max_exposure_ms": cam.max_exposure_ms or None,  # 0: the sensor's own profile
+            "max_gain": cam.max_gain,
+        }
+        if cam.fps is not None:  # else the backend's measured default
+            settings["fps"] = cam.fps
+        return CAMERAS.make("picamera2", size=(cam.width, cam.height), **settings)
     if cam.backend == "opencv":
         source: int | str = int(cam.source) if cam.source.isdigit() else cam.source
         return CAMERAS.make(

@@ -18,6 +18,21 @@ Each frame is blurred along the code's motion during the exposure (4-16 ms; 16-3
 `DIM`: the camera lengthens the exposure in a dim pool), on top of the condition's own blur.
 `frame_at(i)` renders frame i (at ``i / fps + phase`` seconds), so a time-to-read model renders
 only the frames it reads.
+
+**The station's configured camera** (`StationCamera`, optional; the issue's model above is the
+default): the same scene, hand and look, captured by a camera held at a fixed frame rate and
+with its exposure capped. Where the issue's camera exposed for t0 > the cap, the capped camera
+collects cap / t0 of the light and raises its gain r = t0 / cap times to give the same picture,
+so every noise term in the picture grows: the shot-noise variance per unit of signal by r (the
+same grey level is made of r times fewer photo-electrons) and the read noise by r (amplified
+with the signal; the pessimistic bound, as part of a real noise floor comes after the amplifier:
+`read_noise_amplified=False` is the optimistic one). The issue's camera is taken to have run
+libcamera's normal exposure profile (gain 1 up to 10 ms, then gain 2), and the capped camera's
+gain stops at `max_gain` in all; beyond it the picture is darker (exposure, black offset, glare,
+screen light all scaled by the shortfall) rather than brighter. A short exposure is therefore
+not free: it trades motion blur for noise, and in `DIM` for noise and darkness. The JPEG round
+trip of the issue's model is kept (a Pi camera's YUV stream has none: that favours neither
+setting).
 """
 
 from __future__ import annotations
@@ -56,6 +71,31 @@ class HandMotion:
     drift: tuple[float, float]  # px/s
     wobble: tuple[float, float, float]  # degrees of roll, pitch, yaw swayed at 1-2 Hz
     exposure_s: float
+
+
+@dataclass(frozen=True)
+class StationCamera:
+    """Camera settings a station configures: a fixed frame rate, an exposure cap, a gain limit.
+
+    `fps` None keeps the issue's 10-30 fps draw; `max_exposure_ms` None keeps its exposures."""
+
+    fps: float | None = 30.0
+    max_exposure_ms: float | None = 8.0
+    max_gain: float = 16.0  # analogue gain at most (Camera Module 3's sensor reaches 16x)
+    # False: the read noise stays as it was at the issue's gain (an optimistic bound: a real
+    # sensor's noise floor is partly after the amplifier); True amplifies all of it (pessimistic)
+    read_noise_amplified: bool = True
+
+    def describe(self) -> dict[str, float | bool | None]:
+        return {
+            "fps": self.fps,
+            "max_exposure_ms": self.max_exposure_ms,
+            "max_gain": self.max_gain,
+            "read_noise_amplified": self.read_noise_amplified,
+        }
+
+
+AUTO_GAIN_SHUTTER_S = 0.010  # libcamera's normal profile: gain 1 up to 10 ms, then gain 2
 
 
 @dataclass(frozen=True)
@@ -146,9 +186,16 @@ def _posed(p: FieldPresentation, t: float) -> _Look:
 
 
 def field_presentation(
-    seed: int, condition: FieldCondition, card: PrintSettings = CARD
+    seed: int,
+    condition: FieldCondition,
+    card: PrintSettings = CARD,
+    camera: StationCamera | None = None,
 ) -> FieldPresentation:
-    """The presentation for (`seed`, `condition`): the same for the same arguments."""
+    """The presentation for (`seed`, `condition`): the same for the same arguments.
+
+    With `camera`, the same scene and hand seen by the station's configured camera (see the
+    module docstring): the same random draws, so the two are paired presentation by
+    presentation."""
     rng = np.random.default_rng([seed, _SALT, FIELD_CONDITIONS.index(condition)])
     text = sample_badge_text(rng)
     size = SIZES[int(rng.integers(len(SIZES)))]
@@ -184,6 +231,8 @@ def field_presentation(
         exposure_s=float(rng.uniform(0.016, 0.033) if dim else rng.uniform(0.004, 0.016)),
     )
     phase = float(rng.uniform(0, 1 / fps))
+    if camera is not None:
+        fps, phase, fl, motion = _configured(camera, fps, phase, fl, motion)
     p = FieldPresentation(seed, condition, text, fps, phase, size, fl, motion)
     for _ in range(8):  # the code enters the frame whole at t = 0: come from nearer if need be
         dx, dy, scale = _offset(p.motion, 0.0)
@@ -194,3 +243,32 @@ def field_presentation(
             p, motion=replace(p.motion, start=(p.motion.start[0] * 0.7, p.motion.start[1] * 0.7))
         )
     return p
+
+
+def _configured(
+    camera: StationCamera, fps: float, phase: float, fl: FieldLook, motion: HandMotion
+) -> tuple[float, float, FieldLook, HandMotion]:
+    """The issue's draw seen by `camera`: frame rate, exposure, gain noise (module docstring)."""
+    new_fps = camera.fps or fps
+    phase = phase * fps / new_fps  # the same fraction of a frame interval
+    t0 = motion.exposure_s
+    t = min(t0, 1 / new_fps)
+    if camera.max_exposure_ms is not None:
+        t = min(t, camera.max_exposure_ms / 1000)
+    g0 = 1.0 if t0 <= AUTO_GAIN_SHUTTER_S else 2.0
+    needed = g0 * t0 / t  # the gain that gives the issue's picture in the shorter exposure
+    gain = min(needed, max(camera.max_gain, g0))
+    r, light = gain / g0, gain / needed  # noise amplification; light kept (< 1: darker)
+    look = fl.look
+    glare = look.glare if look.glare is None else replace(look.glare, peak=look.glare.peak * light)
+    look = replace(
+        look,
+        read_noise=look.read_noise * (r if camera.read_noise_amplified else 1.0),
+        shot_noise=look.shot_noise * r,
+        exposure=look.exposure * light,
+        black=look.black * light,
+        glare=glare,
+        screen_gain=look.screen_gain * light,
+        screen_floor=look.screen_floor * light,
+    )
+    return new_fps, phase, replace(fl, look=look), replace(motion, exposure_s=t)
