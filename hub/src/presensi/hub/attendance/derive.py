@@ -203,29 +203,25 @@ def _inside(span: tuple[int, int], at_ms: int) -> bool:
 
 
 def _arrival(w: Windows, near: Beside, p: Punch) -> bool:
-    if not _inside(w.check_in, p.at_ms):
-        return False
-    if p.direction == "in":
-        return True
-    return (
-        p.direction == "out"
-        and p.location != MANUAL
-        and not _inside(w.check_out, p.at_ms)
-        and not _inside(near.previous_out, p.at_ms)
-    )
+    return _counts_as("in", p, w.check_in, (w.check_out, near.previous_out))
 
 
 def _departure(w: Windows, near: Beside, p: Punch) -> bool:
-    if not _inside(w.check_out, p.at_ms):
+    return _counts_as("out", p, w.check_out, (w.check_in, near.next_in))
+
+
+def _counts_as(
+    direction: str, p: Punch, window: tuple[int, int], others: tuple[tuple[int, int], ...]
+) -> bool:
+    """Whether `p` is a `direction` punch of `window`: inside it, and either given that
+    direction, or a station's guess of the other one that falls in none of the `others`
+    (the windows where the other direction counts)."""
+    if not _inside(window, p.at_ms):
         return False
-    if p.direction == "out":
+    if p.direction == direction:
         return True
-    return (
-        p.direction == "in"
-        and p.location != MANUAL
-        and not _inside(w.check_in, p.at_ms)
-        and not _inside(near.next_in, p.at_ms)
-    )
+    guessed = p.direction in ("in", "out") and p.location != MANUAL
+    return guessed and not any(_inside(other, p.at_ms) for other in others)
 
 
 def derive_day(
