@@ -315,8 +315,10 @@ def checkins(
 def _counted_as(db: Database, from_ms: int, to_ms: int) -> dict[tuple[str, int], str]:
     """(employee, time) -> "in" / "out" of the work days' check-ins and check-outs near the
     range (a work day is the local date its shift starts on: two days either side)."""
-    first = _utc_date(from_ms) - dt.timedelta(days=2)
-    last = _utc_date(to_ms) + dt.timedelta(days=2)
+    two = dt.timedelta(days=2)
+    first, last = _utc_date(from_ms), _utc_date(to_ms)
+    first = first - two if first > dt.date.min + two else dt.date.min
+    last = last + two if last < dt.date.max - two else dt.date.max
     found: dict[tuple[str, int], str] = {}
     for employee, first_in, last_out in db.execute(
         "SELECT employee, first_in_ms, last_out_ms FROM attendance_days "
@@ -330,5 +332,10 @@ def _counted_as(db: Database, from_ms: int, to_ms: int) -> dict[tuple[str, int],
     return found
 
 
+_LAST_MS = int(dt.datetime(9999, 12, 31, tzinfo=dt.UTC).timestamp() * 1000)
+
+
 def _utc_date(ms: int) -> dt.date:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).date()
+    """The UTC date of `ms`, held to 1970-01-01 .. 9999-12-31 (an API caller may ask for any
+    range)."""
+    return dt.datetime.fromtimestamp(min(max(ms, 0), _LAST_MS) / 1000, dt.UTC).date()
