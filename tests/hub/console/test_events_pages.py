@@ -96,7 +96,9 @@ def test_izin_from_the_event_page_needs_an_operator_and_its_csrf_token(
     rapat = apel(id="rapat-terbuka", kind="rapat", units=(), day=dt.date(2026, 12, 8))
     model.add_events(store.database, model.plan_events(store.database, rapat), "admin", 1)
     assert 'action="/acara/apel-senin/izin"' in operator.get("/acara/apel-senin").text
-    assert "/izin" not in operator.get("/acara/rapat-terbuka").text
+    open_page = operator.get("/acara/rapat-terbuka").text
+    assert "/izin" not in open_page
+    assert "<b>0</b> hadir" in open_page and "/ 0" not in open_page  # no one is expected
 
 
 def test_the_board_and_its_stream(
