@@ -99,6 +99,13 @@ def test_izin_from_the_event_page_needs_an_operator_and_its_csrf_token(
     open_page = operator.get("/acara/rapat-terbuka").text
     assert "/izin" not in open_page
     assert "<b>0</b> hadir" in open_page and "/ 0" not in open_page  # no one is expected
+    open_board = operator.get("/acara/rapat-terbuka/papan").text
+    assert 'data-present="0"' in open_board and "<small>/" not in open_board
+    assert "tampil=belum" not in open_board  # nobody is missing from an open meeting
+    assert "tampil=belum" in operator.get("/acara/apel-senin/papan").text
+    listing = operator.get("/acara?dari=2026-12-06").text
+    row = listing[listing.index('data-event="rapat-terbuka"') :].split("</tr>")[0]
+    assert '<td class="num">0</td>' in row
 
 
 def test_the_board_and_its_stream(
