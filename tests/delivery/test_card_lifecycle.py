@@ -195,7 +195,10 @@ def test_a_cloned_card_in_two_stations_keeps_every_scan_and_raises_alerts(fleet:
     b = clone_of(a, fleet.tmp / "clone")  # the installer copied a prepared card
     a.start()
     b.start()
-    for _ in range(6):  # both scan over a few seconds; the broker keeps taking their session
+    # both scan for 6 s (the broker keeps taking their session); the two histories' scans
+    # must overlap by more than LIVE_OVERLAP_MS (2 s) after one of them has rotated to a
+    # journal of its own, which can take a second or two on a loaded machine (3 s was flaky)
+    for _ in range(12):
         a.scan(2)
         b.scan(2)
         time.sleep(0.5)
