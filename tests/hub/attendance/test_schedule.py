@@ -433,3 +433,36 @@ def test_a_correction_reads_the_time_on_the_rostered_shift(store: SqlStore) -> N
         now_ms=at("2026-12-08 08:00"),
     )
     assert made.check_out_ms == at("2026-12-08 05:00")
+    # 00:30 as a check-in of that night is the next day's 00:30, inside its check-in window
+    late = ConsoleData(db).attendance_correct(
+        employee="EMP-00001", day=dt.date(2026, 12, 7), by="operator", reason="lupa",
+        code=None, check_in="00:30", check_out=None, attachment="", now_ms=at("2026-12-08 08:00"),
+    )  # fmt: skip
+    assert late.check_in_ms == at("2026-12-08 00:30")
+
+
+def test_a_time_set_by_hand_outside_the_shifts_window_is_refused(store: SqlStore) -> None:
+    """An office worker's check-in "12:30" is after the check-in window (05:30-11:30) closes:
+    refused, naming the window (it would count as nothing), and nothing is stored."""
+    from presensi.hub.attendance.corrections import CorrectionError
+    from presensi.hub.console.data import ConsoleData
+
+    _prepared(store)
+    db = store.database
+    refused = "12:30 is outside the shift's check-in window 05:30-11:30"
+    with pytest.raises(CorrectionError, match=refused) as info:
+        ConsoleData(db).attendance_correct(
+            employee="EMP-00002", day=dt.date(2026, 12, 7), by="operator", reason="lupa",
+            code=None, check_in="12:30", check_out=None, attachment="",
+            now_ms=at("2026-12-07 13:00"),
+        )  # fmt: skip
+    assert info.value.key == "in_outside"
+    assert db.execute("SELECT COUNT(*) FROM attendance_corrections")[0][0] == 0
+    with pytest.raises(
+        CorrectionError, match="09:00 is outside the shift's check-out window 12:00-20:00"
+    ):
+        ConsoleData(db).attendance_correct(
+            employee="EMP-00002", day=dt.date(2026, 12, 7), by="operator", reason="lupa",
+            code=None, check_in=None, check_out="09:00", attachment="",
+            now_ms=at("2026-12-07 13:00"),
+        )  # fmt: skip

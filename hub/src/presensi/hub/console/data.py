@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from presensi.hub import badges, people, phones, places, telemetry
 from presensi.hub.attendance import corrections, reports
 from presensi.hub.attendance.days import RulesInForce
-from presensi.hub.attendance.derive import at_local, shift_on
+from presensi.hub.attendance.derive import at_local, shift_on, windows
 from presensi.hub.attendance.rules import Rules
 from presensi.hub.attendance.schedule import roster
 from presensi.hub.badges import Badge
@@ -567,8 +568,11 @@ class ConsoleData:
         attachment: str,
         now_ms: int,
     ) -> corrections.Correction:
-        """A correction from the console's form; times are HH:MM in the employee's zone (a
-        check-out before the shift's start is the next morning's)."""
+        """A correction from the console's form; times are HH:MM in the employee's zone, on
+        whichever day puts them inside the shift's check-in or check-out window (a night
+        shift's check-out at 05:00 is the next morning's); a time inside neither is refused,
+        naming the window. On a day off, a check-out before the group's start is the next
+        morning's."""
         with self._lock:
             _, rules = self._rules.get(self._db)
             person = people.person(self._db, employee)
@@ -580,7 +584,15 @@ class ConsoleData:
             # the shift worked that day: the roster's, a period's (Ramadan), or the group's
             assigned = roster(self._db, day, day, [employee]).get((employee, day))
             worked = shift_on(rules, group, day, assigned)
-            start_min = (worked or rules.shift_named(group.shift, day)).start_min
+            zone = group.timezone
+            if worked is None:
+                start_min = rules.shift_named(group.shift, day).start_min
+                check_in_ms = _clock_time(check_in, day, zone, start_min, False)
+                check_out_ms = _clock_time(check_out, day, zone, start_min, True)
+            else:
+                w = windows(worked, day, zone)
+                check_in_ms = _in_window(check_in, day, zone, w.check_in, "in_outside")
+                check_out_ms = _in_window(check_out, day, zone, w.check_out, "out_outside")
             return corrections.request(
                 self._db,
                 rules,
@@ -590,8 +602,8 @@ class ConsoleData:
                 reason=reason,
                 now_ms=now_ms,
                 code=code,
-                check_in_ms=_clock_time(check_in, day, group.timezone, start_min, False),
-                check_out_ms=_clock_time(check_out, day, group.timezone, start_min, True),
+                check_in_ms=check_in_ms,
+                check_out_ms=check_out_ms,
                 attachment=attachment,
             )
 
@@ -660,11 +672,8 @@ class ConsoleData:
             self._db.close()
 
 
-def _clock_time(
-    text: str | None, day: dt.date, zone: str, start_min: int, checkout: bool
-) -> int | None:
-    if not text:
-        return None
+def _minutes(text: str) -> int:
+    """Minutes after midnight of "HH:MM"; CorrectionError if it is not one."""
     try:
         hours, minutes = (int(part) for part in text.split(":"))
         if not (0 <= hours < 24 and 0 <= minutes < 60):
@@ -673,7 +682,39 @@ def _clock_time(
         raise corrections.CorrectionError(
             f"{text!r} is not a time HH:MM", "bad_time", value=text[:20]
         ) from None
-    at = hours * 60 + minutes
+    return hours * 60 + minutes
+
+
+def _clock_time(
+    text: str | None, day: dt.date, zone: str, start_min: int, checkout: bool
+) -> int | None:
+    if not text:
+        return None
+    at = _minutes(text)
     if checkout and at < start_min:
         at += 24 * 60  # a night shift's check-out, the next morning
     return at_local(day, at, zone)
+
+
+def _in_window(
+    text: str | None, day: dt.date, zone: str, window: tuple[int, int], refusal: str
+) -> int | None:
+    """The moment "HH:MM" names inside `window` (on the work day, the day before or the day
+    after); CorrectionError `refusal` naming the window if it is in none."""
+    if not text:
+        return None
+    at = _minutes(text)
+    for k in (0, 1, -1):
+        moment = at_local(day + dt.timedelta(days=k), at, zone)
+        if window[0] <= moment <= window[1]:
+            return moment
+    local = [dt.datetime.fromtimestamp(ms / 1000, zoneinfo.ZoneInfo(zone)) for ms in window]
+    start, end = (f"{t:%H:%M}" for t in local)
+    which = "check-in" if refusal == "in_outside" else "check-out"
+    raise corrections.CorrectionError(
+        f"{text} is outside the shift's {which} window {start}-{end}",
+        refusal,
+        value=text,
+        start=start,
+        end=end,
+    )
