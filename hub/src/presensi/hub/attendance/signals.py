@@ -40,6 +40,7 @@ ELSEWHERE = "attendance_elsewhere"
 ATTEMPTS = "attendance_attempts"
 REVOKED = "attendance_revoked"
 PHONE_COPY = "attendance_phone_copy"
+KINDS = (TRAVEL, ELSEWHERE, ATTEMPTS, REVOKED, PHONE_COPY)  # the alerts raised here
 PHONE_SERIAL_BASE = 2**31  # = presensi.hub.phones.PHONE_SERIAL_BASE: phone serials from here
 PHONE_COPY_MS = 30_000  # two time steps: how long one phone code verifies
 EARTH_KM = 6371.0

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from presensi.hub.attendance import signals
 from presensi.hub.model import ALERT_KINDS
 
 if TYPE_CHECKING:
@@ -57,7 +58,8 @@ class StoreCollector(Collector):
         by_kind = GaugeMetricFamily(
             "presensi_alerts_open_by_kind", "Open alerts by kind", labels=["kind"]
         )
-        counts = dict.fromkeys(ALERT_KINDS, 0) | console.data.open_alerts_by_kind()
+        kinds = (*ALERT_KINDS, *signals.KINDS)  # every kind a series, 0 when none is open
+        counts = dict.fromkeys(kinds, 0) | console.data.open_alerts_by_kind()
         for kind, count in sorted(counts.items()):
             by_kind.add_metric([kind], count)
         yield by_kind
