@@ -16,6 +16,7 @@ from presensi.hub.attendance.rules import DEFAULT_RULES
 from presensi.hub.people import Person, sync_people
 from presensi.hub.store import SqlStore, StationInfo
 from presensi.protocol.reasons import Outcome
+from presensi.protocol.record import ScanRecord
 from presensi.protocol.wire import batch_of
 
 from .factory import WIB, at, chain
@@ -198,17 +199,23 @@ def test_deriving_only_the_days_new_punches_meet_equals_a_full_recompute(
     assert incremental == stored_rows(store)
 
 
+def stamped_a_day_behind(true_in: int) -> ScanRecord:
+    """EMP-00001's check-in at `true_in`, stamped 30 hours behind by a station that booted
+    offline (no synced clock): the first record of its journal."""
+    return sample_record(
+        "st-term-mangkang-01", 1, employee="EMP-00001", serial=1, direction="in",
+        wall_ms=true_in - 30 * 3_600_000, mono_ns=1_000 * 10**9, clock_synced=False,
+        clock_last_sync_ms=None, location="term-mangkang",
+    )  # fmt: skip
+
+
 def test_a_time_the_hub_corrects_later_moves_the_punch_to_its_day(store: SqlStore) -> None:
     """A station that booted offline stamps a check-in with a clock 30 hours behind; the
     hub corrects the time when a synced scan of the same boot (someone else's) arrives, and
     the day follows: derived again although no new scan of the employee came."""
     prepared(store)
     true_in, true_out = at("2026-12-07 04:55"), at("2026-12-07 13:05")
-    first = sample_record(
-        "st-term-mangkang-01", 1, employee="EMP-00001", serial=1, direction="in",
-        wall_ms=true_in - 30 * 3_600_000, mono_ns=1_000 * 10**9, clock_synced=False,
-        clock_last_sync_ms=None, location="term-mangkang",
-    )  # fmt: skip
+    first = stamped_a_day_behind(true_in)
     second = sample_record(
         "st-term-mangkang-01", 2, first.digest(), employee="EMP-00002", serial=2,
         direction="out", wall_ms=true_out, mono_ns=(1_000 * 10**9) + (true_out - true_in) * 10**6,
@@ -327,11 +334,7 @@ def ingest_a_check_in_stamped_a_day_behind(store: SqlStore) -> int:
     corrects by the next record's synced clock; its true time."""
     prepared(store)
     true_in = at("2026-12-07 04:55")
-    first = sample_record(
-        "st-term-mangkang-01", 1, employee="EMP-00001", serial=1, direction="in",
-        wall_ms=true_in - 30 * 3_600_000, mono_ns=1_000 * 10**9, clock_synced=False,
-        clock_last_sync_ms=None, location="term-mangkang",
-    )  # fmt: skip
+    first = stamped_a_day_behind(true_in)
     second = sample_record(
         "st-term-mangkang-01", 2, first.digest(), employee="EMP-00002", serial=2,
         direction="in", wall_ms=true_in + 60_000, mono_ns=1_060 * 10**9, clock_synced=True,

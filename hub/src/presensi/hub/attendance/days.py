@@ -23,7 +23,6 @@ from presensi.hub.attendance import signals
 from presensi.hub.attendance.derive import (
     ELSEWHERE,
     MANUAL,
-    NOWHERE,
     Assignment,
     Beside,
     Counted,
@@ -159,9 +158,8 @@ class _WindowsOf:
         before, after = day - dt.timedelta(days=1), day + dt.timedelta(days=1)
         previous = self(group, before, rostered.get((employee, before)))
         following = self(group, after, rostered.get((employee, after)))
-        return Beside(
-            NOWHERE if previous is None else previous[1].check_out,
-            NOWHERE if following is None else following[1].check_in,
+        return Beside.of(
+            None if previous is None else previous[1], None if following is None else following[1]
         )
 
 

@@ -156,6 +156,14 @@ class Beside:
     def spans(self) -> tuple[int, int, int, int]:
         return (*self.previous_out, *self.next_in)
 
+    @classmethod
+    def of(cls, previous: Windows | None, following: Windows | None) -> Beside:
+        """Between the previous work day's windows and the next one's (None: a day off)."""
+        return cls(
+            NOWHERE if previous is None else previous.check_out,
+            NOWHERE if following is None else following.check_in,
+        )
+
 
 def beside(
     rules: Rules,
@@ -165,11 +173,9 @@ def beside(
     after: Assignment | None = None,
 ) -> Beside:
     """The neighbouring days' windows (`before`, `after`: their roster lines, if any)."""
-    previous = day_windows(rules, group, day - dt.timedelta(days=1), before)
-    following = day_windows(rules, group, day + dt.timedelta(days=1), after)
-    return Beside(
-        NOWHERE if previous is None else previous.check_out,
-        NOWHERE if following is None else following.check_in,
+    return Beside.of(
+        day_windows(rules, group, day - dt.timedelta(days=1), before),
+        day_windows(rules, group, day + dt.timedelta(days=1), after),
     )
 
 
