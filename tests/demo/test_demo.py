@@ -43,6 +43,26 @@ def test_two_demos_in_a_row_each_count_their_own_scans(
     assert again["scans_signalled"] == again["scans_in_hub"] > 0
 
 
+def test_a_demo_whose_stations_cannot_deliver_exits_1_and_says_what_each_uplink_saw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from presensi.demo import run
+
+    monkeypatch.setattr(run, "DRAIN_S", 1.0)
+    dead = f"mqtt://127.0.0.1:{free_port()}"  # nothing listens there: no hub, no acks
+    args = ["demo", "--stations", "2", "--duration", "2", "--json", "--seed", "1"]
+    args += ["--broker", dead, "--console-port", str(free_port())]
+    result = CliRunner().invoke(main, [*args, "--data-dir", str(tmp_path / "demo")])
+    assert result.exit_code == 1, result.output
+    assert "not every station was fully acked within 1 s" in result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    # a station that happened to signal nothing has nothing to deliver: it counts as acked
+    lagging = [line for line in result.stderr.splitlines() if "st-demo-0" in line]
+    assert len(lagging) == summary["stations"] - summary["stations_fully_acked"] >= 1
+    for line in lagging:
+        assert "connected False, 0 connects, 0 batches sent" in line, line
+
+
 @pytest.mark.parametrize(
     ("change", "ok"),
     [

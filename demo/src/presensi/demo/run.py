@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from presensi.provisioning.org import Org
 
 ZONE = zoneinfo.ZoneInfo("Asia/Jakarta")
+DRAIN_S = 30.0  # how long the stations' uplinks get to be fully acked at the end
 LOST_CARDS = 2  # employees whose first card was lost and reissued: the old card is revoked
 
 
@@ -194,7 +195,7 @@ def _run(
         while duration is None:
             time.sleep(3600)
         time.sleep(duration)
-    acked = _drain(running, threads)
+    acked = _drain(running, threads, data_dir / "hub.db")
     console.close()
     hub.close()
     return _summary(data_dir / "hub.db", printer.records, acked, count)
@@ -239,19 +240,51 @@ def _console(
     return stack, url
 
 
-def _drain(running: list[Station], threads: list[threading.Thread]) -> int:
-    """Stop scanning, give every uplink up to 30 s to be acked, stop; the stations acked."""
+def _drain(running: list[Station], threads: list[threading.Thread], hub_db: Path) -> int:
+    """Stop scanning, give every uplink up to DRAIN_S to be acked, stop; the stations acked.
+    Those not acked are named on stderr, with what their uplinks saw."""
     for s in running:
         s.stop_scanning()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + DRAIN_S
     while time.monotonic() < deadline and not all(s.delivered() for s in running):
         time.sleep(0.1)
-    acked = sum(s.delivered() for s in running)
+    lagging = [_uplink_seen(s) for s in running if not s.delivered()]
     for s in running:
         s.stop()
     for t in threads:
         t.join()
-    return acked
+    if lagging:
+        _say_why(lagging, hub_db)
+    return len(running) - len(lagging)
+
+
+def _uplink_seen(station: Station) -> str:
+    """One line on a station's uplink, for a demo that ends with a station not fully acked."""
+    sid = station.config.station.id
+    if station.uplink is None:
+        return f"{sid}: no uplink"
+    s = station.uplink.state
+    return (
+        f"{sid}: connected {s.connected}, {s.connects} connects, {s.batches_sent} batches sent, "
+        f"{s.resends} resends, journal {s.sending or '-'} sent to {s.sent_upto}, acked to "
+        f"{s.acked_upto}, uplink thread alive {station.uplink.alive()}"
+    )
+
+
+def _say_why(lagging: list[str], hub_db: Path) -> None:
+    """On stderr: the stations not fully acked after DRAIN_S, and what the hub refused."""
+    from presensi.hub.store import open_store
+
+    click.echo(f"demo: not every station was fully acked within {DRAIN_S:.0f} s:", err=True)
+    for line in lagging:
+        click.echo(f"  {line}", err=True)
+    store = open_store(f"sqlite:///{hub_db}")
+    try:
+        refused = store.rejects(limit=10)
+    finally:
+        store.close()
+    for r in refused:
+        click.echo(f"  the hub refused {r.topic} seq {r.seq}: {r.reason} {r.detail}", err=True)
 
 
 def _on_this_machine(
