@@ -111,12 +111,12 @@ EXPECTED = {
         phone_copy,
         "EMP-00012: kartu ponsel 2147483653 diterima di term-mangkang (st-term-mangkang-01) "
         "pukul 7 Des 2026 05:00:05 WIB, lalu di term-terboyo (st-term-terboyo-01) pukul "
-        "05:00:25 WIB, kode yang sama: kode yang sama (salinan layar); satu ponsel tidak mungkin "
+        "05:00:25 WIB: kode yang sama (salinan layar); satu ponsel tidak mungkin "
         "berada di dua stasiun sekaligus (dihitung sekali: hari itu memakai masuk pertama dan "
         "pulang terakhir)",
         "EMP-00012: phone badge 2147483653 accepted at term-mangkang (st-term-mangkang-01) at "
-        "7 Dec 2026 05:00:05 WIB, then at term-terboyo (st-term-terboyo-01) at 05:00:25 WIB, "
-        "same code: the same code (a copy of the screen); one phone cannot be at two stations "
+        "7 Dec 2026 05:00:05 WIB, then at term-terboyo (st-term-terboyo-01) at 05:00:25 WIB: "
+        "the same code (a copy of the screen); one phone cannot be at two stations "
         "at once (counted once: the day takes the first check-in and the last check-out)",
     ),
 }
@@ -143,6 +143,14 @@ def test_travel_at_once_and_a_fresh_phone_code_within_30_s() -> None:
     [copied] = signals.phone_copies("EMP-00012", [first, fresh])
     worded = describe(stored(copied), "id", JAKARTA)
     assert "pukul 05:00:30 WIB: dalam 30 detik;" in worded and "kode yang sama" not in worded
+    # one copy with the same code, another a fresh code elsewhere: each copy says which it was
+    screen = seen("2026-12-07 05:01:00", "term-terboyo", serial=2**31 + 5, payload="aa" * 16)
+    [mixed] = signals.phone_copies("EMP-00012", [first, fresh, screen])
+    worded = describe(stored(mixed), "en", JAKARTA)
+    assert "at 05:00:30 WIB; term-terboyo (st-term-terboyo-01) at 05:01:00 WIB, same code: " in (
+        worded
+    )
+    assert worded.count("same code") == 1 and "within 30 s;" in worded
 
 
 def test_an_alert_without_evidence_shows_its_stored_detail() -> None:

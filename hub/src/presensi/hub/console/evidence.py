@@ -88,8 +88,11 @@ def _revoked(e: Evidence, w: Words) -> str:
 def _phone_copy(e: Evidence, w: Words) -> str:
     first = e["first"]
     since = int(first["at_ms"])
+    # which copies showed the very same code, when not all did (then `how` says so once)
+    mixed = not e["same_code"]
     copies = "; ".join(
-        w.at(c, since) + (f", {w.t('evidence.phone_copy.same')}" if c["same_code"] else "")
+        w.at(c, since)
+        + (f", {w.t('evidence.phone_copy.same')}" if mixed and c["same_code"] else "")
         for c in e["copies"]
     )
     how = w.t("evidence.phone_copy.screen" if e["same_code"] else "evidence.phone_copy.within")
