@@ -9,6 +9,7 @@ import dataclasses
 import datetime as dt
 
 from presensi.hub.attendance import days, signals
+from presensi.hub.attendance.derive import Day
 from presensi.hub.attendance.rules import Signals
 from presensi.hub.people import Person, sync_people
 from presensi.hub.places import Place, sync_places
@@ -87,6 +88,64 @@ def test_repeated_refused_attempts() -> None:
     assert [b.subject.split()[1] for b in bursts] == [three[0].scan_id, later[0].scan_id]
 
 
+def test_each_signal_keeps_its_evidence_as_data() -> None:
+    fast = [seen("2026-12-07 05:00", "term-mangkang"), seen("2026-12-07 05:10", "term-terboyo")]
+    [travel] = signals.travel("EMP-00001", fast, COORDS, RULES)
+    assert travel.evidence == {
+        "employee": "EMP-00001",
+        "from": {
+            "location": "term-mangkang",
+            "station": "st-term-mangkang-01",
+            "at_ms": at("2026-12-07 05:00"),
+        },
+        "to": {
+            "location": "term-terboyo",
+            "station": "st-term-terboyo-01",
+            "at_ms": at("2026-12-07 05:10"),
+        },
+        "km": 18.7,
+        "kmh": 112,
+        "allowed_kmh": RULES.travel_kmh,
+    }
+    same = [fast[0], seen("2026-12-07 05:00", "term-terboyo")]
+    assert signals.travel("EMP-00001", same, COORDS, RULES)[0].evidence["kmh"] is None
+    refused = [
+        seen(f"2026-12-07 05:0{k}", "term-mangkang", "rejected", "expired") for k in (0, 3, 9)
+    ]
+    [attempts] = signals.attempts("EMP-00001", refused, RULES)
+    assert attempts.evidence == {
+        "employee": "EMP-00001",
+        "count": 3,
+        "from_ms": at("2026-12-07 05:00"),
+        "to_ms": at("2026-12-07 05:09"),
+        "reasons": ["expired"],
+        "places": [{"location": "term-mangkang", "station": "st-term-mangkang-01"}],
+    }
+    day = Day(
+        "EMP-00001", dt.date(2026, 12, 7), "pagi", at("2026-12-07 05:00"), at("2026-12-07 13:00"),
+        at("2026-12-07 17:00"), at("2026-12-07 05:00"), None, 0, 0, ("H",), 0.0, ("term-terboyo",),
+    )  # fmt: skip
+    away = seen("2026-12-07 05:00", "term-terboyo")
+    [elsewhere] = signals.elsewhere("EMP-00001", day, [away], frozenset({"term-mangkang"}))
+    assert elsewhere.evidence == {
+        "employee": "EMP-00001",
+        "work_date": "2026-12-07",
+        "scan": {"location": "term-terboyo", "station": "st-term-terboyo-01", "at_ms": away.at_ms},
+        "assigned": ["term-mangkang"],
+    }
+    shown = seen("2026-12-07 05:00", "term-mangkang", "rejected", "revoked")
+    [revoked] = signals.revoked("EMP-00001", [shown])
+    assert revoked.evidence == {
+        "employee": "EMP-00001",
+        "serial": 7,
+        "scan": {
+            "location": "term-mangkang",
+            "station": "st-term-mangkang-01",
+            "at_ms": shown.at_ms,
+        },
+    }
+
+
 def test_a_revoked_badge_presented() -> None:
     scans = [
         seen("2026-12-07 05:00", "term-mangkang", "rejected", "revoked"),
@@ -126,6 +185,14 @@ def test_signals_are_raised_once_from_ingested_scans(store: SqlStore) -> None:
     assert _alerts(store) == [(signals.TRAVEL, "st-term-terboyo-01")]
     [alert] = store.alerts()
     assert "EMP-00001" in alert.detail and "term-mangkang" in alert.detail
+    # the evidence kept as data too, for the console to word in its reader's language and zone
+    assert alert.evidence is not None and alert.evidence["employee"] == "EMP-00001"
+    assert alert.evidence["from"] == {
+        "location": "term-mangkang",
+        "station": "st-term-mangkang-01",
+        "at_ms": at("2026-12-07 05:00"),
+    }
+    assert alert.evidence["to"]["at_ms"] == at("2026-12-07 05:10")
     # cleared by an operator, then the day derived again: not raised anew
     assert store.clear_alert(alert.id, 2, by="operator")
     days.mark_range(store.database, dt.date(2026, 12, 1), dt.date(2026, 12, 31))
@@ -211,6 +278,8 @@ def test_one_phone_code_at_two_stations_through_ingest_counted_once(store: SqlSt
     assert _alerts(store) == [(signals.PHONE_COPY, "st-term-mangkang-02")]
     [alert] = store.alerts()
     assert owner[0].scan_id in alert.subject and "the same code" in alert.detail
+    assert alert.evidence is not None and alert.evidence["same_code"] is True
+    assert [c["station"] for c in alert.evidence["copies"]] == ["st-term-mangkang-02"]
     # attendance counts the day once, from the first check-in
     [day] = days.stored_days(
         store.database, dt.date(2026, 12, 7), dt.date(2026, 12, 7), "EMP-00001"

@@ -191,3 +191,19 @@ def test_schemathesis_finds_nothing(asgi_app: tuple[object, str]) -> None:
             case.call_and_validate(headers=bearer(secret))
 
         check()
+
+
+def test_an_alert_gives_its_evidence_as_data(
+    api: tuple[TestClient, dict[str, str], SqlStore],
+) -> None:
+    from presensi.hub.attendance import signals
+
+    from .test_evidence import travel
+
+    client, tokens, store = api
+    signal = travel()
+    with store.database.transaction():
+        signals.raise_signals(store.database, [signal], 1)
+    (alert,) = client.get("/api/v1/alerts", headers=bearer(tokens["payroll"])).json()
+    assert alert["kind"] == signals.TRAVEL and alert["detail"] == signal.detail  # English, UTC
+    assert alert["evidence"] == signal.evidence  # Unix ms: the caller words it

@@ -216,6 +216,45 @@ def test_log_in_switch_language_and_log_out(site: Site, browser: object, tmp_pat
     assert errors == []  # no CSP violation, no script error
 
 
+def test_cheating_signals_on_the_alerts_page_in_both_languages(
+    site: Site, browser: object, tmp_path: Path
+) -> None:
+    """Each signal's evidence worded in the reader's language, times in WIB; an alert raised
+    before the evidence was kept shows its stored words; screenshots at both sizes."""
+    from presensi.hub.attendance import signals
+
+    from .test_evidence import EXPECTED
+
+    now = time.time_ns() // 1_000_000
+    with site.store.database.transaction():
+        site.store.database.execute(
+            "INSERT INTO alerts (raised_ms, station, journal, kind, subject, detail) "
+            "VALUES (?, 'st-term-mangkang-01', NULL, ?, 'EMP-00007 7 2026-12-01', ?)",
+            (now - 60_000, signals.REVOKED, "EMP-00007: revoked badge 7 presented at "
+             "term-mangkang (st-term-mangkang-01) at 2026-12-01 00:10:00 UTC (raised before)"),
+        )  # fmt: skip
+        signals.raise_signals(
+            site.store.database, [make() for make, _, _ in EXPECTED.values()], now
+        )
+    base = site.start_console()
+    page = browser.new_page(viewport=WALL)  # type: ignore[attr-defined]
+    log_in(page, base, "pemantau")
+    page.wait_for_url(f"{base}/")
+    for lang, other, column in (("id", "English", 1), ("en", "Bahasa Indonesia", 2)):
+        page.set_viewport_size(WALL)
+        page.goto(f"{base}/peringatan")
+        shown = page.inner_text("table.alerts")
+        for what, words in EXPECTED.items():
+            assert words[column] in shown, (lang, what)
+        assert "(raised before)" in shown and shown.count("UTC") == 1  # only the old one
+        shoot(page, tmp_path, f"peringatan-sinyal-{lang}-wall")
+        page.set_viewport_size(PHONE)
+        shoot(page, tmp_path, f"peringatan-sinyal-{lang}-phone")
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        page.click(f"text={other}")
+        page.wait_for_load_state()
+
+
 def test_a_viewer_is_refused_the_admin_pages(site: Site, browser: object) -> None:
     base = site.start_console()
     page = browser.new_page(viewport=PHONE)  # type: ignore[attr-defined]

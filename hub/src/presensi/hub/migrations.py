@@ -648,6 +648,20 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        17,
+        "alerts keep their evidence as data",
+        (
+            # presensi.hub.attendance.signals: the evidence (who, which scans, where, when in
+            # Unix ms) as JSON, which the console words in the reader's language and zone;
+            # `detail` keeps a plain English text. NULL for the alerts raised before, and for
+            # the kinds that have none (their detail is all there is)
+            "ALTER TABLE alerts ADD COLUMN evidence TEXT",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 
 _CREATE_TABLE = """

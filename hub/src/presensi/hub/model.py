@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, TypedDict
 
 REJECT_PAYLOAD_MAX = 2048  # bytes of a rejected payload kept for a human to look at
 
@@ -114,6 +114,9 @@ class AlertRow:
     detail: str
     cleared_ms: int | None
     cleared_by: str | None = None  # who acknowledged it: a console user, or "cli"
+    # the evidence as data (presensi.hub.attendance.signals); None for kinds without, and for
+    # alerts raised before the hub kept it: `detail` is all there is then
+    evidence: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

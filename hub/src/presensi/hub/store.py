@@ -17,6 +17,7 @@ wrongly or wait for each other in a cycle.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -437,7 +438,7 @@ class SqlStore:
         """The newest alerts first; with `cleared_only`, the handled ones, last handled first."""
         sql = (
             "SELECT id, raised_ms, station, journal, kind, subject, detail, cleared_ms, "
-            "cleared_by FROM alerts"
+            "cleared_by, evidence FROM alerts"
         )
         if cleared_only:
             sql += " WHERE cleared_ms IS NOT NULL ORDER BY cleared_ms DESC, id DESC"
@@ -458,6 +459,7 @@ class SqlStore:
                 detail=r[6],
                 cleared_ms=_optional_int(r[7]),
                 cleared_by=r[8],
+                evidence=_evidence(r[9]),
             )
             for r in rows
         ]
@@ -744,6 +746,17 @@ def _latest(*values: int | None) -> int | None:
 
 def _optional_bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
+
+
+def _evidence(cell: Any) -> dict[str, Any] | None:
+    """An alert's evidence column: a JSON object, or None (none kept, or unreadable)."""
+    if cell is None:
+        return None
+    try:
+        value = json.loads(str(cell))
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _optional_int(value: Any) -> int | None:

@@ -17,6 +17,11 @@ by itself here: attendance stays as derived; a person clears the alert or correc
 Checked by the derivation for the days it derives (presensi.hub.attendance.days), so a signal
 follows its scans within a second or so. Each alert is raised once per subject, ever: deriving
 the day again, or clearing the alert, does not raise it anew.
+
+Each alert keeps its evidence twice: as data (`evidence`, JSON in the alert's `evidence` column:
+who, which scans, where, when as Unix ms, the numbers), which the console words in the reader's
+language and zone (presensi.hub.console.evidence), and as a plain English sentence with UTC
+times (`detail`) for the CLI, exports and readers that do not know the data.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ import itertools
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from presensi.hub.attendance.derive import Day
 from presensi.hub.attendance.rules import Signals
@@ -65,7 +70,13 @@ class Signal:
     kind: str
     station: str  # where the (later) scan was made
     subject: str  # what makes it one alert: the employee and the scans
-    detail: str  # the evidence, for a person
+    detail: str  # the evidence, for a person: English, UTC (the fallback text)
+    evidence: dict[str, Any] = field(default_factory=dict)  # the same as data (module doc)
+
+
+def _scan(s: Seen) -> dict[str, Any]:
+    """Where and when one scan was made, as evidence."""
+    return {"location": s.location, "station": s.station, "at_ms": s.at_ms}
 
 
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -105,6 +116,14 @@ def travel(
                 f"{b.location} ({b.station}) at {_when(b.at_ms)}: {km:.1f} km in "
                 f"{(b.at_ms - a.at_ms) / 60_000:.0f} min ({speed}; the rules allow "
                 f"{rules.travel_kmh:g} km/h)",
+                {
+                    "employee": employee,
+                    "from": _scan(a),
+                    "to": _scan(b),
+                    "km": round(km, 1),
+                    "kmh": None if hours <= 0 else round(km / hours),
+                    "allowed_kmh": rules.travel_kmh,
+                },
             )
         )
     return out
@@ -129,6 +148,12 @@ def elsewhere(
             f"{employee} {day.work_date} {s.location}",
             f"{employee} on {day.work_date}: scanned at {s.location} ({s.station}) at "
             f"{_when(s.at_ms)}; assigned: {', '.join(sorted(allowed))}",
+            {
+                "employee": employee,
+                "work_date": str(day.work_date),
+                "scan": _scan(s),
+                "assigned": sorted(allowed),
+            },
         )
     return list(out.values())
 
@@ -155,6 +180,17 @@ def attempts(employee: str, seen: Sequence[Seen], rules: Signals) -> list[Signal
                 f"{employee} {first.scan_id}",
                 f"{employee}: {len(burst)} refused scans from {_when(first.at_ms)} to "
                 f"{_when(burst[-1].at_ms)} ({', '.join(reasons)}) at {', '.join(places)}",
+                {
+                    "employee": employee,
+                    "count": len(burst),
+                    "from_ms": first.at_ms,
+                    "to_ms": burst[-1].at_ms,
+                    "reasons": reasons,
+                    "places": [
+                        {"location": loc, "station": st}
+                        for loc, st in sorted({(s.location, s.station) for s in burst})
+                    ],
+                },
             )
         )
         start += len(burst)
@@ -176,6 +212,7 @@ def revoked(employee: str, seen: Sequence[Seen]) -> list[Signal]:
                 key,
                 f"{employee}: revoked badge {s.serial} presented at {s.location} "
                 f"({s.station}) at {_when(s.at_ms)}",
+                {"employee": employee, "serial": s.serial, "scan": _scan(s)},
             )
     return list(out.values())
 
@@ -238,9 +275,26 @@ def phone_copies(employee: str, seen: Sequence[Seen]) -> list[Signal]:
                 f"({first.station}) at {_when(first.at_ms)}, then at {where}: {how}; one phone "
                 "cannot be at two stations at once (counted once: the day takes the first "
                 "check-in and the last check-out)",
+                {
+                    "employee": employee,
+                    "serial": first.serial,
+                    "first": _scan(first),
+                    "copies": [
+                        {
+                            **_scan(b),
+                            "same_code": b.payload is not None and b.payload == first.payload,
+                        }
+                        for b in copies
+                    ],
+                    "same_code": same,
+                },
             )
         )
     return out
+
+
+def _json(evidence: dict[str, Any]) -> str | None:
+    return json.dumps(evidence, sort_keys=True, separators=(",", ":")) if evidence else None
 
 
 # -- store ------------------------------------------------------------------------------------
@@ -261,9 +315,9 @@ def raise_signals(db: Database, signals: Sequence[Signal], now_ms: int) -> int:
         ):
             continue
         db.execute(
-            "INSERT INTO alerts (raised_ms, station, journal, kind, subject, detail) "
-            "VALUES (?, ?, NULL, ?, ?, ?)",
-            (now_ms, s.station, s.kind, s.subject, s.detail),
+            "INSERT INTO alerts (raised_ms, station, journal, kind, subject, detail, evidence) "
+            "VALUES (?, ?, NULL, ?, ?, ?, ?)",
+            (now_ms, s.station, s.kind, s.subject, s.detail, _json(s.evidence)),
         )
         new += 1
     return new

@@ -86,9 +86,12 @@ class Alert(msgspec.Struct, kw_only=True):
     station: str
     kind: str
     subject: str
-    detail: str
+    detail: str  # plain English, times in UTC
     cleared_ms: int | None
     cleared_by: str | None
+    # the cheating signals' evidence as data (who, which scans: location, station, at_ms), the
+    # detail's source; null for other kinds and for alerts raised before the hub kept it
+    evidence: dict[str, Any] | None = None
 
 
 class AttendanceDay(msgspec.Struct, kw_only=True):
@@ -364,6 +367,7 @@ def _alert(a: AlertRow) -> Alert:
         detail=a.detail,
         cleared_ms=a.cleared_ms,
         cleared_by=a.cleared_by,
+        evidence=a.evidence,
     )
 
 

@@ -242,6 +242,22 @@ ID: dict[str, str] = {
     "alert.attendance_attempts": "percobaan ditolak berulang",
     "alert.attendance_revoked": "kartu dicabut dipakai",
     "alert.attendance_phone_copy": "kode ponsel dipakai di dua tempat",
+    # the cheating signals' evidence (presensi.hub.console.evidence), times in the reader's zone
+    "evidence.at": "{place} ({station}) pukul {time}",
+    "evidence.travel": "{employee}: {first}, lalu {then}: {km} km dalam {minutes} menit ({speed}; "
+    "aturan membolehkan {allowed} km/jam)",
+    "evidence.travel.speed": "{kmh} km/jam",
+    "evidence.travel.at_once": "pada saat yang sama",
+    "evidence.elsewhere": "{employee} pada {date}: dipindai di {at}; lokasi tugas: {assigned}",
+    "evidence.attempts": "{employee}: {count} pindaian ditolak dari {first} sampai {last} "
+    "({reasons}) di {places}",
+    "evidence.revoked": "{employee}: kartu dicabut {serial} ditunjukkan di {at}",
+    "evidence.phone_copy": "{employee}: kartu ponsel {serial} diterima di {first}, lalu di "
+    "{copies}: {how}; satu ponsel tidak mungkin berada di dua stasiun sekaligus (dihitung sekali: "
+    "hari itu memakai masuk pertama dan pulang terakhir)",
+    "evidence.phone_copy.same": "kode yang sama",
+    "evidence.phone_copy.screen": "kode yang sama (salinan layar)",
+    "evidence.phone_copy.within": "dalam 30 detik",
     "reason.ok": "sah",
     "reason.bad_signature": "tanda tangan palsu",
     "reason.unknown_key": "kunci tidak dikenal",
@@ -643,6 +659,21 @@ EN: dict[str, str] = {
     "alert.attendance_attempts": "repeated refused attempts",
     "alert.attendance_revoked": "revoked badge presented",
     "alert.attendance_phone_copy": "phone code used at two places",
+    "evidence.at": "{place} ({station}) at {time}",
+    "evidence.travel": "{employee}: {first}, then {then}: {km} km in {minutes} min ({speed}; "
+    "the rules allow {allowed} km/h)",
+    "evidence.travel.speed": "{kmh} km/h",
+    "evidence.travel.at_once": "at once",
+    "evidence.elsewhere": "{employee} on {date}: scanned at {at}; assigned: {assigned}",
+    "evidence.attempts": "{employee}: {count} refused scans from {first} to {last} ({reasons}) "
+    "at {places}",
+    "evidence.revoked": "{employee}: revoked badge {serial} presented at {at}",
+    "evidence.phone_copy": "{employee}: phone badge {serial} accepted at {first}, then at "
+    "{copies}: {how}; one phone cannot be at two stations at once (counted once: the day takes "
+    "the first check-in and the last check-out)",
+    "evidence.phone_copy.same": "same code",
+    "evidence.phone_copy.screen": "the same code (a copy of the screen)",
+    "evidence.phone_copy.within": "within 30 s",
     "reason.ok": "valid",
     "reason.bad_signature": "forged signature",
     "reason.unknown_key": "unknown key",

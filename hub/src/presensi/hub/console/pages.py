@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from presensi.hub import badges
-from presensi.hub.console import accounts, charts, i18n
+from presensi.hub.console import accounts, charts, evidence, i18n
 from presensi.hub.console.core import Console, now_ms, page, safe_next
 from presensi.hub.console.data import ScanView, User
 from presensi.hub.console.live import PAGE_ROWS, Batch
@@ -442,6 +442,7 @@ async def alerts(console: Console, request: Request, user: User) -> Response:
         "quiet": quiet,
         "quiet_table": quiet_table,
         "open_alerts": open_alerts,
+        "detail": evidence.describer(lang, console.clock),
         "handled": handled,
         "reasons": reasons,
         "reason": reason,

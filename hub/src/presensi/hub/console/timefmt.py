@@ -56,6 +56,19 @@ class Clock:
             return f"{when:%H:%M:%S} {self.abbreviation}"
         return f"{when.day} {self.months[when.month - 1]} {when:%H:%M} {self.abbreviation}"
 
+    def moment(self, ms: int, after: int | None = None) -> str:
+        """A moment of evidence, to the second: '5 Des 2026 23:10:00 WIB' (English: '5 Dec');
+        '23:40:05 WIB' when it falls on the same day as the moment `after` named before it."""
+        when = self.local(ms)
+        if after is not None and self.local(after).date() == when.date():
+            return f"{when:%H:%M:%S} {self.abbreviation}"
+        day = f"{when.day} {self.months[when.month - 1]} {when.year}"
+        return f"{day} {when:%H:%M:%S} {self.abbreviation}"
+
+    def day(self, day: dt.date) -> str:
+        """'5 Des 2026': a calendar day (a work date), as `date` names the day of a moment."""
+        return f"{day.day} {self.months[day.month - 1]} {day.year}"
+
     def date(self, ms: int) -> str:
         """'3 Des 2026', the operator's calendar day of `ms`."""
         when = self.local(ms)

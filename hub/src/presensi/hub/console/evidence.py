@@ -1,0 +1,132 @@
+"""An alert's evidence in the reader's words: the cheating signals keep theirs as data
+(presensi.hub.attendance.signals), worded here from the catalogue in the reader's language with
+times in the operator's zone. An alert without evidence (raised before the hub kept it, or of a
+kind that has none), or with evidence this console cannot read (a newer hub's), shows its stored
+detail as it is."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from presensi.hub.attendance import signals
+from presensi.hub.console import i18n
+from presensi.hub.console.timefmt import Clock
+from presensi.hub.model import AlertRow
+
+Evidence = Mapping[str, Any]
+
+
+class Words:
+    """The reader's catalogue and clock, and the pieces every signal's sentence is made of."""
+
+    def __init__(self, language: str, clock: Clock) -> None:
+        self.language = language
+        self.t = i18n.translator(language)
+        self.name = i18n.named(language)
+        self.clock = clock.speaking(language)
+
+    def at(self, scan: Evidence, after: int | None = None) -> str:
+        """'term-mangkang (st-01) pukul 5 Des 2026 06:10:00 WIB'."""
+        time = self.clock.moment(int(scan["at_ms"]), after)
+        return self.t("evidence.at", place=scan["location"], station=scan["station"], time=time)
+
+    def number(self, value: float) -> str:
+        """18.7 as its reader writes it: '18,7' in Bahasa Indonesia."""
+        text = str(int(value)) if float(value).is_integer() else str(round(value, 1))
+        return text.replace(".", ",") if self.language == "id" else text
+
+
+def _travel(e: Evidence, w: Words) -> str:
+    first, then = e["from"], e["to"]
+    kmh = e["kmh"]
+    speed = (
+        w.t("evidence.travel.at_once")
+        if kmh is None
+        else w.t("evidence.travel.speed", kmh=w.number(kmh))
+    )
+    return w.t(
+        "evidence.travel",
+        employee=e["employee"],
+        first=w.at(first),
+        then=w.at(then, int(first["at_ms"])),
+        km=w.number(e["km"]),
+        minutes=round((int(then["at_ms"]) - int(first["at_ms"])) / 60_000),
+        speed=speed,
+        allowed=w.number(e["allowed_kmh"]),
+    )
+
+
+def _elsewhere(e: Evidence, w: Words) -> str:
+    return w.t(
+        "evidence.elsewhere",
+        employee=e["employee"],
+        date=w.clock.day(dt.date.fromisoformat(e["work_date"])),
+        at=w.at(e["scan"]),
+        assigned=", ".join(e["assigned"]),
+    )
+
+
+def _attempts(e: Evidence, w: Words) -> str:
+    places = ", ".join(f"{p['location']} ({p['station']})" for p in e["places"])
+    return w.t(
+        "evidence.attempts",
+        employee=e["employee"],
+        count=e["count"],
+        first=w.clock.moment(int(e["from_ms"])),
+        last=w.clock.moment(int(e["to_ms"]), int(e["from_ms"])),
+        reasons=", ".join(w.name("reason", r) for r in e["reasons"]),
+        places=places,
+    )
+
+
+def _revoked(e: Evidence, w: Words) -> str:
+    return w.t("evidence.revoked", employee=e["employee"], serial=e["serial"], at=w.at(e["scan"]))
+
+
+def _phone_copy(e: Evidence, w: Words) -> str:
+    first = e["first"]
+    since = int(first["at_ms"])
+    # which copies showed the very same code, when not all did (then `how` says so once)
+    mixed = not e["same_code"]
+    copies = "; ".join(
+        w.at(c, since)
+        + (f", {w.t('evidence.phone_copy.same')}" if mixed and c["same_code"] else "")
+        for c in e["copies"]
+    )
+    how = w.t("evidence.phone_copy.screen" if e["same_code"] else "evidence.phone_copy.within")
+    return w.t(
+        "evidence.phone_copy",
+        employee=e["employee"],
+        serial=e["serial"],
+        first=w.at(first),
+        copies=copies,
+        how=how,
+    )
+
+
+_SENTENCES: dict[str, Callable[[Evidence, Words], str]] = {
+    signals.TRAVEL: _travel,
+    signals.ELSEWHERE: _elsewhere,
+    signals.ATTEMPTS: _attempts,
+    signals.REVOKED: _revoked,
+    signals.PHONE_COPY: _phone_copy,
+}
+
+
+def describe(alert: AlertRow, language: str, clock: Clock) -> str:
+    """The alert's detail for a reader of `language`, its times on `clock` (the operator's
+    zone); the stored detail when there is no evidence this console can word."""
+    sentence = _SENTENCES.get(alert.kind)
+    if sentence is None or alert.evidence is None:
+        return alert.detail
+    try:
+        return sentence(alert.evidence, Words(language, clock))
+    except (KeyError, TypeError, ValueError):
+        return alert.detail  # evidence of another shape (a newer hub's): its own words
+
+
+def describer(language: str, clock: Clock) -> Callable[[AlertRow], str]:
+    """`detail(alert)` for a page's template."""
+    return lambda alert: describe(alert, language, clock)
