@@ -184,3 +184,14 @@ def test_the_alerts_page_and_the_api_word_the_evidence(
     page = client.get("/peringatan").text
     assert EXPECTED["travel"][2] in page and EXPECTED["revoked"][2] in page
     assert "(old words)" in page
+
+
+def test_points_are_named_as_on_lokasi_and_an_unnamed_one_keeps_its_id() -> None:
+    names = {"term-mangkang": "Terminal Mangkang"}  # term-terboyo: not synced to the hub
+    travelled = describe(stored(EXPECTED["travel"][0]()), "id", JAKARTA, names)
+    assert travelled.startswith("EMP-00012: Terminal Mangkang (st-term-mangkang-01) pukul ")
+    assert "lalu term-terboyo (st-term-terboyo-01) pukul 05:10:00 WIB" in travelled
+    stray = describe(stored(EXPECTED["elsewhere"][0]()), "en", JAKARTA, names)
+    assert stray.endswith("; assigned: Terminal Mangkang")
+    tried = describe(stored(EXPECTED["attempts"][0]()), "id", JAKARTA, names)
+    assert tried.endswith(" di Terminal Mangkang (st-term-mangkang-01)")

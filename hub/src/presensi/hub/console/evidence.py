@@ -21,16 +21,22 @@ Evidence = Mapping[str, Any]
 class Words:
     """The reader's catalogue and clock, and the pieces every signal's sentence is made of."""
 
-    def __init__(self, language: str, clock: Clock) -> None:
+    def __init__(self, language: str, clock: Clock, places: Mapping[str, str]) -> None:
         self.language = language
+        self.places = places  # location id -> its name (Lokasi), where the hub has it
         self.t = i18n.translator(language)
         self.name = i18n.named(language)
         self.clock = clock.speaking(language)
 
     def at(self, scan: Evidence, after: int | None = None) -> str:
-        """'term-mangkang (st-01) pukul 5 Des 2026 06:10:00 WIB'."""
+        """'Terminal Mangkang (st-01) pukul 5 Des 2026 06:10:00 WIB'."""
         time = self.clock.moment(int(scan["at_ms"]), after)
-        return self.t("evidence.at", place=scan["location"], station=scan["station"], time=time)
+        place = self.place(scan["location"])
+        return self.t("evidence.at", place=place, station=scan["station"], time=time)
+
+    def place(self, location: str) -> str:
+        """A location's name ('Terminal Mangkang'), or its id when the hub has no name for it."""
+        return self.places.get(location) or location
 
     def number(self, value: float) -> str:
         """18.7 as its reader writes it: '18,7' in Bahasa Indonesia."""
@@ -64,12 +70,12 @@ def _elsewhere(e: Evidence, w: Words) -> str:
         employee=e["employee"],
         date=w.clock.day(dt.date.fromisoformat(e["work_date"])),
         at=w.at(e["scan"]),
-        assigned=", ".join(e["assigned"]),
+        assigned=", ".join(w.place(loc) for loc in e["assigned"]),
     )
 
 
 def _attempts(e: Evidence, w: Words) -> str:
-    places = ", ".join(f"{p['location']} ({p['station']})" for p in e["places"])
+    places = ", ".join(f"{w.place(p['location'])} ({p['station']})" for p in e["places"])
     return w.t(
         "evidence.attempts",
         employee=e["employee"],
@@ -115,18 +121,21 @@ _SENTENCES: dict[str, Callable[[Evidence, Words], str]] = {
 }
 
 
-def describe(alert: AlertRow, language: str, clock: Clock) -> str:
+def describe(
+    alert: AlertRow, language: str, clock: Clock, places: Mapping[str, str] | None = None
+) -> str:
     """The alert's detail for a reader of `language`, its times on `clock` (the operator's
-    zone); the stored detail when there is no evidence this console can word."""
+    zone), its points by name (`places`: id -> name); the stored detail when there is no
+    evidence this console can word."""
     sentence = _SENTENCES.get(alert.kind)
     if sentence is None or alert.evidence is None:
         return alert.detail
     try:
-        return sentence(alert.evidence, Words(language, clock))
+        return sentence(alert.evidence, Words(language, clock, places or {}))
     except (KeyError, TypeError, ValueError):
         return alert.detail  # evidence of another shape (a newer hub's): its own words
 
 
-def describer(language: str, clock: Clock) -> Callable[[AlertRow], str]:
+def describer(language: str, clock: Clock, places: Mapping[str, str]) -> Callable[[AlertRow], str]:
     """`detail(alert)` for a page's template."""
-    return lambda alert: describe(alert, language, clock)
+    return lambda alert: describe(alert, language, clock, places)

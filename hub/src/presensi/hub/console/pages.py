@@ -436,13 +436,14 @@ async def alerts(console: Console, request: Request, user: User) -> Response:
     revoked = await run_in_threadpool(
         lambda: console.data.accepted_after_revocation(units=user.units, limit=50)
     )
+    names = {p.id: p.name for p in await run_in_threadpool(console.data.places)}
     context = {
         "revoked": revoked,
         "refused": refused,
         "quiet": quiet,
         "quiet_table": quiet_table,
         "open_alerts": open_alerts,
-        "detail": evidence.describer(lang, console.clock),
+        "detail": evidence.describer(lang, console.clock, names),
         "handled": handled,
         "reasons": reasons,
         "reason": reason,
