@@ -21,7 +21,9 @@ def test_the_attendance_bench_measures_a_small_store() -> None:
     assert 60 * 25 <= figures["days_derived"] <= 60 * 36
     assert figures["marks_done"] == figures["marks"] > 0
     assert figures["recap_s"]["max"] > 0 and figures["daily_ms"]["p95"] > 0
-    for kind in ("live", "catchup"):
+    for kind in ("live", "catchup", "catchup_200"):
         cost = figures[f"ingest_cost_{kind}"]
         assert cost["ingest_s"] > 0 and cost["derive_s"] > 0 and cost["days_derived"] > 0
         assert cost["ratio"] == pytest.approx(cost["derive_s"] / cost["ingest_s"], abs=0.05)
+    # the station's batches: 200 records each, 20 a transaction
+    assert figures["ingest_cost_catchup_200"]["records_per_transaction"] == 4000
