@@ -35,115 +35,114 @@ def clear(store: SqlStore) -> None:
             store.database.execute(f"DELETE FROM {table}")
 
 
-def only(store: SqlStore, kind: str) -> AlertRow:
-    [alert] = [a for a in store.alerts() if a.kind == kind]
+def only(store: SqlStore, kind: str, station: str) -> AlertRow:
+    [alert] = [a for a in store.alerts() if (a.kind, a.station) == (kind, station)]
     return alert
 
 
-def journal_new(store: SqlStore) -> AlertRow:
+def journal_new(store: SqlStore, station: str = "st-1") -> AlertRow:
     """The card replaced an hour later; the old journal reported 25 and delivered 20."""
-    old = seqs("st-1", 1, 20)
+    old = seqs(station, 1, 20)
     ingest(store, batch(old))
-    store.report_journals("st-1", {J: JournalState(25, 20)}, T0)
-    ingest(store, batch(spread(seqs("st-1", 1, 5, journal=NEW), 1000, start=T0 + 3_600_000)))
-    return only(store, "journal_new")
+    store.report_journals(station, {old[0].journal: JournalState(25, 20)}, T0)
+    ingest(store, batch(spread(seqs(station, 1, 5, journal=NEW), 1000, start=T0 + 3_600_000)))
+    return only(store, "journal_new", station)
 
 
-def journal_fork(store: SqlStore) -> AlertRow:
+def journal_fork(store: SqlStore, station: str = "st-1") -> AlertRow:
     """A card restored from an image of seqs 1..6 that scanned 7 and 8 before it reached the hub."""
-    original = seqs("st-1", 1, 10)
+    original = seqs(station, 1, 10)
     ingest(store, batch(original))
-    ingest(store, batch(branch(seqs("st-1", 7, 8), prev=original[5].digest())))
-    return only(store, "journal_fork")
+    ingest(store, batch(branch(seqs(station, 7, 8), prev=original[5].digest())))
+    return only(store, "journal_fork", station)
 
 
-def two_live(store: SqlStore) -> AlertRow:
+def two_live(store: SqlStore, station: str = "st-1") -> AlertRow:
     """A cloned card: two histories of one journal scanning every 20 s, delivered interleaved."""
-    a = spread(seqs("st-1", 1, 30), 20_000)
+    a = spread(seqs(station, 1, 30), 20_000)
     b = branch(a, prev=a[0].prev_hash)
     for i in range(0, 30, 10):
         ingest(store, batch(a[i : i + 10]))
         ingest(store, batch(b[i : i + 10]))
-    return only(store, "two_live_journals")
+    return only(store, "two_live_journals", station)
 
 
-def edited(store: SqlStore) -> AlertRow:
+def edited(store: SqlStore, station: str = "st-1") -> AlertRow:
     """Seq 3 again under its scan id, another employee in it."""
-    ingest(store, batch(seqs("st-1", 1, 5)))
-    ingest(store, batch([msgspec.structs.replace(seqs("st-1", 3, 3)[0], employee="E2")]))
-    return only(store, "conflicting_duplicate")
+    ingest(store, batch(seqs(station, 1, 5)))
+    ingest(store, batch([msgspec.structs.replace(seqs(station, 3, 3)[0], employee="E2")]))
+    return only(store, "conflicting_duplicate", station)
 
 
-def chain_break(store: SqlStore) -> AlertRow:
+def chain_break(store: SqlStore, station: str = "st-1") -> AlertRow:
     """Seq 6 does not follow seq 5: its prev_hash is f...f."""
-    ingest(store, batch(seqs("st-1", 1, 5)))
-    ingest(store, batch(list(chain("st-1", 5, first=6, prev="f" * 64))))
-    return only(store, "chain_break")
+    ingest(store, batch(seqs(station, 1, 5)))
+    ingest(store, batch(list(chain(station, 5, first=6, prev="f" * 64))))
+    return only(store, "chain_break", station)
 
 
-SCAN_3 = seqs("st-1", 3, 3)[0].scan_id
-
-# each kind in both languages. T0 is 2026-09-21 14:13:20 UTC, 21:13:20 WIB; the clone's
-# histories overlap, on their synced clocks, from seq 1 (T0 + 20 s) to seq 10 (T0 + 200 s) when
-# the second history's first ten arrive
-EXPECTED: dict[str, tuple[Callable[[SqlStore], AlertRow], str, str]] = {
+# each kind in both languages ({st}: the station, {j} its journal, {new} the replaced card's,
+# {scan} the edited scan, {edited} and {stored} the first 12 hex digits of its two hashes).
+# T0 is 2026-09-21 14:13:20 UTC, 21:13:20 WIB; the clone's histories overlap, on their synced
+# clocks, from seq 1 (T0 + 20 s) to seq 10 (T0 + 200 s) when the second one's first ten arrive
+EXPECTED: dict[str, tuple[Callable[[SqlStore, str], AlertRow], str, str]] = {
     "journal_new": (
         journal_new,
-        f"stasiun st-1 memulai jurnal {NEW} di samping 1 jurnal lama (kartu memorinya diganti atau "
-        "di-flash ulang, atau stasiun mendapati hub lebih maju daripada kartu memorinya): "
-        f"{J}: tersimpan di hub sampai catatan ke-20 dari 25 yang dilaporkan stasiun (5 tidak "
+        "Stasiun {st} memulai jurnal {new} di samping 1 jurnal lama (kartu memorinya diganti "
+        "atau di-flash ulang, atau stasiun mendapati hub lebih maju daripada kartu memorinya): "
+        "{j}: tersimpan di hub sampai catatan ke-20 dari 25 yang dilaporkan stasiun (5 tidak "
         "pernah sampai)",
-        f"station st-1 began journal {NEW} beside 1 older (card replaced or re-flashed, or it "
-        f"found the hub ahead of its card): {J}: committed 20 of 25 it reported (5 never "
+        "Station {st} began journal {new} beside 1 older (card replaced or re-flashed, or it "
+        "found the hub ahead of its card): {j}: committed 20 of 25 it reported (5 never "
         "arrived)",
     ),
     "journal_fork": (
         journal_fork,
-        f"stasiun st-1 jurnal {J}: riwayat kedua mulai catatan ke-7 (disimpan sebagai cabang 1 "
+        "Stasiun {st} jurnal {j}: riwayat kedua mulai catatan ke-7 (disimpan sebagai cabang 1 "
         "di samping yang pertama): kartu memori yang dipulihkan dari salinan lama dan sudah "
         "memindai sebelum tersambung ke hub, atau kartu memori hasil kloning",
-        f"station st-1 journal {J}: a second history from seq 7 (kept as branch 1 beside the "
+        "Station {st} journal {j}: a second history from seq 7 (kept as branch 1 beside the "
         "first): a card restored from an old image that scanned before it learned, or a cloned "
         "card",
     ),
     "two_live_journals": (
         two_live,
-        f"stasiun st-1 mencatat ke dua riwayat sekaligus ({J} cabang 0 dan {J} cabang 1, "
-        "pindaian bertumpuk dari 21 Sep 2026 21:13:40 WIB sampai 21:16:40 WIB): identitasnya "
-        "dipakai dua perangkat (kartu memori hasil kloning). Keduanya disimpan.",
-        f"station st-1 is scanning into two histories at once ({J} branch 0 and {J} branch 1, "
+        "Stasiun {st} menulis pindaian ke dalam dua riwayat sekaligus ({j} cabang 0 dan {j} "
+        "cabang 1, pindaian bertumpuk dari 21 Sep 2026 21:13:40 WIB sampai 21:16:40 WIB): "
+        "identitasnya dipakai dua perangkat (kartu memori hasil kloning). Keduanya disimpan.",
+        "Station {st} is scanning into two histories at once ({j} branch 0 and {j} branch 1, "
         "scans overlapping from 21 Sep 2026 21:13:40 WIB to 21:16:40 WIB): its identity is in "
         "use by two devices (a cloned card). Both are kept.",
     ),
     "conflicting_duplicate": (
         edited,
-        f"stasiun st-1 jurnal {J} catatan ke-3: pindaian {SCAN_3} datang lagi dengan isi "
-        "berbeda (hash {edited}…, yang tersimpan {stored}…); yang tersimpan dipertahankan",
-        f"station st-1 journal {J} seq 3: scan {SCAN_3} arrived again with other content (hash "
+        "Stasiun {st} jurnal {j} catatan ke-3: pindaian {scan} datang lagi dengan isi berbeda "
+        "(hash {edited}…, yang tersimpan {stored}…); yang tersimpan dipertahankan",
+        "Station {st} journal {j} seq 3: scan {scan} arrived again with other content (hash "
         "{edited}…, stored {stored}…); kept the stored one",
     ),
     "chain_break": (
         chain_break,
-        f"stasiun st-1 jurnal {J} catatan ke-6: hash sebelumnya (prev_hash) ffffffffffff… bukan "
+        "Stasiun {st} jurnal {j} catatan ke-6: hash sebelumnya (prev_hash) ffffffffffff… bukan "
         "hash catatan ke-5",
-        f"station st-1 journal {J} seq 6: prev_hash ffffffffffff… is not the hash of its seq 5",
+        "Station {st} journal {j} seq 6: prev_hash ffffffffffff… is not the hash of its seq 5",
     ),
 }
 
 
-def hashes_of_the_edit() -> dict[str, str]:
-    stored = seqs("st-1", 3, 3)[0]
-    return {
+def expected(kind: str, station: str = "st-1") -> tuple[str, str]:
+    """The alert of `kind` the maker raises for `station`, in Bahasa Indonesia and in English."""
+    _, indonesian, english = EXPECTED[kind]
+    stored = seqs(station, 3, 3)[0]
+    facts = {
+        "st": station,
+        "j": stored.journal,
+        "new": NEW,
+        "scan": stored.scan_id,
         "edited": msgspec.structs.replace(stored, employee="E2").digest()[:12],
         "stored": stored.digest()[:12],
     }
-
-
-def expected(kind: str) -> tuple[str, str]:
-    _, indonesian, english = EXPECTED[kind]
-    if kind == "conflicting_duplicate":
-        indonesian, english = (s.format(**hashes_of_the_edit()) for s in (indonesian, english))
-    return indonesian, english
+    return indonesian.format(**facts), english.format(**facts)
 
 
 def test_each_journal_alert_in_bahasa_indonesia_and_in_english(store: SqlStore) -> None:
@@ -159,7 +158,10 @@ def test_each_journal_alert_in_bahasa_indonesia_and_in_english(store: SqlStore) 
 def test_the_evidence_is_data_and_the_detail_and_subject_are_as_before(store: SqlStore) -> None:
     new = journal_new(store)
     assert new.subject == NEW
-    assert new.detail == EXPECTED["journal_new"][2]  # the same words as the English sentence
+    assert new.detail == (
+        f"station st-1 began journal {NEW} beside 1 older (card replaced or re-flashed, or it "
+        f"found the hub ahead of its card): {J}: committed 20 of 25 it reported (5 never arrived)"
+    )
     assert new.evidence == {
         "station": "st-1",
         "journal": NEW,
@@ -169,7 +171,11 @@ def test_the_evidence_is_data_and_the_detail_and_subject_are_as_before(store: Sq
 
 def test_a_fork_and_two_live_histories_keep_their_facts(store: SqlStore) -> None:
     fork = journal_fork(store)
-    assert (fork.subject, fork.detail) == (f"{J}/1", EXPECTED["journal_fork"][2])
+    assert fork.subject == f"{J}/1"
+    assert fork.detail == (
+        f"station st-1 journal {J}: a second history from seq 7 (kept as branch 1 beside the "
+        "first): a card restored from an old image that scanned before it learned, or a cloned card"
+    )
     assert fork.evidence == {"station": "st-1", "journal": J, "seq": 7, "branch": 1}
     clear(store)
     live = two_live(store)
