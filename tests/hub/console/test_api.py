@@ -207,3 +207,16 @@ def test_an_alert_gives_its_evidence_as_data(
     (alert,) = client.get("/api/v1/alerts", headers=bearer(tokens["payroll"])).json()
     assert alert["kind"] == signals.TRAVEL and alert["detail"] == signal.detail  # English, UTC
     assert alert["evidence"] == signal.evidence  # Unix ms: the caller words it
+
+
+def test_a_journal_alert_gives_its_evidence_with_the_whole_hashes(
+    api: tuple[TestClient, dict[str, str], SqlStore],
+) -> None:
+    from .test_journal_evidence import chain_break
+
+    client, tokens, store = api
+    raised = chain_break(store)
+    (alert,) = client.get("/api/v1/alerts", headers=bearer(tokens["payroll"])).json()
+    assert alert["kind"] == "chain_break" and alert["detail"] == raised.detail  # English
+    assert alert["evidence"]["prev_hash"] == "f" * 64  # whole: the page shows 12 digits
+    assert alert["evidence"] == raised.evidence

@@ -255,6 +255,48 @@ def test_cheating_signals_on_the_alerts_page_in_both_languages(
         page.wait_for_load_state()
 
 
+def test_journal_alerts_on_the_alerts_page_in_both_languages(
+    site: Site, browser: object, tmp_path: Path
+) -> None:
+    """Each journal alert (new journal, fork, two live histories, edited record, broken chain)
+    raised through the store's ingest and worded in the reader's language, hashes shortened; one
+    raised before the evidence was kept shows its stored words; screenshots at both sizes."""
+    from .test_journal_evidence import EXPECTED, expected
+
+    stations = {kind: f"st-jurnal-{i:02d}" for i, kind in enumerate(EXPECTED, 1)}
+    for kind, (make, _, _) in EXPECTED.items():
+        make(site.store, stations[kind])
+    with site.store.database.transaction():
+        site.store.database.execute(
+            "INSERT INTO alerts (raised_ms, station, journal, kind, subject, detail) "
+            "VALUES (?, 'st-lama-01', ?, 'chain_break', ?, ?)",
+            (time.time_ns() // 1_000_000, "e" * 32, "e" * 32 + "/9", f"station st-lama-01 "
+             f"journal {'e' * 32} seq 9: prev_hash {'d' * 64} is not the hash of its seq 8"),
+        )  # fmt: skip
+    base = site.start_console()
+    page = browser.new_page(viewport=WALL)  # type: ignore[attr-defined]
+    log_in(page, base, "pemantau")
+    page.wait_for_url(f"{base}/")
+    for lang, other, column in (("id", "English", 0), ("en", "Bahasa Indonesia", 1)):
+        page.set_viewport_size(WALL)
+        page.goto(f"{base}/peringatan")
+        shown = page.inner_text("table.alerts")
+        for kind, station in stations.items():
+            assert expected(kind, station)[column] in shown, (lang, kind)
+        assert f"prev_hash {'d' * 64} is not" in shown  # the old one, as it was stored
+        shoot(page, tmp_path, f"peringatan-jurnal-{lang}-wall")
+        page.set_viewport_size(PHONE)
+        shoot(page, tmp_path, f"peringatan-jurnal-{lang}-phone")
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        # no card wider than the phone: the old detail's 64 hex digits break inside the card
+        assert page.evaluate(
+            "[...document.querySelectorAll('table.alerts td.wrap')]"
+            ".every(td => td.scrollWidth <= td.clientWidth)"
+        )
+        page.click(f"text={other}")
+        page.wait_for_load_state()
+
+
 def test_a_viewer_is_refused_the_admin_pages(site: Site, browser: object) -> None:
     base = site.start_console()
     page = browser.new_page(viewport=PHONE)  # type: ignore[attr-defined]

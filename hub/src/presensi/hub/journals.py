@@ -13,7 +13,7 @@ import bisect
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from presensi.hub.branches import Arrival, Branch, JournalView, Kind, Placed, Stored
 from presensi.hub.model import (
@@ -45,8 +45,9 @@ ON CONFLICT (station, journal, fork, seq) DO NOTHING
 
 _BRANCH_COLUMNS = "fork, parent_fork, fork_seq, committed_upto, committed_hash"
 
-# (received_ms, station, journal, kind, subject, detail)
-RaiseAlert = Callable[[int, str, str | None, str, str, str], None]
+# (received_ms, station, journal, kind, subject, detail, evidence): the detail a plain English
+# sentence, the evidence the same facts as data (the console words them in its reader's language)
+RaiseAlert = Callable[[int, str, str | None, str, str, str, dict[str, Any]], None]
 # (received_ms, topic, station, reason, payload, seq, detail)
 WriteReject = Callable[[int, str, str, str, bytes, int | None, str], None]
 
@@ -101,6 +102,18 @@ class JournalLedger:
                 journal,
                 f"station {station} began journal {journal} beside {len(others)} older "
                 f"(card replaced or re-flashed, or it found the hub ahead of its card): {tails}",
+                {
+                    "station": station,
+                    "journal": journal,
+                    "older": [
+                        {
+                            "journal": j,
+                            "committed": int(c),
+                            "reported": None if r is None else int(r),
+                        }
+                        for j, c, r in others
+                    ],
+                },
             )
         return True
 
@@ -206,7 +219,23 @@ class JournalLedger:
                 self._reject(
                     received_ms, topic, station, CONFLICTING_DUPLICATE, p.arrival.body, seq, detail
                 )
-                self._raise(received_ms, station, journal, ALERT_EDITED, f"{journal}/{seq}", detail)
+                evidence = {
+                    "station": station,
+                    "journal": journal,
+                    "seq": seq,
+                    "scan_id": p.arrival.record.scan_id,
+                    "hash": p.arrival.hash,
+                    "stored_hash": p.stored_hash,
+                }
+                self._raise(
+                    received_ms,
+                    station,
+                    journal,
+                    ALERT_EDITED,
+                    f"{journal}/{seq}",
+                    detail,
+                    evidence,
+                )
             if p.new_branch:
                 self._raise(
                     received_ms,
@@ -217,6 +246,7 @@ class JournalLedger:
                     f"station {station} journal {journal}: a second history from seq {seq} "
                     f"(kept as branch {p.fork} beside the first): a card restored from an "
                     "old image that scanned before it learned, or a cloned card",
+                    {"station": station, "journal": journal, "seq": seq, "branch": p.fork},
                 )
             if p.chain_break:
                 self._chain_break(
@@ -232,7 +262,10 @@ class JournalLedger:
         )
         topic = f"presensi/v1/stations/{station}/scans"
         self._reject(received_ms, topic, station, CHAIN_BREAK, body, seq, detail)
-        self._raise(received_ms, station, journal, ALERT_CHAIN_BREAK, f"{journal}/{seq}", detail)
+        evidence = {"station": station, "journal": journal, "seq": seq, "prev_hash": prev}
+        self._raise(
+            received_ms, station, journal, ALERT_CHAIN_BREAK, f"{journal}/{seq}", detail, evidence
+        )
 
     # -- committed prefixes -----------------------------------------------------------------
 

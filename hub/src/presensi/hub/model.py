@@ -114,8 +114,9 @@ class AlertRow:
     detail: str
     cleared_ms: int | None
     cleared_by: str | None = None  # who acknowledged it: a console user, or "cli"
-    # the evidence as data (presensi.hub.attendance.signals); None for kinds without, and for
-    # alerts raised before the hub kept it: `detail` is all there is then
+    # the evidence as data (the cheating signals: presensi.hub.attendance.signals; the journals'
+    # alerts: presensi.hub.journals and the store); None for alerts raised before the hub kept
+    # it: `detail` is all there is then
     evidence: dict[str, Any] | None = None
 
 

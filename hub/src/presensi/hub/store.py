@@ -363,6 +363,16 @@ class SqlStore:
                     f"station {station} is scanning into two histories at once ({j1} branch "
                     f"{f1} and {j2} branch {f2}, scans overlapping for {overlap // 1000} s): "
                     "its identity is in use by two devices (a cloned card). Both are kept.",
+                    {
+                        "station": station,
+                        "histories": [
+                            {"journal": j, "branch": int(f), "first_ms": int(a), "last_ms": int(b)}
+                            for j, f, a, b in ((j1, f1, first1, last1), (j2, f2, first2, last2))
+                        ],
+                        # the scan times (synced clocks) the two have in common
+                        "from_ms": int(max(first1, first2)),
+                        "to_ms": int(min(last1, last2)),
+                    },
                 )
 
     # -- journals and alerts -------------------------------------------------------------------
@@ -416,8 +426,11 @@ class SqlStore:
         kind: str,
         subject: str,
         detail: str,
+        evidence: dict[str, Any] | None = None,
     ) -> None:
-        """Raise an alert unless the same one (station, kind, subject) is already open."""
+        """Raise an alert unless the same one (station, kind, subject) is already open. The
+        detail is plain English; the evidence the same facts as data (JSON in its column), which
+        the console words in its reader's language (presensi.hub.console.evidence)."""
         open_ = self._db.execute(
             "SELECT 1 FROM alerts WHERE station = ? AND kind = ? AND subject = ? "
             "AND cleared_ms IS NULL",
@@ -426,9 +439,9 @@ class SqlStore:
         if open_:
             return
         self._db.execute(
-            "INSERT INTO alerts (raised_ms, station, journal, kind, subject, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (raised_ms, station, journal, kind, subject, _printable(detail)),
+            "INSERT INTO alerts (raised_ms, station, journal, kind, subject, detail, evidence) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (raised_ms, station, journal, kind, subject, _printable(detail), _json(evidence)),
         )
         log.warning("alert %s: %s", kind, detail)
 
@@ -746,6 +759,11 @@ def _latest(*values: int | None) -> int | None:
 
 def _optional_bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
+
+
+def _json(evidence: dict[str, Any] | None) -> str | None:
+    """An alert's evidence for its column (a NUL a record quoted is escaped by JSON itself)."""
+    return json.dumps(evidence, sort_keys=True, separators=(",", ":")) if evidence else None
 
 
 def _evidence(cell: Any) -> dict[str, Any] | None:

@@ -89,8 +89,9 @@ class Alert(msgspec.Struct, kw_only=True):
     detail: str  # plain English, times in UTC
     cleared_ms: int | None
     cleared_by: str | None
-    # the cheating signals' evidence as data (who, which scans: location, station, at_ms), the
-    # detail's source; null for other kinds and for alerts raised before the hub kept it
+    # the evidence as data, the detail's source: the cheating signals' (who, which scans:
+    # location, station, at_ms), the journals' alerts' (station, journal, seq, branch, whole
+    # hashes); null for alerts raised before the hub kept it
     evidence: dict[str, Any] | None = None
 
 

@@ -1,8 +1,10 @@
-"""An alert's evidence in the reader's words: the cheating signals keep theirs as data
-(presensi.hub.attendance.signals), worded here from the catalogue in the reader's language with
-times in the operator's zone. An alert without evidence (raised before the hub kept it, or of a
-kind that has none), or with evidence this console cannot read (a newer hub's), shows its stored
-detail as it is."""
+"""An alert's evidence in the reader's words: the cheating signals (presensi.hub.attendance.
+signals) and the journals' alerts (a new journal, a fork, two live histories, an edited record, a
+broken chain: presensi.hub.journals and the store) keep theirs as data, worded here from the
+catalogue in the reader's language with times in the operator's zone, long hashes by their first
+12 hex digits (the evidence and the API keep them whole). An alert without evidence (raised
+before the hub kept it), or with evidence this console cannot read (a newer hub's), shows its
+stored detail as it is."""
 
 from __future__ import annotations
 
@@ -13,9 +15,18 @@ from typing import Any
 from presensi.hub.attendance import signals
 from presensi.hub.console import i18n
 from presensi.hub.console.timefmt import Clock
-from presensi.hub.model import AlertRow
+from presensi.hub.model import (
+    ALERT_CHAIN_BREAK,
+    ALERT_EDITED,
+    ALERT_JOURNAL_FORK,
+    ALERT_JOURNAL_NEW,
+    ALERT_TWO_LIVE,
+    AlertRow,
+)
 
 Evidence = Mapping[str, Any]
+
+HASH_SHOWN = 12  # hex digits of a hash a sentence shows
 
 
 class Words:
@@ -37,6 +48,12 @@ class Words:
     def place(self, location: str) -> str:
         """A location's name ('Terminal Mangkang'), or its id when the hub has no name for it."""
         return self.places.get(location) or location
+
+    def hash(self, value: str | None) -> str:
+        """A record's hash by its first hex digits: 'ffffffffffff…' (a missing one as '-')."""
+        if value is None:
+            return "-"
+        return value if len(value) <= HASH_SHOWN else f"{value[:HASH_SHOWN]}…"
 
     def number(self, value: float) -> str:
         """18.7 as its reader writes it: '18,7' in Bahasa Indonesia."""
@@ -112,12 +129,85 @@ def _phone_copy(e: Evidence, w: Words) -> str:
     )
 
 
+def _journal_new(e: Evidence, w: Words) -> str:
+    older = []
+    for o in e["older"]:
+        committed, reported = int(o["committed"]), o["reported"]
+        tail = w.t("evidence.journal_new.committed", journal=o["journal"], committed=committed)
+        if reported is not None and int(reported) > committed:
+            tail += w.t(
+                "evidence.journal_new.reported",
+                reported=int(reported),
+                missing=int(reported) - committed,
+            )
+        older.append(tail)
+    return w.t(
+        "evidence.journal_new",
+        station=e["station"],
+        journal=e["journal"],
+        count=len(older),
+        older="; ".join(older),
+    )
+
+
+def _journal_fork(e: Evidence, w: Words) -> str:
+    return w.t(
+        "evidence.journal_fork",
+        station=e["station"],
+        journal=e["journal"],
+        seq=int(e["seq"]),
+        branch=int(e["branch"]),
+    )
+
+
+def _two_live(e: Evidence, w: Words) -> str:
+    first, second = e["histories"]
+    since = int(e["from_ms"])
+    return w.t(
+        "evidence.two_live",
+        station=e["station"],
+        first=w.t("evidence.history", journal=first["journal"], branch=int(first["branch"])),
+        second=w.t("evidence.history", journal=second["journal"], branch=int(second["branch"])),
+        since=w.clock.moment(since),
+        until=w.clock.moment(int(e["to_ms"]), since),
+    )
+
+
+def _edited(e: Evidence, w: Words) -> str:
+    return w.t(
+        "evidence.edited",
+        station=e["station"],
+        journal=e["journal"],
+        seq=int(e["seq"]),
+        scan=e["scan_id"],
+        hash=w.hash(e["hash"]),
+        stored=w.hash(e["stored_hash"]),
+    )
+
+
+def _chain_break(e: Evidence, w: Words) -> str:
+    seq = int(e["seq"])
+    return w.t(
+        "evidence.chain_break",
+        station=e["station"],
+        journal=e["journal"],
+        seq=seq,
+        before=seq - 1,
+        prev=w.hash(e["prev_hash"]),
+    )
+
+
 _SENTENCES: dict[str, Callable[[Evidence, Words], str]] = {
     signals.TRAVEL: _travel,
     signals.ELSEWHERE: _elsewhere,
     signals.ATTEMPTS: _attempts,
     signals.REVOKED: _revoked,
     signals.PHONE_COPY: _phone_copy,
+    ALERT_JOURNAL_NEW: _journal_new,
+    ALERT_JOURNAL_FORK: _journal_fork,
+    ALERT_TWO_LIVE: _two_live,
+    ALERT_EDITED: _edited,
+    ALERT_CHAIN_BREAK: _chain_break,
 }
 
 

@@ -258,6 +258,26 @@ ID: dict[str, str] = {
     "evidence.phone_copy.same": "kode yang sama",
     "evidence.phone_copy.screen": "kode yang sama (salinan layar)",
     "evidence.phone_copy.within": "dalam 30 detik",
+    # the journals' alerts ("kartu memori": the station's storage card, not a badge)
+    "evidence.journal_new": "Stasiun {station} memulai jurnal {journal} di samping {count} jurnal "
+    "lama (kartu memorinya diganti atau di-flash ulang, atau stasiun mendapati hub lebih maju "
+    "daripada kartu memorinya): {older}",
+    "evidence.journal_new.committed": "{journal}: tersimpan di hub sampai catatan ke-{committed}",
+    "evidence.journal_new.reported": " dari {reported} yang dilaporkan stasiun ({missing} tidak "
+    "pernah sampai)",
+    "evidence.journal_fork": "Stasiun {station} jurnal {journal}: riwayat kedua mulai catatan "
+    "ke-{seq} (disimpan sebagai cabang {branch} di samping yang pertama): kartu memori yang "
+    "dipulihkan dari salinan lama dan sudah memindai sebelum tersambung ke hub, atau kartu memori "
+    "hasil kloning",
+    "evidence.history": "{journal} cabang {branch}",
+    "evidence.two_live": "Stasiun {station} menulis pindaian ke dalam dua riwayat sekaligus "
+    "({first} dan {second}, pindaian bertumpuk dari {since} sampai {until}): identitasnya dipakai "
+    "dua perangkat (kartu memori hasil kloning). Keduanya disimpan.",
+    "evidence.edited": "Stasiun {station} jurnal {journal} catatan ke-{seq}: pindaian {scan} "
+    "datang lagi dengan isi berbeda (hash {hash}, yang tersimpan {stored}); yang tersimpan "
+    "dipertahankan",
+    "evidence.chain_break": "Stasiun {station} jurnal {journal} catatan ke-{seq}: hash "
+    "sebelumnya (prev_hash) {prev} bukan hash catatan ke-{before}",
     "reason.ok": "sah",
     "reason.bad_signature": "tanda tangan palsu",
     "reason.unknown_key": "kunci tidak dikenal",
@@ -674,6 +694,21 @@ EN: dict[str, str] = {
     "evidence.phone_copy.same": "same code",
     "evidence.phone_copy.screen": "the same code (a copy of the screen)",
     "evidence.phone_copy.within": "within 30 s",
+    "evidence.journal_new": "Station {station} began journal {journal} beside {count} older "
+    "(card replaced or re-flashed, or it found the hub ahead of its card): {older}",
+    "evidence.journal_new.committed": "{journal}: committed {committed}",
+    "evidence.journal_new.reported": " of {reported} it reported ({missing} never arrived)",
+    "evidence.journal_fork": "Station {station} journal {journal}: a second history from seq "
+    "{seq} (kept as branch {branch} beside the first): a card restored from an old image that "
+    "scanned before it learned, or a cloned card",
+    "evidence.history": "{journal} branch {branch}",
+    "evidence.two_live": "Station {station} is scanning into two histories at once ({first} and "
+    "{second}, scans overlapping from {since} to {until}): its identity is in use by two devices "
+    "(a cloned card). Both are kept.",
+    "evidence.edited": "Station {station} journal {journal} seq {seq}: scan {scan} arrived again "
+    "with other content (hash {hash}, stored {stored}); kept the stored one",
+    "evidence.chain_break": "Station {station} journal {journal} seq {seq}: prev_hash {prev} is "
+    "not the hash of its seq {before}",
     "reason.ok": "valid",
     "reason.bad_signature": "forged signature",
     "reason.unknown_key": "unknown key",
