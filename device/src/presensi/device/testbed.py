@@ -137,7 +137,7 @@ def fill_journal(path: Path, station: str, count: int, *, start_ms: int | None =
 
 # -- sample scan records: the one builder of records for tests, benches and the demo ---------------
 
-T0_MS = 1_790_000_000_000  # 2026-09-21 21:33:20 UTC: a fixed time, so records are reproducible
+T0_MS = 1_790_000_000_000  # 2026-09-21 14:13:20 UTC: a fixed time, so records are reproducible
 # shaped like /proc/sys/kernel/random/boot_id
 SAMPLE_BOOT_ID = "0f9d0b36-6a3c-4f6e-9a57-3c1f4c3e8a10"
 

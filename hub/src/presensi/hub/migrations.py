@@ -653,10 +653,10 @@ MIGRATIONS += (
         17,
         "alerts keep their evidence as data",
         (
-            # presensi.hub.attendance.signals: the evidence (who, which scans, where, when in
-            # Unix ms) as JSON, which the console words in the reader's language and zone;
-            # `detail` keeps a plain English text. NULL for the alerts raised before, and for
-            # the kinds that have none (their detail is all there is)
+            # the evidence of an alert (the cheating signals: who, which scans, where, when in
+            # Unix ms; the journals' alerts: station, journal, seq, hashes) as JSON, which the
+            # console words in the reader's language and zone; `detail` keeps a plain English
+            # text. NULL for the alerts raised before (their detail is all there is)
             "ALTER TABLE alerts ADD COLUMN evidence TEXT",
         ),
     ),

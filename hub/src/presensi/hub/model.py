@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -118,6 +119,22 @@ class AlertRow:
     # alerts: presensi.hub.journals and the store); None for alerts raised before the hub kept
     # it: `detail` is all there is then
     evidence: dict[str, Any] | None = None
+
+
+def evidence_json(evidence: dict[str, Any] | None) -> str | None:
+    """An alert's evidence for its column (a NUL a record quoted is escaped by JSON itself)."""
+    return json.dumps(evidence, sort_keys=True, separators=(",", ":")) if evidence else None
+
+
+def evidence_of(cell: Any) -> dict[str, Any] | None:
+    """An alert's evidence column: a JSON object, or None (none kept, or unreadable)."""
+    if cell is None:
+        return None
+    try:
+        value = json.loads(str(cell))
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ wrongly or wait for each other in a cycle.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -44,6 +43,8 @@ from presensi.hub.model import (
     StationInfo,
     StationRow,
     StationStatus,
+    evidence_json,
+    evidence_of,
 )
 from presensi.protocol.errors import ProtocolError
 from presensi.protocol.record import ScanRecord, decode_record
@@ -441,7 +442,15 @@ class SqlStore:
         self._db.execute(
             "INSERT INTO alerts (raised_ms, station, journal, kind, subject, detail, evidence) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (raised_ms, station, journal, kind, subject, _printable(detail), _json(evidence)),
+            (
+                raised_ms,
+                station,
+                journal,
+                kind,
+                subject,
+                _printable(detail),
+                evidence_json(evidence),
+            ),
         )
         log.warning("alert %s: %s", kind, detail)
 
@@ -472,7 +481,7 @@ class SqlStore:
                 detail=r[6],
                 cleared_ms=_optional_int(r[7]),
                 cleared_by=r[8],
-                evidence=_evidence(r[9]),
+                evidence=evidence_of(r[9]),
             )
             for r in rows
         ]
@@ -759,22 +768,6 @@ def _latest(*values: int | None) -> int | None:
 
 def _optional_bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
-
-
-def _json(evidence: dict[str, Any] | None) -> str | None:
-    """An alert's evidence for its column (a NUL a record quoted is escaped by JSON itself)."""
-    return json.dumps(evidence, sort_keys=True, separators=(",", ":")) if evidence else None
-
-
-def _evidence(cell: Any) -> dict[str, Any] | None:
-    """An alert's evidence column: a JSON object, or None (none kept, or unreadable)."""
-    if cell is None:
-        return None
-    try:
-        value = json.loads(str(cell))
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _optional_int(value: Any) -> int | None:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from presensi.hub.attendance.derive import Day
 from presensi.hub.attendance.rules import Signals
+from presensi.hub.model import evidence_json
 
 if TYPE_CHECKING:
     from presensi.hub.store import Database
@@ -293,10 +294,6 @@ def phone_copies(employee: str, seen: Sequence[Seen]) -> list[Signal]:
     return out
 
 
-def _json(evidence: dict[str, Any]) -> str | None:
-    return json.dumps(evidence, sort_keys=True, separators=(",", ":")) if evidence else None
-
-
 # -- store ------------------------------------------------------------------------------------
 
 
@@ -317,7 +314,7 @@ def raise_signals(db: Database, signals: Sequence[Signal], now_ms: int) -> int:
         db.execute(
             "INSERT INTO alerts (raised_ms, station, journal, kind, subject, detail, evidence) "
             "VALUES (?, ?, NULL, ?, ?, ?, ?)",
-            (now_ms, s.station, s.kind, s.subject, s.detail, _json(s.evidence)),
+            (now_ms, s.station, s.kind, s.subject, s.detail, evidence_json(s.evidence)),
         )
         new += 1
     return new
