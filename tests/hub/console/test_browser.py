@@ -236,21 +236,34 @@ def test_cheating_signals_on_the_alerts_page_in_both_languages(
         signals.raise_signals(
             site.store.database, [make() for make, _, _ in EXPECTED.values()], now
         )
+    for lang, column, shown in _alerts_in_each_language(site, browser, tmp_path, "sinyal"):
+        for what, words in EXPECTED.items():
+            assert words[column + 1] in shown, (lang, what)
+        assert "(raised before)" in shown and shown.count("UTC") == 1  # only the old one
+
+
+def _alerts_in_each_language(
+    site: Site, browser: object, tmp_path: Path, name: str
+) -> Iterator[tuple[str, int, str]]:
+    """Peringatan's open alerts as a viewer reads them, in Bahasa Indonesia then in English:
+    (language, 0 or 1, the table's text); after each, screenshots at both sizes, and no alert
+    wider than the phone (a long hash breaks inside its card)."""
     base = site.start_console()
     page = browser.new_page(viewport=WALL)  # type: ignore[attr-defined]
     log_in(page, base, "pemantau")
     page.wait_for_url(f"{base}/")
-    for lang, other, column in (("id", "English", 1), ("en", "Bahasa Indonesia", 2)):
+    for lang, other, column in (("id", "English", 0), ("en", "Bahasa Indonesia", 1)):
         page.set_viewport_size(WALL)
         page.goto(f"{base}/peringatan")
-        shown = page.inner_text("table.alerts")
-        for what, words in EXPECTED.items():
-            assert words[column] in shown, (lang, what)
-        assert "(raised before)" in shown and shown.count("UTC") == 1  # only the old one
-        shoot(page, tmp_path, f"peringatan-sinyal-{lang}-wall")
+        yield lang, column, page.inner_text("table.alerts")
+        shoot(page, tmp_path, f"peringatan-{name}-{lang}-wall")
         page.set_viewport_size(PHONE)
-        shoot(page, tmp_path, f"peringatan-sinyal-{lang}-phone")
+        shoot(page, tmp_path, f"peringatan-{name}-{lang}-phone")
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        assert page.evaluate(
+            "[...document.querySelectorAll('table.alerts td.wrap')]"
+            ".every(td => td.scrollWidth <= td.clientWidth)"
+        )
         page.click(f"text={other}")
         page.wait_for_load_state()
 
@@ -273,28 +286,10 @@ def test_journal_alerts_on_the_alerts_page_in_both_languages(
             (time.time_ns() // 1_000_000, "e" * 32, "e" * 32 + "/9", f"station st-lama-01 "
              f"journal {'e' * 32} seq 9: prev_hash {'d' * 64} is not the hash of its seq 8"),
         )  # fmt: skip
-    base = site.start_console()
-    page = browser.new_page(viewport=WALL)  # type: ignore[attr-defined]
-    log_in(page, base, "pemantau")
-    page.wait_for_url(f"{base}/")
-    for lang, other, column in (("id", "English", 0), ("en", "Bahasa Indonesia", 1)):
-        page.set_viewport_size(WALL)
-        page.goto(f"{base}/peringatan")
-        shown = page.inner_text("table.alerts")
+    for lang, column, shown in _alerts_in_each_language(site, browser, tmp_path, "jurnal"):
         for kind, station in stations.items():
             assert expected(kind, station)[column] in shown, (lang, kind)
         assert f"prev_hash {'d' * 64} is not" in shown  # the old one, as it was stored
-        shoot(page, tmp_path, f"peringatan-jurnal-{lang}-wall")
-        page.set_viewport_size(PHONE)
-        shoot(page, tmp_path, f"peringatan-jurnal-{lang}-phone")
-        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-        # no card wider than the phone: the old detail's 64 hex digits break inside the card
-        assert page.evaluate(
-            "[...document.querySelectorAll('table.alerts td.wrap')]"
-            ".every(td => td.scrollWidth <= td.clientWidth)"
-        )
-        page.click(f"text={other}")
-        page.wait_for_load_state()
 
 
 def test_a_viewer_is_refused_the_admin_pages(site: Site, browser: object) -> None:
