@@ -137,3 +137,28 @@ def test_the_fleet_table_says_never_seen_hub_disconnected_and_no_stale_backlog(
     assert "never seen" in rows["st-pool-mangkang-01"]
     halte = rows["st-halte-balaikota-01"].split()
     assert halte[2] == "online" and halte[6] == "0"  # backlog: delivered since it said 10
+
+
+def test_alerts_word_the_evidence_in_the_language_and_zone_asked_for(tmp_path: Path) -> None:
+    from presensi.hub.attendance import signals
+
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    store = open_store(url)
+    store.migrate()
+    at_ms = 1_796_599_800_000  # 2026-12-06 23:30 UTC: 7 Dec 06:30 WIB, 07:30 WITA
+    refused = signals.Seen("s-1", at_ms, "st-term-mangkang-01", "term-mangkang", "rejected",
+                           "revoked", 7)  # fmt: skip
+    with store.database.transaction():
+        signals.raise_signals(store.database, signals.revoked("EMP-00012", [refused]), at_ms)
+    store.close()
+
+    english = run("hub", "alerts", "--store", url).output
+    assert "EMP-00012: revoked badge 7 presented at term-mangkang (st-term-mangkang-01) at " in (
+        english
+    )
+    assert "7 Dec 2026 06:30:00 WIB" in english and "UTC" not in english
+    indonesian = run("hub", "alerts", "--store", url, "--lang", "id", "--tz", "Asia/Makassar")
+    assert "EMP-00012: kartu dicabut 7 ditunjukkan di term-mangkang (st-term-mangkang-01) " in (
+        indonesian.output
+    )
+    assert "pukul 7 Des 2026 07:30:00 WITA" in indonesian.output

@@ -284,18 +284,36 @@ def journals(store_url: str, tz: str, station: str | None) -> None:
 @store_option
 @tz_option
 @click.option("--all", "show_all", is_flag=True, help="Cleared alerts too.")
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "id"]),
+    default="en",
+    show_default=True,
+    help="The language of the details (times in --tz), as the console words them.",
+)
 @click.pass_context
-def alerts(ctx: click.Context, store_url: str, tz: str, show_all: bool) -> None:
+def alerts(ctx: click.Context, store_url: str, tz: str, show_all: bool, lang: str) -> None:
     """Print the open alerts, newest first (docs/operations.md says what each means)."""
     ctx.obj = store_url
     if ctx.invoked_subcommand is not None:
         return
+    from presensi.hub.console.evidence import describe
+    from presensi.hub.console.timefmt import Clock
+    from presensi.hub.places import places
 
     when = _when(zoneinfo.ZoneInfo(tz))
-    rows = _read(store_url, lambda store: store.alerts(open_only=not show_all, limit=1000))
+    clock = Clock.named(tz)
+    rows, names = _read(
+        store_url,
+        lambda store: (
+            store.alerts(open_only=not show_all, limit=1000),
+            {p.id: p.name for p in places(store.database)},
+        ),
+    )
     for a in rows:
         cleared = f" (cleared {when(a.cleared_ms)})" if a.cleared_ms else ""
-        click.echo(f"#{a.id} {when(a.raised_ms)} {a.station} {a.kind}{cleared}: {a.detail}")
+        detail = describe(a, lang, clock, names)
+        click.echo(f"#{a.id} {when(a.raised_ms)} {a.station} {a.kind}{cleared}: {detail}")
     if not rows:
         click.echo("no open alerts" if not show_all else "no alerts")
 
