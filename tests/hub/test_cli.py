@@ -162,3 +162,11 @@ def test_alerts_word_the_evidence_in_the_language_and_zone_asked_for(tmp_path: P
         indonesian.output
     )
     assert "pukul 7 Des 2026 07:30:00 WITA" in indonesian.output
+
+
+def test_an_unknown_time_zone_is_a_usage_error_and_nothing_is_read(tmp_path: Path) -> None:
+    for command in ("stations", "journals", "alerts"):
+        result = run("hub", command, "--store", f"sqlite:///{tmp_path / 'hub.db'}", "--tz", "WIB")
+        assert result.exit_code == 2
+        assert "unknown time zone 'WIB': use e.g. Asia/Jakarta" in result.output
+    assert not (tmp_path / "hub.db").exists()

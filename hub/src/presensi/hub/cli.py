@@ -194,8 +194,21 @@ def _revocation_publisher(phone_key: Path, org_keys: Path | None) -> Any:
     )
 
 
+def _zone(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A --tz that names a time zone, or a usage error (not a traceback)."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {value!r}: use e.g. Asia/Jakarta") from None
+    return value
+
+
 tz_option = click.option(
-    "--tz", default="Asia/Jakarta", show_default=True, help="Time zone for times shown."
+    "--tz",
+    default="Asia/Jakarta",
+    show_default=True,
+    callback=_zone,
+    help="Time zone for times shown.",
 )
 
 
