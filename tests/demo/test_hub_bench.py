@@ -63,3 +63,13 @@ def test_quick_bench_measures_every_figure_and_delivers_everything(
     assert results["scan_to_signal_ms_p99_while_draining"] > 0
     assert results["scan_to_signal_samples_no_backlog"] == QUICK.scans
     assert results["scan_to_signal_ms_p99_no_backlog"] > 0
+
+    # what deriving attendance adds to the hub's ingest: every work day derived (60 employees,
+    # 3 days back: the work days among them), the derivation's CPU seconds a part of the hub's
+    attendance = results["attendance_ingest_cost_sqlite"]
+    employees, days_back, _ = QUICK.attendance
+    assert attendance["scans"] == 2 * attendance["days_derived"]
+    assert 0 < attendance["days_derived"] <= employees * days_back
+    spent = zip(attendance["derive_cpu_s"], attendance["hub_cpu_s_with"], strict=True)
+    assert all(0 < derive < hub for derive, hub in spent)
+    assert attendance["ratio"] > 0

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import random
 import statistics
 import tempfile
 import time
 import zoneinfo
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -297,3 +299,143 @@ def run_attendance_bench(
                 )
     if as_json:
         click.echo(json.dumps(results))
+
+
+# -- the same, in the hub itself ------------------------------------------------------------------
+
+
+def ingest_cost_in_hub(
+    engine: str, employees: int = 810, days_back: int = 20, rounds: int = 3
+) -> dict[str, Any]:
+    """What the derivation adds to the hub's own ingest, measured in the hub: 42 stations
+    (their uplinks, in a process of their own) drain a backlog of `days_back` days of realistic
+    scans (an in and an out per employee per work day) through a real Mosquitto to the hub in a
+    process of its own, as in production (MQTT, signature and chain checks, the store, acks,
+    and the derivation on its schedule), until every station is acked and every day derived;
+    and again with a hub that derives nothing (the baseline), the rounds alternating. Figures:
+    the derivation's CPU seconds (its thread's, measured in the hub) over the rest of the hub's
+    CPU seconds in the same run, and the hub's CPU seconds with derivation over those without,
+    minus one; median of the rounds."""
+    from presensi.demo.hub_bench import reset_acked
+
+    rng = random.Random(7)
+    people, chains = _week(employees, days_back, rng)
+    runs: list[tuple[dict[str, float], dict[str, float]]] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="presensi-att-hub-") as tmp,
+        _empty_stores(engine, Path(tmp)) as store_urls,
+    ):
+        folder = Path(tmp)
+        stations = _bench_journals(folder, chains)
+        for n in range(rounds):
+            pair = []
+            for derive in (True, False):
+                reset_acked(stations)
+                with store_urls() as url:
+                    pair.append(_hub_round(url, people, stations, folder / f"{n}-{derive}", derive))
+            runs.append((pair[0], pair[1]))
+    with_derivation = [on for on, _ in runs]
+    in_run = [on["derive_cpu_s"] / (on["cpu_s"] - on["derive_cpu_s"]) for on in with_derivation]
+    on_off = [on["cpu_s"] / off["cpu_s"] - 1 for on, off in runs]
+    return {
+        "scans": sum(len(c) for c in chains.values()),
+        "days_derived": int(min(on["days"] for on in with_derivation)),
+        "hub_cpu_s_with": [round(on["cpu_s"], 2) for on, _ in runs],
+        "hub_cpu_s_without": [round(off["cpu_s"], 2) for _, off in runs],
+        "derive_cpu_s": [round(on["derive_cpu_s"], 2) for on in with_derivation],
+        "ratio": round(statistics.median(in_run), 3),
+        "ratio_with_over_without": round(statistics.median(on_off), 3),
+    }
+
+
+@contextlib.contextmanager
+def _empty_stores(engine: str, folder: Path) -> Iterator[Callable[[], Any]]:
+    """A maker of empty stores (a context manager each): SQLite files in `folder`, or databases
+    on one PostgreSQL server (a throwaway one, or PRESENSI_BENCH_POSTGRES's)."""
+    if engine == "sqlite":
+        made = iter(range(1_000_000))
+
+        @contextlib.contextmanager
+        def sqlite_store() -> Iterator[str]:
+            yield f"sqlite:///{folder / f'hub-{next(made)}.db'}"
+
+        yield sqlite_store
+        return
+    from presensi.demo.console_bench import POSTGRES_ENV
+    from presensi.demo.postgres import postgres_database, postgres_server
+
+    with postgres_server(os.environ.get(POSTGRES_ENV)) as conninfo:
+        yield lambda: postgres_database(conninfo, prefix="presensi_att_hub")
+
+
+def _bench_journals(folder: Path, chains: dict[str, list[Any]]) -> list[Any]:
+    """Each station's scans in a station journal of its own (the station's key derived from
+    its id, as the hub bench's are)."""
+    from presensi.demo.hub_bench import BenchStation, station_seed
+    from presensi.device.testbed import fill_journal_with
+
+    stations = []
+    for sid, records in chains.items():
+        path = folder / "stations" / sid / "journal.db"
+        path.parent.mkdir(parents=True)
+        fields = [
+            {
+                "employee": r.employee,
+                "wall_ms": r.wall_ms,
+                "direction": r.direction,
+                "location": r.location,
+                "clock_synced": True,
+            }
+            for r in records
+        ]
+        fill_journal_with(path, sid, len(fields), lambda seq, f=fields: f[seq - 1])  # type: ignore[misc]
+        stations.append(BenchStation(sid, str(path), station_seed(sid).hex(), len(fields)))
+    return stations
+
+
+def _hub_round(
+    url: str, people: list[Any], stations: list[Any], folder: Path, derive: bool
+) -> dict[str, float]:
+    """One delivery of every station's backlog to a fresh hub; the hub's IngestStats (with its
+    CPU seconds) and the days it derived."""
+    from presensi.demo.hub_bench import (
+        HubProcess,
+        broker_dropped,
+        deliver_elsewhere,
+        register,
+        start_broker,
+    )
+    from presensi.hub.people import sync_people
+    from presensi.hub.store import SqlStore, open_store
+
+    register(url, {s.id: s.public_key() for s in stations})
+    store = open_store(url)
+    assert isinstance(store, SqlStore)
+    try:
+        sync_people(store.database, people, 1)
+        broker = start_broker(folder / "broker")
+        try:
+            hub = HubProcess(url, broker.url, derive=derive)
+            try:
+                delivery = deliver_elsewhere(broker.url, stations, folder / "stations.json")
+                derived = not derive or _wait_until_derived(store)
+            finally:
+                stats = hub.close()
+            if not delivery.all_acked or broker_dropped(broker) or not derived or not stats:
+                raise RuntimeError("the hub did not take every scan and derive every day")
+        finally:
+            broker.close()
+        days = store.database.execute("SELECT COUNT(*) FROM attendance_days")[0][0]
+    finally:
+        store.close()
+    return {**stats, "days": float(days)}
+
+
+def _wait_until_derived(store: Any, timeout_s: float = 300.0) -> bool:
+    """Until the hub has derived every marked day (no mark waits)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not store.database.execute("SELECT COUNT(*) FROM attendance_dirty")[0][0]:
+            return True
+        time.sleep(0.05)
+    return False

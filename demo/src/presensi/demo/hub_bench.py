@@ -67,10 +67,12 @@ class Sizes:
     solo_backlog: int  # the backlog of a station draining alone
     solo_episodes_max: int
     scan_rate_hz: float = 50.0
+    # attendance: employees, work days of backlog, rounds (with and without derivation each)
+    attendance: tuple[int, int, int] = (810, 20, 3)
 
 
 FULL = Sizes(8, 20_000, 3, 42, 10_000, 300, 10_000, 60)
-QUICK = Sizes(4, 2_000, 1, 42, 500, 60, 2_000, 6)
+QUICK = Sizes(4, 2_000, 1, 42, 500, 60, 2_000, 6, attendance=(60, 3, 1))
 
 
 class BenchError(RuntimeError):
@@ -107,12 +109,15 @@ def broker_dropped(broker: Mosquitto) -> bool:
 # -- the hub, in a process of its own ----------------------------------------------------------
 
 
-def _hub_child(store_url: str, broker_url: str) -> None:
+def _hub_child(store_url: str, broker_url: str, derive: bool = True) -> None:
     """The hub process: "ready" on stdout once connected, runs until stdin closes, then
-    prints its IngestStats as JSON."""
+    prints its IngestStats as JSON. With `derive` False it derives no attendance (the marks
+    are made, as by any ingest, and left): the baseline of what derivation costs."""
     from presensi.hub.service import Hub
 
     hub = Hub(store_url, broker_url, client_id="presensi-hub-bench")
+    if not derive:
+        hub.store.derive_attendance = lambda limit=0: 0  # type: ignore[method-assign]
     hub.start()
     cpu = time.process_time()
     try:
@@ -132,9 +137,10 @@ class HubProcess:
     `close()` stops it and returns its IngestStats as a dict, with the CPU seconds it used
     since it was ready ("cpu_s")."""
 
-    def __init__(self, store_url: str, broker_url: str) -> None:
+    def __init__(self, store_url: str, broker_url: str, *, derive: bool = True) -> None:
+        args = ["--hub", store_url, broker_url, *(() if derive else ("--no-derive",))]
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "presensi.demo.hub_bench", "--hub", store_url, broker_url],
+            [sys.executable, "-m", "presensi.demo.hub_bench", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -758,6 +764,19 @@ def _ratio(part: float | None, whole: float | None) -> float | None:
     return None if part is None or not whole else round(part / whole, 3)
 
 
+def _attendance_cost(engine: str, employees: int, days_back: int, rounds: int) -> dict[str, Any]:
+    """presensi.demo.attendance_bench.ingest_cost_in_hub; on PostgreSQL, null with the reason
+    if no server can be had."""
+    from presensi.demo.attendance_bench import ingest_cost_in_hub
+
+    if engine == "sqlite":
+        return ingest_cost_in_hub(engine, employees, days_back, rounds)
+    try:
+        return ingest_cost_in_hub(engine, employees, days_back, rounds)
+    except Exception as exc:  # noqa: BLE001 - whatever stops PostgreSQL: null, with the reason
+        return {"ratio": None, "error": f"{type(exc).__name__}: {exc}".strip()[:500]}
+
+
 def run_bench(*, as_json: bool, quick: bool) -> dict[str, Any]:
     sizes = QUICK if quick else FULL
     results: dict[str, Any] = {
@@ -793,6 +812,12 @@ def run_bench(*, as_json: bool, quick: bool) -> dict[str, Any]:
         results.update(postgres_figures(stations, sizes.rounds, folder))
         progress(f"drain {sizes.drain_stations} x {sizes.drain_records}, scanning on one")
         results.update(drain_figures(sizes, folder))
+        employees, days_back, rounds = sizes.attendance
+        for engine in ("sqlite",) if quick else ("sqlite", "postgres"):
+            progress(f"attendance derivation during ingest ({engine}, {rounds} rounds)")
+            results[f"attendance_ingest_cost_{engine}"] = _attendance_cost(
+                engine, employees, days_back, rounds
+            )
     results["all_acked"] = all(
         value for key, value in results.items() if key.endswith("all_acked") or "_all_acked_" in key
     )
@@ -806,8 +831,8 @@ def run_bench(*, as_json: bool, quick: bool) -> dict[str, Any]:
 
 
 def _child(argv: list[str]) -> None:
-    if argv[:1] == ["--hub"] and len(argv) == 3:
-        _hub_child(argv[1], argv[2])
+    if argv[:1] == ["--hub"] and len(argv) in (3, 4) and argv[3:] in ([], ["--no-derive"]):
+        _hub_child(argv[1], argv[2], derive=argv[3:] != ["--no-derive"])
     elif argv[:1] == ["--stations"] and len(argv) == 3:
         _stations_child(argv[1], argv[2])
     else:

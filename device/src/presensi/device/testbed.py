@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -99,10 +99,27 @@ def create(
 def fill_journal(path: Path, station: str, count: int, *, start_ms: int | None = None) -> None:
     """Append `count` realistic (~530-byte), correctly chained, unacked records to a journal,
     bulk-loaded in transactions of 10,000 (for benchmarks: far faster than scanning them)."""
-    journal = Journal(path, station, min_free_bytes=0, check_integrity=False)
     # by default older than a station's restore window (36 h), as after a long outage
-    if start_ms is None:
-        start_ms = time.time_ns() // 1_000_000 - 3 * DAY_S * 1000 - count * 1000
+    at = (
+        time.time_ns() // 1_000_000 - 3 * DAY_S * 1000 - count * 1000
+        if start_ms is None
+        else start_ms
+    )
+    fill_journal_with(
+        path,
+        station,
+        count,
+        lambda seq: {"wall_ms": at + seq * 1000, "location": "pool-bench", "clock_synced": True},
+    )
+
+
+def fill_journal_with(
+    path: Path, station: str, count: int, fields: Callable[[int], dict[str, Any]]
+) -> None:
+    """Append `count` correctly chained, unacked records to a journal, bulk-loaded in
+    transactions of 10,000 (for benchmarks): seq n is sample_record's with `fields(n)` (e.g.
+    employee, wall_ms, direction, location) replaced."""
+    journal = Journal(path, station, min_free_bytes=0, check_integrity=False)
     db = journal._db
     db.execute("PRAGMA synchronous=OFF")
     prev, first = journal.last_hash, journal.last_seq + 1
@@ -112,14 +129,7 @@ def fill_journal(path: Path, station: str, count: int, *, start_ms: int | None =
             rows = []
             for seq in range(chunk, min(chunk + 10_000, first + count)):
                 record = sample_record(
-                    station,
-                    seq,
-                    prev,
-                    journal=journal_id,
-                    wall_ms=start_ms + seq * 1000,
-                    location="pool-bench",
-                    clock_synced=True,
-                    clock_last_sync_ms=T0_MS,
+                    station, seq, prev, journal=journal_id, clock_last_sync_ms=T0_MS, **fields(seq)
                 )
                 body = record.canonical()
                 digest = hashlib.sha256(body).digest()

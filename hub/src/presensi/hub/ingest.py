@@ -53,6 +53,7 @@ class IngestStats:
     rejects_dropped: int = 0  # rejects counted but not kept (RejectGate)
     commits: int = 0
     acks: int = 0
+    derive_cpu_s: float = 0.0  # CPU seconds the ingest thread spent deriving attendance
 
 
 @dataclass(frozen=True)
@@ -345,6 +346,7 @@ class Ingest:
             return
         self._next_derive = now + DERIVE_EVERY_S
         deadline = now + DERIVE_BUDGET_S
+        cpu = time.thread_time()
         try:
             while self.store.derive_attendance(DERIVE_BATCH) and time.monotonic() < deadline:
                 pass
@@ -354,6 +356,8 @@ class Ingest:
             if now >= self._next_derive_error_log:
                 self._next_derive_error_log = now + 60
                 log.exception("attendance derivation failed; ingest goes on")
+        finally:
+            self.stats.derive_cpu_s += time.thread_time() - cpu
 
     def _collect(self) -> list[_Message]:
         first = self._inbox.get(timeout=0.2)
