@@ -329,6 +329,40 @@ def test_hub_workers_on_postgresql_derive_one_at_a_time(postgres_url: str) -> No
         second.close()
 
 
+def test_the_hub_ingest_does_not_wait_for_another_worker_deriving(postgres_url: str) -> None:
+    """The hub's ingest derives without waiting (wait=False): while another worker holds the
+    derivation's lock it derives nothing at once and leaves the marks to that worker, rather
+    than holding its own ingest (and the acks) up; once the lock is free it derives."""
+    import threading
+
+    from presensi.hub.store import open_store
+
+    first, second = open_store(postgres_url), open_store(postgres_url)
+    try:
+        assert isinstance(first, SqlStore) and isinstance(second, SqlStore)
+        first.migrate()
+        prepared(first)
+        first.ingest([batch_of(MANGKANG[0].station, MANGKANG[0].journal, MANGKANG)], 1)
+        waiting = first.database.execute("SELECT COUNT(*) FROM attendance_dirty")[0][0]
+        assert waiting > 0
+        with second.database.transaction():  # the other worker, half-way through deriving
+            second.database.execute("SELECT pg_advisory_xact_lock(?)", (days._PG_DERIVE_LOCK,))
+            done: list[int] = []
+            worker = threading.Thread(
+                target=lambda: done.append(first.derive_attendance(wait=False)), daemon=True
+            )
+            worker.start()
+            worker.join(5)  # (waiting would last as long as the other worker's transaction)
+            assert done == [0]
+            assert first.database.execute("SELECT COUNT(*) FROM attendance_dirty")[0][0] == waiting
+        worker.join(30)
+        assert first.derive_attendance(wait=False) == waiting
+        assert results(first) != {}
+    finally:
+        first.close()
+        second.close()
+
+
 def ingest_a_check_in_stamped_a_day_behind(store: SqlStore) -> int:
     """A check-in stamped 30 hours behind by a station that booted offline, which the hub
     corrects by the next record's synced clock; its true time."""

@@ -117,7 +117,11 @@ def _hub_child(store_url: str, broker_url: str, derive: bool = True) -> None:
 
     hub = Hub(store_url, broker_url, client_id="presensi-hub-bench")
     if not derive:
-        hub.store.derive_attendance = lambda limit=0: 0  # type: ignore[method-assign]
+
+        def derive_nothing(limit: int = 0, *, wait: bool = True) -> int:
+            return 0
+
+        hub.store.derive_attendance = derive_nothing  # type: ignore[method-assign]
     hub.start()
     cpu = time.process_time()
     try:

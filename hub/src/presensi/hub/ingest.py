@@ -348,7 +348,11 @@ class Ingest:
         deadline = now + DERIVE_BUDGET_S
         cpu = time.thread_time()
         try:
-            while self.store.derive_attendance(DERIVE_BATCH) and time.monotonic() < deadline:
+            # (another hub worker deriving: it takes the marks; this one goes on ingesting)
+            while (
+                self.store.derive_attendance(DERIVE_BATCH, wait=False)
+                and time.monotonic() < deadline
+            ):
                 pass
         except StoreError:
             raise

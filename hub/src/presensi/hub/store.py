@@ -120,7 +120,7 @@ class Store(Protocol):
     def update_station_status(self, station: str, **fields: Unpack[StationStatus]) -> None: ...
     def stations(self) -> list[StationRow]: ...
     def record_telemetry(self, station: str, received_ms: int, report: Telemetry) -> None: ...
-    def derive_attendance(self, limit: int = 500) -> int: ...
+    def derive_attendance(self, limit: int = 500, *, wait: bool = True) -> int: ...
     def purge_telemetry(self, before_ms: int) -> int: ...
     def set_hub_worker(
         self, client_id: str, connected: bool, since_ms: int, broker: str
@@ -694,10 +694,11 @@ class SqlStore:
             for row in rows
         ]
 
-    def derive_attendance(self, limit: int = 500) -> int:
-        """Derive the work days of up to `limit` waiting marks (attendance/days.py)."""
+    def derive_attendance(self, limit: int = 500, *, wait: bool = True) -> int:
+        """Derive the work days of up to `limit` waiting marks (attendance/days.py); with
+        `wait` False, none while another hub worker derives (0)."""
         with self._lock:
-            return attendance.derive_pending(self._db, self._rules, limit=limit)
+            return attendance.derive_pending(self._db, self._rules, limit=limit, wait=wait)
 
     def record_telemetry(self, station: str, received_ms: int, report: Telemetry) -> None:
         """Keep a station's report in its telemetry history (presensi.hub.telemetry)."""

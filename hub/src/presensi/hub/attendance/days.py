@@ -201,14 +201,20 @@ def _ms(day: dt.date) -> int:
     return (day - EPOCH).days * DAY_MS
 
 
-def _take(db: Database, limit: int) -> tuple[list[tuple[Any, ...]], dict[str, list[_Mark]]]:
+def _take(
+    db: Database, limit: int, wait: bool
+) -> tuple[list[tuple[Any, ...]], dict[str, list[_Mark]]]:
     """Inside the derivation's transaction: up to `limit` waiting marks, as rows (to delete
-    them by their `mark` once done) and per employee."""
+    them by their `mark` once done) and per employee; none if another hub worker is deriving
+    and `wait` is False."""
     if db.dialect == "postgres":
         # one derivation at a time across hub workers: two taking the same marks would race
         # (one deleting a mark a scan raised anew after the other's delete, or writing an
         # older result over a newer one); SQLite has one writer anyway
-        db.execute("SELECT pg_advisory_xact_lock(?)", (_PG_DERIVE_LOCK,))
+        if wait:
+            db.execute("SELECT pg_advisory_xact_lock(?)", (_PG_DERIVE_LOCK,))
+        elif not db.execute("SELECT pg_try_advisory_xact_lock(?)", (_PG_DERIVE_LOCK,))[0][0]:
+            return [], {}
     taken = db.execute(
         "SELECT employee, utc_day, mark, lo_ms, hi_ms FROM attendance_dirty "
         "ORDER BY employee, utc_day LIMIT ?",
@@ -222,12 +228,19 @@ def _take(db: Database, limit: int) -> tuple[list[tuple[Any, ...]], dict[str, li
 
 
 def derive_pending(
-    db: Database, rules_in_force: RulesInForce, *, limit: int = 500, now_ms: int | None = None
+    db: Database,
+    rules_in_force: RulesInForce,
+    *,
+    limit: int = 500,
+    now_ms: int | None = None,
+    wait: bool = True,
 ) -> int:
-    """Derive the days of up to `limit` marks; how many marks were done (0: none waiting)."""
+    """Derive the days of up to `limit` marks; how many marks were done (0: none waiting, or
+    another hub worker deriving and `wait` False: the hub's ingest does not wait for it, since
+    that worker takes the marks)."""
     now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     with db.transaction():
-        taken, marks = _take(db, limit)
+        taken, marks = _take(db, limit, wait)
         if not taken:
             return 0
         version, rules = rules_in_force.get(db)
