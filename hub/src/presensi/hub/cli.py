@@ -132,6 +132,13 @@ def hub() -> None:
     help="The org's key list (org-keys.json, as the stations have it): which revocation lists "
     "on the broker are the org's.",
 )
+@click.option(
+    "--derive/--no-derive",
+    default=True,
+    show_default=True,
+    help="Derive attendance as scans arrive; --no-derive leaves it to `presensi hub attendance "
+    "follow`, a process of its own (PostgreSQL: docs/operations.md).",
+)
 def run(
     store_url: str,
     broker: str,
@@ -144,6 +151,7 @@ def run(
     share_group: str | None,
     phone_key: Path | None,
     org_keys: Path | None,
+    derive: bool,
 ) -> None:
     """Ingest scans from every station until stopped (SIGTERM or Ctrl-C)."""
     import logging
@@ -166,6 +174,7 @@ def run(
             share_group=share_group,
             tls=_tls(ca_file, cert_file, key_file),
             revocations=revocations,
+            derive=derive,
         )
     except (HubError, ProtocolError, OSError, ValueError) as exc:
         _fail(exc)

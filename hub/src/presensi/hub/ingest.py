@@ -144,8 +144,12 @@ class Ingest:
         clean_session: bool = False,
         tls: TlsFiles | None = None,
         fleet_listener: Callable[[str, bytes], None] | None = None,
+        derive: bool = True,
     ) -> None:
         self.store = store
+        # False: attendance is derived elsewhere (presensi hub attendance follow); ingest only
+        # marks the days its scans change
+        self.derive = derive
         # called (on paho's thread) with each retained fleet document, when given: the hub
         # then subscribes to the fleet topics (presensi.hub.revocation_publisher)
         self.fleet_listener = fleet_listener
@@ -342,7 +346,7 @@ class Ingest:
         A failure of the store is the store's (the caller pauses); any other is logged and
         never stops ingest: scans keep being stored, their days are derived once it is fixed
         (presensi hub attendance recompute)."""
-        if now < self._next_derive:
+        if not self.derive or now < self._next_derive:
             return
         self._next_derive = now + DERIVE_EVERY_S
         deadline = now + DERIVE_BUDGET_S

@@ -31,6 +31,7 @@ class Hub:
         share_group: str | None = None,
         tls: TlsFiles | None = None,
         revocations: RevocationPublisher | None = None,
+        derive: bool = True,
     ) -> None:
         self.broker, self.store_url = broker, store_url
         # with the phone key (hub run --phone-key): the merged revocation list, kept published
@@ -46,6 +47,7 @@ class Hub:
             share_group=share_group,
             tls=tls,
             fleet_listener=None if revocations is None else revocations.heard,
+            derive=derive,
         )
         self.stop_event = threading.Event()
         self.sheets = sheets.Publisher()

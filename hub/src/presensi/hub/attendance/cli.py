@@ -121,6 +121,55 @@ def recompute(store_url: str, first: str, last: str) -> None:
 
 @attendance.command()
 @_store_option()
+@click.option(
+    "--every",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0.05, 60),
+    help="Seconds between looks for new marks.",
+)
+def follow(store_url: str, every: float) -> None:
+    """Derive attendance as the hub's ingest marks it, until stopped (SIGTERM or Ctrl-C): the
+    worker of its own for hubs run with --no-derive (docs/operations.md)."""
+    import logging
+    import signal
+    import threading
+
+    from presensi.hub.errors import StoreError
+    from presensi.hub.ingest import DERIVE_BATCH
+    from presensi.hub.store import open_store
+
+    if logging.getLogger().level > logging.INFO:  # a service: what journalctl readers need
+        logging.getLogger().setLevel(logging.INFO)
+    log = logging.getLogger("presensi.hub.attendance.follow")
+    try:
+        store = open_store(store_url, existing=True)
+    except StoreError as exc:
+        _fail(exc)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(f"deriving attendance as it is marked in {store_url} (Ctrl-C stops)")
+    derived = failures = 0
+    try:
+        while not stop.is_set():
+            try:
+                while not stop.is_set() and (done := store.derive_attendance(DERIVE_BATCH)):
+                    derived += done
+            except Exception as exc:  # noqa: BLE001 (the store down, or a bug: logged, retried)
+                failures += 1
+                log.error("attendance not derived now (%s); trying again", exc)
+                stop.wait(min(30.0, every * 2**failures))
+                continue
+            failures = 0
+            stop.wait(every)
+    finally:
+        store.close()
+    click.echo(f"stopped: {derived} marks derived")
+
+
+@attendance.command()
+@_store_option()
 @click.argument("month")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="rekap.xlsx, rekap.csv or rekap.pdf (printable)")  # fmt: skip
