@@ -30,7 +30,7 @@ def test_every_unit_is_checked() -> None:
     names = {u.name for u in UNITS}
     expected = {"presensi-firstboot.service", "presensi-hub.service"}
     expected |= {"presensi-provision.service", "presensi-station.service"}
-    expected |= {"presensi-hub-web.service"}
+    expected |= {"presensi-hub-web.service", "presensi-attendance.service"}
     assert names == expected
 
 
