@@ -4,7 +4,10 @@ order the stations' batches arrive in, a rule change followed by a recompute."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
+from collections.abc import Iterator
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -299,12 +302,11 @@ def test_many_days_at_once_are_all_written(store: SqlStore) -> None:
         assert {d.codes for d in found} == {("TL1", "PSW4")}  # 10 min late, no check-out yet
 
 
-def test_hub_workers_on_postgresql_derive_one_at_a_time(postgres_url: str) -> None:
-    """Two hub workers share one PostgreSQL store: a derivation waits while another holds the
-    derivation's lock (so neither removes a mark the other's scans raised anew, nor writes an
-    older day over a newer one), then goes on."""
-    import threading
-
+@contextlib.contextmanager
+def two_workers(postgres_url: str) -> Iterator[tuple[SqlStore, SqlStore]]:
+    """Two hub workers' stores on one PostgreSQL database; the first has ingested MANGKANG,
+    whose days wait to be derived; the second holds the derivation's lock, as a worker
+    half-way through deriving does, for as long as its transaction lasts."""
     from presensi.hub.store import open_store
 
     first, second = open_store(postgres_url), open_store(postgres_url)
@@ -313,6 +315,17 @@ def test_hub_workers_on_postgresql_derive_one_at_a_time(postgres_url: str) -> No
         first.migrate()
         prepared(first)
         first.ingest([batch_of(MANGKANG[0].station, MANGKANG[0].journal, MANGKANG)], 1)
+        yield first, second
+    finally:
+        first.close()
+        second.close()
+
+
+def test_hub_workers_on_postgresql_derive_one_at_a_time(postgres_url: str) -> None:
+    """Two hub workers share one PostgreSQL store: a derivation waits while another holds the
+    derivation's lock (so neither removes a mark the other's scans raised anew, nor writes an
+    older day over a newer one), then goes on."""
+    with two_workers(postgres_url) as (first, second):
         done = threading.Event()
         with second.database.transaction():  # the other worker, half-way through deriving
             second.database.execute("SELECT pg_advisory_xact_lock(?)", (days._PG_DERIVE_LOCK,))
@@ -324,25 +337,13 @@ def test_hub_workers_on_postgresql_derive_one_at_a_time(postgres_url: str) -> No
         assert done.wait(30)  # ... and derives once it is free
         worker.join(5)
         assert results(first) != {}
-    finally:
-        first.close()
-        second.close()
 
 
 def test_the_hub_ingest_does_not_wait_for_another_worker_deriving(postgres_url: str) -> None:
     """The hub's ingest derives without waiting (wait=False): while another worker holds the
     derivation's lock it derives nothing at once and leaves the marks to that worker, rather
     than holding its own ingest (and the acks) up; once the lock is free it derives."""
-    import threading
-
-    from presensi.hub.store import open_store
-
-    first, second = open_store(postgres_url), open_store(postgres_url)
-    try:
-        assert isinstance(first, SqlStore) and isinstance(second, SqlStore)
-        first.migrate()
-        prepared(first)
-        first.ingest([batch_of(MANGKANG[0].station, MANGKANG[0].journal, MANGKANG)], 1)
+    with two_workers(postgres_url) as (first, second):
         waiting = first.database.execute("SELECT COUNT(*) FROM attendance_dirty")[0][0]
         assert waiting > 0
         with second.database.transaction():  # the other worker, half-way through deriving
@@ -358,9 +359,6 @@ def test_the_hub_ingest_does_not_wait_for_another_worker_deriving(postgres_url: 
         worker.join(30)
         assert first.derive_attendance(wait=False) == waiting
         assert results(first) != {}
-    finally:
-        first.close()
-        second.close()
 
 
 def ingest_a_check_in_stamped_a_day_behind(store: SqlStore) -> int:
