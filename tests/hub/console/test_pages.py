@@ -378,6 +378,9 @@ def test_metrics_for_prometheus_on_loopback_only(
     assert 'presensi_alerts_open_by_kind{kind="chain_break"} 1.0' in text
     assert 'presensi_alerts_open_by_kind{kind="journal_new"} 0.0' in text
     assert "presensi_alerts_open 3.0" in text
+    # the 4 scans' employee-days are marked and nobody derived them (no hub runs here)
+    waiting = store.database.execute("SELECT COUNT(*) FROM attendance_dirty")[0][0]
+    assert waiting > 0 and f"presensi_attendance_marks_waiting {waiting:.1f}" in text
     lag = float(text.split("\npresensi_commit_lag_seconds ")[1].split()[0])
     assert 85 <= lag < 95, lag
 

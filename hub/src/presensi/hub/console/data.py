@@ -510,6 +510,10 @@ class ConsoleData:
         rows = self._q("SELECT COALESCE(SUM(records), 0) FROM journals")
         return int(rows[0][0])
 
+    def attendance_marks_waiting(self) -> int:
+        """(employee, day) marks ingest made that no derivation has taken yet."""
+        return int(self._q("SELECT COUNT(*) FROM attendance_dirty")[0][0])
+
     def reject_reasons(self) -> list[tuple[str, int]]:
         """Each reject reason and how many rejects the hub keeps of it."""
         rows = self._q("SELECT reason, COUNT(*) FROM rejects GROUP BY reason ORDER BY reason")

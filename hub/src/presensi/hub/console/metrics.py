@@ -91,6 +91,12 @@ class StoreCollector(Collector):
             "Scan to hub, the longest over the last 60 s (a backlog being delivered shows here)",
             value=max_ms / 1000,
         )
+        yield GaugeMetricFamily(
+            "presensi_attendance_marks_waiting",
+            "Employee-days whose scans arrived and whose attendance is not derived yet: near 0 "
+            "when the hub (or `presensi hub attendance follow`, with --no-derive) keeps up",
+            value=console.data.attendance_marks_waiting(),
+        )
         workers = GaugeMetricFamily(
             "presensi_hub_worker_connected",
             "Each hub worker's broker connection",
