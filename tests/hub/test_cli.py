@@ -170,3 +170,24 @@ def test_an_unknown_time_zone_is_a_usage_error_and_nothing_is_read(tmp_path: Pat
         assert result.exit_code == 2
         assert "unknown time zone 'WIB': use e.g. Asia/Jakarta" in result.output
     assert not (tmp_path / "hub.db").exists()
+
+
+@pytest.mark.parametrize(("flag", "derive"), [([], True), (["--no-derive"], False)])
+def test_hub_run_no_derive_reaches_the_ingest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str], derive: bool
+) -> None:
+    from presensi.hub import service
+
+    made: list[service.Hub] = []
+
+    class Started(service.Hub):
+        def run(self) -> None:  # built as `hub run` builds it, not run
+            made.append(self)
+            self.store.close()
+
+    monkeypatch.setattr(service, "Hub", Started)
+    monkeypatch.setattr("signal.signal", lambda *_: None)  # (the test process keeps its own)
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    result = run("hub", "run", "--store", url, "--broker", "mqtt://127.0.0.1:1", *flag)
+    assert result.exit_code == 0, result.output
+    assert [hub.ingest.derive for hub in made] == [derive]

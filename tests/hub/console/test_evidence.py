@@ -16,7 +16,7 @@ from presensi.hub.attendance.derive import Day
 from presensi.hub.attendance.rules import Signals
 from presensi.hub.console.evidence import describe
 from presensi.hub.console.timefmt import Clock
-from presensi.hub.model import AlertRow
+from presensi.hub.model import AlertRow, evidence_of
 from presensi.hub.store import SqlStore
 
 from ..attendance.factory import at
@@ -160,9 +160,28 @@ def test_an_alert_without_evidence_shows_its_stored_detail() -> None:
     assert describe(other, "id", JAKARTA) == "a second history"
     newer = dataclasses.replace(stored(travel()), evidence={"version": 2, "scans": []})
     assert describe(newer, "en", JAKARTA) == newer.detail  # a newer hub's shape: its own words
+    # odd values (a time out of any calendar, a number JSON read back as infinity): its own
+    # words too, never a broken page
+    far = stored(travel())
+    assert far.evidence is not None
+    far.evidence["from"]["at_ms"] = 10**20
+    assert describe(far, "id", JAKARTA) == far.detail
+    endless = AlertRow(3, 0, "st-1", "j1", "journal_fork", "j1/1", "a second history", None,
+                       None, evidence_of('{"station":"st-1","journal":"j1","seq":1e999,'
+                                         '"branch":1}'))  # fmt: skip
+    assert describe(endless, "en", JAKARTA) == "a second history"
 
 
-def test_the_alerts_page_and_the_api_word_the_evidence(
+def test_a_moment_is_named_by_its_zone_as_it_was_then() -> None:
+    berlin = Clock.named("Europe/Berlin").speaking("en")
+    summer = 1_782_907_200_000  # 2026-07-01 12:00 UTC
+    winter = 1_767_268_800_000  # 2026-01-01 12:00 UTC
+    assert berlin.moment(summer) == "1 Jul 2026 14:00:00 CEST"
+    assert berlin.moment(winter) == "1 Jan 2026 13:00:00 CET"
+    assert JAKARTA.moment(summer) == "1 Jul 2026 19:00:00 WIB"
+
+
+def test_the_alerts_page_words_the_evidence(
     make_client: MakeClient, console_store: tuple[str, SqlStore]
 ) -> None:
     store = console_store[1]

@@ -177,7 +177,8 @@ def ingest_cost(
     ingest have passed since the last derivation (presensi.hub.ingest.DERIVE_EVERY_S), and at
     the end; with `every_s` None, after every group. The ratio is derivation seconds over
     ingest seconds. The hub's own ingest also verifies signatures and talks MQTT, which this
-    leaves out: the real ratio is lower than this one."""
+    leaves out; measured in the hub (ingest_cost_in_hub) the ratio came out higher, not lower:
+    the hub ingests big batches cheaply, and derives a day dearer there (docs/benchmarks.md)."""
     from presensi.hub.attendance import days
     from presensi.hub.people import sync_people
     from presensi.hub.store import SqlStore, StationInfo, open_store

@@ -111,17 +111,12 @@ def broker_dropped(broker: Mosquitto) -> bool:
 
 def _hub_child(store_url: str, broker_url: str, derive: bool = True) -> None:
     """The hub process: "ready" on stdout once connected, runs until stdin closes, then
-    prints its IngestStats as JSON. With `derive` False it derives no attendance (the marks
-    are made, as by any ingest, and left): the baseline of what derivation costs."""
+    prints its IngestStats as JSON. With `derive` False it derives no attendance, as `hub run
+    --no-derive` (the marks are made, as by any ingest, and left): the baseline of what
+    derivation costs."""
     from presensi.hub.service import Hub
 
-    hub = Hub(store_url, broker_url, client_id="presensi-hub-bench")
-    if not derive:
-
-        def derive_nothing(limit: int = 0, *, wait: bool = True) -> int:
-            return 0
-
-        hub.store.derive_attendance = derive_nothing  # type: ignore[method-assign]
+    hub = Hub(store_url, broker_url, client_id="presensi-hub-bench", derive=derive)
     hub.start()
     cpu = time.process_time()
     try:

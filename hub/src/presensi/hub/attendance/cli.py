@@ -154,12 +154,16 @@ def follow(store_url: str, every: float) -> None:
     try:
         while not stop.is_set():
             try:
-                while not stop.is_set() and (done := store.derive_attendance(DERIVE_BATCH)):
+                # (not waiting for another derivation's lock: it is looked at again `every`
+                # seconds, and SIGTERM is not held up by a recompute's long transaction)
+                while not stop.is_set() and (
+                    done := store.derive_attendance(DERIVE_BATCH, wait=False)
+                ):
                     derived += done
             except Exception as exc:  # noqa: BLE001 (the store down, or a bug: logged, retried)
                 failures += 1
                 log.error("attendance not derived now (%s); trying again", exc)
-                stop.wait(min(30.0, every * 2**failures))
+                stop.wait(min(30.0, every * 2 ** min(failures, 10)))
                 continue
             failures = 0
             stop.wait(every)

@@ -222,8 +222,9 @@ def describe(
         return alert.detail
     try:
         return sentence(alert.evidence, Words(language, clock, places or {}))
-    except (KeyError, TypeError, ValueError):
-        return alert.detail  # evidence of another shape (a newer hub's): its own words
+    except Exception:  # noqa: BLE001 (evidence of another shape, a newer hub's or odd values
+        # such as a time out of range: the alert's own words, never a broken page)
+        return alert.detail
 
 
 def describer(language: str, clock: Clock, places: Mapping[str, str]) -> Callable[[AlertRow], str]:

@@ -40,8 +40,13 @@ class Clock:
 
     @property
     def abbreviation(self) -> str:
+        """The zone's name now (the console's footer)."""
+        return self.named_at(dt.datetime.now(self.zone))
+
+    def named_at(self, when: dt.datetime) -> str:
+        """The zone's name at `when` (WIB; a zone with summer time: the name it had then)."""
         known = INDONESIAN_ZONES.get(self.zone.key)
-        return known or (dt.datetime.now(self.zone).tzname() or self.zone.key)
+        return known or (when.tzname() or self.zone.key)
 
     def local(self, ms: int) -> dt.datetime:
         return dt.datetime.fromtimestamp(ms / 1000, self.zone)
@@ -53,17 +58,17 @@ class Clock:
             return "-"
         when = self.local(ms)
         if when.date() == dt.datetime.now(self.zone).date():
-            return f"{when:%H:%M:%S} {self.abbreviation}"
-        return f"{when.day} {self.months[when.month - 1]} {when:%H:%M} {self.abbreviation}"
+            return f"{when:%H:%M:%S} {self.named_at(when)}"
+        return f"{when.day} {self.months[when.month - 1]} {when:%H:%M} {self.named_at(when)}"
 
     def moment(self, ms: int, after: int | None = None) -> str:
         """A moment of evidence, to the second: '5 Des 2026 23:10:00 WIB' (English: '5 Dec');
         '23:40:05 WIB' when it falls on the same day as the moment `after` named before it."""
         when = self.local(ms)
         if after is not None and self.local(after).date() == when.date():
-            return f"{when:%H:%M:%S} {self.abbreviation}"
+            return f"{when:%H:%M:%S} {self.named_at(when)}"
         day = f"{when.day} {self.months[when.month - 1]} {when.year}"
-        return f"{day} {when:%H:%M:%S} {self.abbreviation}"
+        return f"{day} {when:%H:%M:%S} {self.named_at(when)}"
 
     def day(self, day: dt.date) -> str:
         """'5 Des 2026': a calendar day (a work date), as `date` names the day of a moment."""
