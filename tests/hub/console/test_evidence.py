@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from presensi.hub.attendance import signals
 from presensi.hub.attendance.derive import Day
 from presensi.hub.attendance.rules import Signals
-from presensi.hub.console.evidence import describe
+from presensi.hub.console.evidence import Names, describe
 from presensi.hub.console.timefmt import Clock
 from presensi.hub.model import AlertRow, evidence_of
 from presensi.hub.store import SqlStore
@@ -203,10 +203,16 @@ def test_the_alerts_page_words_the_evidence(
     page = client.get("/peringatan").text
     assert EXPECTED["travel"][2] in page and EXPECTED["revoked"][2] in page
     assert "(old words)" in page
+    # once the hub knows EMP-00012 (the staff list synced), the page names them
+    from presensi.hub.people import Person, sync_people
+
+    sync_people(store.database, [Person("EMP-00012", "Sri Wahyuni", "Koridor I", "Pagi")], 4)
+    page = client.get("/peringatan").text
+    assert EXPECTED["revoked"][2].replace("EMP-00012:", "Sri Wahyuni (EMP-00012):") in page
 
 
-def test_points_are_named_as_on_lokasi_and_an_unnamed_one_keeps_its_id() -> None:
-    names = {"term-mangkang": "Terminal Mangkang"}  # term-terboyo: not synced to the hub
+def test_points_and_people_are_named_and_an_unnamed_one_keeps_its_id() -> None:
+    names = Names({"term-mangkang": "Terminal Mangkang"})  # term-terboyo: not synced to the hub
     travelled = describe(stored(EXPECTED["travel"][0]()), "id", JAKARTA, names)
     assert travelled.startswith("EMP-00012: Terminal Mangkang (st-term-mangkang-01) pukul ")
     assert "lalu term-terboyo (st-term-terboyo-01) pukul 05:10:00 WIB" in travelled
@@ -214,3 +220,9 @@ def test_points_are_named_as_on_lokasi_and_an_unnamed_one_keeps_its_id() -> None
     assert stray.endswith("; assigned: Terminal Mangkang")
     tried = describe(stored(EXPECTED["attempts"][0]()), "id", JAKARTA, names)
     assert tried.endswith(" di Terminal Mangkang (st-term-mangkang-01)")
+    known = Names(people={"EMP-00012": "Budi Santoso"})
+    revoked_badge = describe(stored(EXPECTED["revoked"][0]()), "id", JAKARTA, known)
+    assert revoked_badge.startswith("Budi Santoso (EMP-00012): kartu dicabut 7 ditunjukkan di ")
+    assert describe(stored(EXPECTED["revoked"][0]()), "en", JAKARTA, Names()).startswith(
+        "EMP-00012: revoked badge 7"
+    )

@@ -319,22 +319,24 @@ def alerts(ctx: click.Context, store_url: str, tz: str, show_all: bool, lang: st
     ctx.obj = store_url
     if ctx.invoked_subcommand is not None:
         return
-    from presensi.hub.console.evidence import describe
+    from presensi.hub.console.evidence import Names, describe, employees_named
     from presensi.hub.console.timefmt import Clock
+    from presensi.hub.people import names
     from presensi.hub.places import places
 
     when = _when(zoneinfo.ZoneInfo(tz))
     clock = Clock.named(tz)
-    rows, names = _read(
-        store_url,
-        lambda store: (
-            store.alerts(open_only=not show_all, limit=1000),
-            {p.id: p.name for p in places(store.database)},
-        ),
-    )
+
+    def read(store: Any) -> tuple[list[Any], Names]:
+        rows = store.alerts(open_only=not show_all, limit=1000)
+        db = store.database
+        named = names(db, sorted(employees_named(rows)))
+        return rows, Names({p.id: p.name for p in places(db)}, named)
+
+    rows, known = _read(store_url, read)
     for a in rows:
         cleared = f" (cleared {when(a.cleared_ms)})" if a.cleared_ms else ""
-        detail = describe(a, lang, clock, names)
+        detail = describe(a, lang, clock, known)
         click.echo(f"#{a.id} {when(a.raised_ms)} {a.station} {a.kind}{cleared}: {detail}")
     if not rows:
         click.echo("no open alerts" if not show_all else "no alerts")

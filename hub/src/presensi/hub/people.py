@@ -100,6 +100,19 @@ def person(db: Database, number: str) -> Person | None:
     return _person(rows[0]) if rows else None
 
 
+def names(db: Database, numbers: Sequence[str]) -> dict[str, str]:
+    """The names of those of `numbers` the hub knows (number -> name)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(numbers), 500):
+        chunk = numbers[start : start + 500]
+        rows = db.execute(
+            f"SELECT number, name FROM employees WHERE number IN ({', '.join('?' for _ in chunk)})",  # noqa: S608
+            tuple(chunk),
+        )
+        found.update((str(r[0]), str(r[1])) for r in rows)
+    return found
+
+
 def numbers_in_units(db: Database, units: Sequence[str]) -> set[str]:
     if not units:
         return set()

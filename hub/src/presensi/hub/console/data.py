@@ -419,6 +419,10 @@ class ConsoleData:
         with self._lock:
             return people.person(self._db, number)
 
+    def names(self, numbers: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            return people.names(self._db, numbers)
+
     def badges_of(self, numbers: Sequence[str]) -> dict[str, list[Badge]]:
         with self._lock:
             return badges.badges_of(self._db, numbers)

@@ -9,7 +9,8 @@ stored detail as it is."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from presensi.hub.attendance import signals
@@ -29,12 +30,22 @@ Evidence = Mapping[str, Any]
 HASH_SHOWN = 12  # hex digits of a hash a sentence shows
 
 
+@dataclass(frozen=True)
+class Names:
+    """What the hub calls the points and the people evidence names by id: location id -> its
+    name (Lokasi), employee number -> name (Pegawai). An id it has no name for shows as it is."""
+
+    places: Mapping[str, str] = field(default_factory=dict)
+    people: Mapping[str, str] = field(default_factory=dict)
+
+
 class Words:
     """The reader's catalogue and clock, and the pieces every signal's sentence is made of."""
 
-    def __init__(self, language: str, clock: Clock, places: Mapping[str, str]) -> None:
+    def __init__(self, language: str, clock: Clock, names: Names) -> None:
         self.language = language
-        self.places = places  # location id -> its name (Lokasi), where the hub has it
+        self.places = names.places
+        self.people = names.people
         self.t = i18n.translator(language)
         self.name = i18n.named(language)
         self.clock = clock.speaking(language)
@@ -48,6 +59,11 @@ class Words:
     def place(self, location: str) -> str:
         """A location's name ('Terminal Mangkang'), or its id when the hub has no name for it."""
         return self.places.get(location) or location
+
+    def who(self, number: str) -> str:
+        """'Budi Santoso (EMP-00012)', or the number alone when the hub has no name for it."""
+        name = self.people.get(number)
+        return f"{name} ({number})" if name else number
 
     def hash(self, value: str | None) -> str:
         """A record's hash by its first hex digits: 'ffffffffffff…' (a missing one as '-')."""
@@ -71,7 +87,7 @@ def _travel(e: Evidence, w: Words) -> str:
     )
     return w.t(
         "evidence.travel",
-        employee=e["employee"],
+        employee=w.who(e["employee"]),
         first=w.at(first),
         then=w.at(then, int(first["at_ms"])),
         km=w.number(e["km"]),
@@ -84,7 +100,7 @@ def _travel(e: Evidence, w: Words) -> str:
 def _elsewhere(e: Evidence, w: Words) -> str:
     return w.t(
         "evidence.elsewhere",
-        employee=e["employee"],
+        employee=w.who(e["employee"]),
         date=w.clock.day(dt.date.fromisoformat(e["work_date"])),
         at=w.at(e["scan"]),
         assigned=", ".join(w.place(loc) for loc in e["assigned"]),
@@ -95,7 +111,7 @@ def _attempts(e: Evidence, w: Words) -> str:
     places = ", ".join(f"{w.place(p['location'])} ({p['station']})" for p in e["places"])
     return w.t(
         "evidence.attempts",
-        employee=e["employee"],
+        employee=w.who(e["employee"]),
         count=e["count"],
         first=w.clock.moment(int(e["from_ms"])),
         last=w.clock.moment(int(e["to_ms"]), int(e["from_ms"])),
@@ -105,7 +121,9 @@ def _attempts(e: Evidence, w: Words) -> str:
 
 
 def _revoked(e: Evidence, w: Words) -> str:
-    return w.t("evidence.revoked", employee=e["employee"], serial=e["serial"], at=w.at(e["scan"]))
+    return w.t(
+        "evidence.revoked", employee=w.who(e["employee"]), serial=e["serial"], at=w.at(e["scan"])
+    )
 
 
 def _phone_copy(e: Evidence, w: Words) -> str:
@@ -121,7 +139,7 @@ def _phone_copy(e: Evidence, w: Words) -> str:
     how = w.t("evidence.phone_copy.screen" if e["same_code"] else "evidence.phone_copy.within")
     return w.t(
         "evidence.phone_copy",
-        employee=e["employee"],
+        employee=w.who(e["employee"]),
         serial=e["serial"],
         first=w.at(first),
         copies=copies,
@@ -211,22 +229,30 @@ _SENTENCES: dict[str, Callable[[Evidence, Words], str]] = {
 }
 
 
-def describe(
-    alert: AlertRow, language: str, clock: Clock, places: Mapping[str, str] | None = None
-) -> str:
+def describe(alert: AlertRow, language: str, clock: Clock, names: Names | None = None) -> str:
     """The alert's detail for a reader of `language`, its times on `clock` (the operator's
-    zone), its points by name (`places`: id -> name); the stored detail when there is no
-    evidence this console can word."""
+    zone), its points and people by name where `names` has them; the stored detail when there
+    is no evidence this console can word."""
     sentence = _SENTENCES.get(alert.kind)
     if sentence is None or alert.evidence is None:
         return alert.detail
     try:
-        return sentence(alert.evidence, Words(language, clock, places or {}))
+        return sentence(alert.evidence, Words(language, clock, names or Names()))
     except Exception:  # noqa: BLE001 (evidence of another shape, a newer hub's or odd values
         # such as a time out of range: the alert's own words, never a broken page)
         return alert.detail
 
 
-def describer(language: str, clock: Clock, places: Mapping[str, str]) -> Callable[[AlertRow], str]:
+def describer(language: str, clock: Clock, names: Names) -> Callable[[AlertRow], str]:
     """`detail(alert)` for a page's template."""
-    return lambda alert: describe(alert, language, clock, places)
+    return lambda alert: describe(alert, language, clock, names)
+
+
+def employees_named(alerts: Iterable[AlertRow]) -> set[str]:
+    """The employee numbers the alerts' evidence names (to look their names up)."""
+    found = set()
+    for a in alerts:
+        number = (a.evidence or {}).get("employee")
+        if isinstance(number, str):
+            found.add(number)
+    return found

@@ -436,14 +436,16 @@ async def alerts(console: Console, request: Request, user: User) -> Response:
     revoked = await run_in_threadpool(
         lambda: console.data.accepted_after_revocation(units=user.units, limit=50)
     )
-    names = {p.id: p.name for p in await run_in_threadpool(console.data.places)}
+    places = {p.id: p.name for p in await run_in_threadpool(console.data.places)}
+    named = sorted(evidence.employees_named(open_alerts))
+    people = await run_in_threadpool(console.data.names, named)
     context = {
         "revoked": revoked,
         "refused": refused,
         "quiet": quiet,
         "quiet_table": quiet_table,
         "open_alerts": open_alerts,
-        "detail": evidence.describer(lang, console.clock, names),
+        "detail": evidence.describer(lang, console.clock, evidence.Names(places, people)),
         "handled": handled,
         "reasons": reasons,
         "reason": reason,
