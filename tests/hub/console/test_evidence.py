@@ -136,7 +136,11 @@ def test_each_signal_in_bahasa_indonesia_with_wib_times_and_in_english() -> None
 def test_travel_at_once_and_a_fresh_phone_code_within_30_s() -> None:
     same = [seen("2026-12-07 05:00", "term-mangkang"), seen("2026-12-07 05:00", "term-terboyo")]
     at_once = stored(signals.travel("EMP-00012", same, COORDS, Signals())[0])
-    assert "(pada saat yang sama; aturan" in describe(at_once, "id", JAKARTA)
+    assert "km dalam 0 detik (pada saat yang sama; aturan" in describe(at_once, "id", JAKARTA)
+    soon = [seen("2026-12-07 05:00", "term-mangkang"), seen("2026-12-07 05:00:18", "term-terboyo")]
+    quick = stored(signals.travel("EMP-00012", soon, COORDS, Signals())[0])
+    assert ": 18,7 km dalam 18 detik (3742 km/jam;" in describe(quick, "id", JAKARTA)
+    assert ": 18.7 km in 18 s (3742 km/h;" in describe(quick, "en", JAKARTA)
     assert "(at once; the rules" in describe(at_once, "en", JAKARTA)
     first = seen("2026-12-07 05:00:05", "term-mangkang", serial=2**31 + 5, payload="aa" * 16)
     fresh = seen("2026-12-07 05:00:30", "term-terboyo", serial=2**31 + 5, payload="bb" * 16)

@@ -91,10 +91,17 @@ def _travel(e: Evidence, w: Words) -> str:
         first=w.at(first),
         then=w.at(then, int(first["at_ms"])),
         km=w.number(e["km"]),
-        minutes=round((int(then["at_ms"]) - int(first["at_ms"])) / 60_000),
+        took=_took(int(then["at_ms"]) - int(first["at_ms"]), w),
         speed=speed,
         allowed=w.number(e["allowed_kmh"]),
     )
+
+
+def _took(ms: int, w: Words) -> str:
+    """'10 menit'; under a minute, '18 detik' (not '0 menit')."""
+    if ms < 60_000:
+        return w.t("evidence.travel.seconds", n=round(ms / 1000))
+    return w.t("evidence.travel.minutes", n=round(ms / 60_000))
 
 
 def _elsewhere(e: Evidence, w: Words) -> str:

@@ -244,9 +244,11 @@ ID: dict[str, str] = {
     "alert.attendance_phone_copy": "kode ponsel dipakai di dua tempat",
     # the cheating signals' evidence (presensi.hub.console.evidence), times in the reader's zone
     "evidence.at": "{place} ({station}) pukul {time}",
-    "evidence.travel": "{employee}: {first}, lalu {then}: {km} km dalam {minutes} menit ({speed}; "
+    "evidence.travel": "{employee}: {first}, lalu {then}: {km} km dalam {took} ({speed}; "
     "aturan membolehkan {allowed} km/jam)",
     "evidence.travel.speed": "{kmh} km/jam",
+    "evidence.travel.minutes": "{n} menit",
+    "evidence.travel.seconds": "{n} detik",
     "evidence.travel.at_once": "pada saat yang sama",
     "evidence.elsewhere": "{employee} pada {date}: dipindai di {at}; lokasi tugas: {assigned}",
     "evidence.attempts": "{employee}: {count} pindaian ditolak dari {first} sampai {last} "
@@ -680,9 +682,11 @@ EN: dict[str, str] = {
     "alert.attendance_revoked": "revoked badge presented",
     "alert.attendance_phone_copy": "phone code used at two places",
     "evidence.at": "{place} ({station}) at {time}",
-    "evidence.travel": "{employee}: {first}, then {then}: {km} km in {minutes} min ({speed}; "
+    "evidence.travel": "{employee}: {first}, then {then}: {km} km in {took} ({speed}; "
     "the rules allow {allowed} km/h)",
     "evidence.travel.speed": "{kmh} km/h",
+    "evidence.travel.minutes": "{n} min",
+    "evidence.travel.seconds": "{n} s",
     "evidence.travel.at_once": "at once",
     "evidence.elsewhere": "{employee} on {date}: scanned at {at}; assigned: {assigned}",
     "evidence.attempts": "{employee}: {count} refused scans from {first} to {last} ({reasons}) "
