@@ -408,49 +408,41 @@ def test_a_recompute_rederives_the_day_a_corrected_scan_counts_on(store: SqlStor
     assert ("EMP-00001", "2026-12-07") in results(store)
 
 
-def test_a_time_set_by_hand_counts_only_as_what_it_was_set_as(store: SqlStore) -> None:
-    """A check-in set by hand at 13:30 for the Pagi shift (05:00-13:00) falls in the
-    check-out window only: unlike a station's guess, it does not become the check-out. A
-    check-out set by hand at 13:05 does count."""
+def set_by_hand(store: SqlStore, asked_at: str, **times: int) -> None:
+    """EMP-00001's 7 Dec, times set by hand: asked by an operator at `asked_at`, approved by
+    the unit head five minutes later, then derived."""
     from presensi.hub.attendance import corrections
 
-    prepared(store)
     db = store.database
     _, rules = days.RulesInForce().get(db)
     asked = corrections.request(
         db, rules, employee="EMP-00001", work_date=dt.date(2026, 12, 7), by="operator",
-        reason="lupa presensi", now_ms=at("2026-12-07 14:00"), check_in_ms=at("2026-12-07 13:30"),
+        reason="lupa presensi", now_ms=at(asked_at), **times,  # type: ignore[arg-type]
     )  # fmt: skip
-    corrections.decide(db, asked.id, "approved", "kepala-unit", at("2026-12-07 14:05"))
+    decided = at(asked_at) + 5 * 60_000
+    corrections.decide(db, asked.id, "approved", "kepala-unit", decided)
     while store.derive_attendance():
         pass
+
+
+def test_a_time_set_by_hand_counts_only_as_what_it_was_set_as(store: SqlStore) -> None:
+    """A check-in set by hand at 13:30 for the Pagi shift (05:00-13:00) falls in the
+    check-out window only: unlike a station's guess, it does not become the check-out. A
+    check-out set by hand at 13:05 does count."""
+    prepared(store)
+    set_by_hand(store, "2026-12-07 14:00", check_in_ms=at("2026-12-07 13:30"))
     assert ("EMP-00001", "2026-12-07") not in results(store)
-    asked = corrections.request(
-        db, rules, employee="EMP-00001", work_date=dt.date(2026, 12, 7), by="operator",
-        reason="lupa presensi", now_ms=at("2026-12-07 14:10"), check_out_ms=at("2026-12-07 13:05"),
-    )  # fmt: skip
-    corrections.decide(db, asked.id, "approved", "kepala-unit", at("2026-12-07 14:15"))
-    while store.derive_attendance():
-        pass
+    set_by_hand(store, "2026-12-07 14:10", check_out_ms=at("2026-12-07 13:05"))
     assert results(store)[("EMP-00001", "2026-12-07")] == ("TL4",)  # no check-in, on time out
 
 
 def test_a_recompute_rederives_a_day_made_of_times_set_by_hand(store: SqlStore) -> None:
     """A day whose punches are all set by hand is derived again by a recompute after a rule
     change, like any other."""
-    from presensi.hub.attendance import corrections
-
     prepared(store)
     db = store.database
-    _, rules = days.RulesInForce().get(db)
-    asked = corrections.request(
-        db, rules, employee="EMP-00001", work_date=dt.date(2026, 12, 7), by="operator",
-        reason="pemindai mati", now_ms=at("2026-12-07 14:00"), check_in_ms=at("2026-12-07 05:20"),
-        check_out_ms=at("2026-12-07 13:00"),
-    )  # fmt: skip
-    corrections.decide(db, asked.id, "approved", "kepala-unit", at("2026-12-07 14:05"))
-    while store.derive_attendance():
-        pass
+    times = {"check_in_ms": at("2026-12-07 05:20"), "check_out_ms": at("2026-12-07 13:00")}
+    set_by_hand(store, "2026-12-07 14:00", **times)
     assert results(store)[("EMP-00001", "2026-12-07")] == ("TL1",)  # 20 minutes late
     later = DEFAULT_RULES.replace('start = "05:00"', 'start = "05:30"', 1)  # pagi starts later
     days.load_rules(db, later, "admin", at("2026-12-08 08:00"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import os
 import random
 import statistics
@@ -354,7 +355,7 @@ def _empty_stores(engine: str, folder: Path) -> Iterator[Callable[[], Any]]:
     """A maker of empty stores (a context manager each): SQLite files in `folder`, or databases
     on one PostgreSQL server (a throwaway one, or PRESENSI_BENCH_POSTGRES's)."""
     if engine == "sqlite":
-        made = iter(range(1_000_000))
+        made = itertools.count()
 
         @contextlib.contextmanager
         def sqlite_store() -> Iterator[str]:

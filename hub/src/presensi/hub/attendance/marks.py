@@ -64,8 +64,14 @@ def mark_punches(db: Database, punches: Iterable[tuple[str, int]]) -> None:
 
 def mark_day(db: Database, employee: str, work_date: dt.date) -> None:
     """Inside the caller's transaction: derive the employee's `work_date` again."""
+    db.executemany(_MARK_WHOLE, _whole_day(employee, work_date))
+
+
+def _whole_day(employee: str, work_date: dt.date) -> list[tuple[str, int]]:
+    """The marks that derive a work day again: its UTC day and the next (a shift may run past
+    midnight, and a zone ahead of UTC starts the day on the UTC day before)."""
     day = (work_date - EPOCH).days
-    db.executemany(_MARK_WHOLE, [(employee, day), (employee, day + 1)])
+    return [(employee, day), (employee, day + 1)]
 
 
 def mark_revoked(db: Database, serials: Sequence[int]) -> None:
@@ -108,7 +114,6 @@ def mark_range(db: Database, first: dt.date, last: dt.date, *, own_transaction: 
             (first.isoformat(), last.isoformat()),
         )
         for employee, work_date in fixed:
-            day = (dt.date.fromisoformat(str(work_date)) - EPOCH).days
-            marks += [(str(employee), day), (str(employee), day + 1)]  # as mark_day does
+            marks += _whole_day(str(employee), dt.date.fromisoformat(str(work_date)))
         db.executemany(_MARK_WHOLE, marks)
     return len(marks)

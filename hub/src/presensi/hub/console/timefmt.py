@@ -67,8 +67,7 @@ class Clock:
         when = self.local(ms)
         if after is not None and self.local(after).date() == when.date():
             return f"{when:%H:%M:%S} {self.named_at(when)}"
-        day = f"{when.day} {self.months[when.month - 1]} {when.year}"
-        return f"{day} {when:%H:%M:%S} {self.named_at(when)}"
+        return f"{self.day(when.date())} {when:%H:%M:%S} {self.named_at(when)}"
 
     def day(self, day: dt.date) -> str:
         """'5 Des 2026': a calendar day (a work date), as `date` names the day of a moment."""
@@ -76,8 +75,7 @@ class Clock:
 
     def date(self, ms: int) -> str:
         """'3 Des 2026', the operator's calendar day of `ms`."""
-        when = self.local(ms)
-        return f"{when.day} {self.months[when.month - 1]} {when.year}"
+        return self.day(self.local(ms).date())
 
     def start_of_today_ms(self, now_ms: int) -> int:
         day = self.local(now_ms).date()
