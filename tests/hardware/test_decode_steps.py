@@ -38,6 +38,7 @@ def tuning_frame(index: int, condition: FieldCondition) -> tuple[str, np.ndarray
         ("region_sharpen_double", 25, FieldCondition.DEFOCUS),  # a soft code at 640x480
         ("located_unsharp", 7, FieldCondition.DEFOCUS),  # blur near half a module, 1280x720
         ("located_enlarge", 4, FieldCondition.DEFOCUS),
+        ("located_grid", 57, FieldCondition.THUMB),  # a thumb over a finder pattern
     ],
 )
 def test_each_kept_step_reads_a_frame_the_plain_call_misses(

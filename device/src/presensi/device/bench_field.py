@@ -244,15 +244,15 @@ def presentation_figures(
 ) -> dict[str, Any]:
     """Time-to-read under the issue's camera model; with `camera`, also under that camera
     (the station's configured settings) for the station's decoder, keys ending `_station_camera`."""
-    from presensi.hardware.decoder_zxing import ZxingDecoder
+    from presensi.hardware.decoder_zxing import DEFAULT_BUDGET_MS, ZxingDecoder
     from presensi.hardware.field_frames import FIELD_CONDITIONS, split_seeds
     from presensi.hardware.field_presentations import field_presentation
 
     # the same seeds as the frames; presentations draw from a random stream of their own
     seeds = split_seeds(split, per_condition)
     ours = ZxingDecoder()
-    # a machine 5x slower: each decode counts 5x, and the 30 ms retry budget holds 1/5 the work
-    slow = ZxingDecoder(budget_ms=30 / SLOWDOWN)
+    # a machine 5x slower: each decode counts 5x, and the retry budget holds 1/5 the work
+    slow = ZxingDecoder(budget_ms=DEFAULT_BUDGET_MS / SLOWDOWN)
     bare = _bare()
     results: dict[str, list[float | None]] = {"ours": [], "bare": [], "slow": []}
     if camera is not None:
@@ -317,7 +317,7 @@ def camera_sweep(
     the tuning split. Each row has the overall figures and each condition's. `slowdown` models a
     slower machine as the bench does (each decode counts that many times; the retry budget
     shrinks by as much)."""
-    from presensi.hardware.decoder_zxing import ZxingDecoder
+    from presensi.hardware.decoder_zxing import DEFAULT_BUDGET_MS, ZxingDecoder
     from presensi.hardware.field_frames import FIELD_CONDITIONS, split_seeds
     from presensi.hardware.field_presentations import StationCamera, field_presentation
 
@@ -325,7 +325,7 @@ def camera_sweep(
     cameras += [
         StationCamera(f, e, max_gain, read_noise_amplified) for f in fps for e in max_exposure_ms
     ]
-    decoder = ZxingDecoder(budget_ms=30 / slowdown)
+    decoder = ZxingDecoder(budget_ms=DEFAULT_BUDGET_MS / slowdown)
     rows = []
     for camera in cameras:
         by: dict[str, list[float | None]] = {}
@@ -365,14 +365,22 @@ def _read_stats(times: list[float | None]) -> dict[str, Any]:
 
 
 def ablation(
-    split: str, per_condition: int, empty: int, budget_ms: float = 30.0
+    split: str, per_condition: int, empty: int, budget_ms: float | None = None
 ) -> list[dict[str, Any]]:
     """What each step buys: alone on top of the plain call; and for a default step, what the
     default pipeline loses without it, for another step what the default gains with it.
 
-    With the station's 30 ms budget the counts depend a little on how busy the machine is (a
-    step that no longer fits is skipped); a large `budget_ms` measures what the steps can read."""
-    from presensi.hardware.decoder_zxing import DEFAULT_STEPS, STEPS, ZxingDecoder
+    With the station's budget (None: `DEFAULT_BUDGET_MS`) the counts depend a little on how
+    busy the machine is (a step that no longer fits is skipped); a large `budget_ms` measures
+    what the steps can read."""
+    from presensi.hardware.decoder_zxing import (
+        DEFAULT_BUDGET_MS,
+        DEFAULT_STEPS,
+        STEPS,
+        ZxingDecoder,
+    )
+
+    budget_ms = DEFAULT_BUDGET_MS if budget_ms is None else budget_ms
     from presensi.hardware.field_frames import field_frames, render_field_empty, split_seeds
 
     frames = list(field_frames(split_seeds(split, per_condition)))
@@ -528,7 +536,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("-n", type=int, default=20, help="seeds per condition")
     parser.add_argument(
-        "--budget-ms", type=float, default=30.0, help="the decoder's retry budget (ablation)"
+        "--budget-ms", type=float, default=None, help="the decoder's retry budget (ablation)"
     )
     parser.add_argument(
         "--fps", default="15,30", help="camera: frame rates to compare, comma-separated"

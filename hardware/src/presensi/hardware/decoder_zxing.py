@@ -15,7 +15,9 @@ slow machine is skipped rather than stalling the scan loop; a cheaper one after 
 - once for the whole frame, where a symbol was located (`located_*`): another binariser
   (global histogram; a contrast stretch and a fixed threshold), an unsharp mask (defocus), the
   frame enlarged 1.5x (bilinear). The whole frame, not the located region: where zxing-cpp
-  misjudged the symbol the region is often the wrong one;
+  misjudged the symbol the region is often the wrong one. And `located_grid` (`qr_grid`): the
+  code read from its module grid, fitted to the finder patterns this module finds itself, for
+  a highlight or a thumb over a finder pattern;
 - where nothing was located: the whole frame with a global binariser, at half or double size;
 - `track`: where nothing was located in this frame but was in one of the last `track_frames`
   frames, the symbol steps where it was.
@@ -55,6 +57,7 @@ from presensi.hardware.decode_steps import (
 )
 from presensi.hardware.errors import DecoderError
 from presensi.hardware.frame_input import gray_frame
+from presensi.hardware.qr_grid import read_grids, search_pixels
 
 if TYPE_CHECKING:
     from presensi.hardware.camera import Frame
@@ -70,6 +73,7 @@ STEPS: dict[str, str] = {
     "located_stretch_fixed": "located",
     "located_unsharp": "located",
     "located_enlarge": "located",
+    "located_grid": "located",
     "unskew": "symbol",
     "region_sharpen": "symbol",
     "region_sharpen_double": "symbol",
@@ -96,7 +100,11 @@ DEFAULT_STEPS: tuple[str, ...] = (
     "region_sharpen_double",
     "located_unsharp",
     "located_enlarge",
+    "located_grid",
 )
+# a located miss may hold the scan loop this long (a frame and a half at 30 fps): with 30 ms,
+# `located_grid` mostly did not fit after the other steps (docs/benchmarks.md, fifth round)
+DEFAULT_BUDGET_MS = 50.0
 
 
 class ZxingDecoder:
@@ -107,7 +115,7 @@ class ZxingDecoder:
         *,
         retries: bool = True,
         steps: Iterable[str] | None = None,
-        budget_ms: float = 30.0,
+        budget_ms: float = DEFAULT_BUDGET_MS,
         track_frames: int = 3,
     ) -> None:
         try:
@@ -154,6 +162,7 @@ class ZxingDecoder:
             "located_stretch_fixed": lambda f: self._read(stretch(f), binarizer=self._fixed),
             "located_unsharp": lambda f: self._read(unsharp(f)),
             "located_enlarge": lambda f: self._read(enlarge(f)),
+            "located_grid": lambda f: read_grids(f, self._read_pure),
         }
         self._symbol_steps = [(s, symbol[s]) for s in chosen if s in symbol]
         self._located_steps = [(s, located[s]) for s in chosen if s in located]
@@ -175,6 +184,10 @@ class ZxingDecoder:
         if min(img.shape) < MIN_REGION:  # e.g. half of a tiny frame: nothing to find there
             return []
         found = self._zx.read_barcodes(np.ascontiguousarray(img), formats=self._formats, **options)
+        return [b.text for b in found if b.valid]
+
+    def _read_pure(self, img: Frame) -> list[str]:
+        found = self._zx.read_barcodes(img, formats=self._formats, is_pure=True)
         return [b.text for b in found if b.valid]
 
     def forget(self) -> None:
@@ -210,7 +223,10 @@ class ZxingDecoder:
         if not located:
             attempts += [(name, partial(whole, img)) for name, whole in self._frame_steps]
         for name, attempt in attempts:
-            if texts := self._within(deadline, name, img.size, attempt):
+            # a step's time goes with the pixels it works on: the grid's finder search works
+            # on a wide frame at half size
+            work = search_pixels(img.shape) if name == "located_grid" else img.size
+            if texts := self._within(deadline, name, work, attempt):
                 self.forget()
                 return texts
         return []
