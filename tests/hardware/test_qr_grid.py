@@ -4,6 +4,8 @@ Frames are drawn here or come from the field generator's *tuning* split (never e
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import segno
@@ -141,6 +143,23 @@ def test_finder_look_alikes_without_a_code_read_nothing() -> None:
     assert read_grids(checker, read_pure) == []
 
 
+@pytest.mark.parametrize(("module", "size"), [(2, (640, 480)), (3, (640, 480)), (4, (1280, 720))])
+def test_a_frame_full_of_finder_patterns_is_given_up_at_once(
+    module: int, size: tuple[int, int]
+) -> None:
+    # wallpaper of finder patterns (or a sheet of printed badges): thousands of 1:1:3:1:1
+    # crossings. Matching them all took 1-3 s and most of a gigabyte; past a bound the frame
+    # is taken for clutter
+    finder = np.pad(function_patterns(21)[1][:8, :8], ((0, 1), (0, 1)))
+    tiles = np.tile(finder, (size[1] // (9 * module) + 1, size[0] // (9 * module) + 1))
+    wall = np.kron(tiles, np.ones((module, module), bool))[: size[1], : size[0]]
+    frame = np.where(wall, 20, 220).astype(np.uint8)
+    start = time.perf_counter()
+    assert find_finders(frame) == []
+    assert read_grids(frame, read_pure) == []
+    assert time.perf_counter() - start < 0.5
+
+
 @pytest.mark.parametrize(
     "frame",
     [
@@ -149,8 +168,9 @@ def test_finder_look_alikes_without_a_code_read_nothing() -> None:
         np.full((63, 63), 255, np.uint8),
         np.full((480, 640), 128, np.uint8),
         np.random.default_rng(1).integers(0, 256, (721, 1283), dtype=np.uint8),
+        np.full((4000, 64), 200, np.uint8),
     ],
-    ids=["empty", "a line", "tiny", "flat", "noise, odd size"],
+    ids=["empty", "a line", "tiny", "flat", "noise, odd size", "tall and thin"],
 )
 def test_frames_without_a_code_give_nothing(frame: np.ndarray) -> None:
     assert read_grids(frame, read_pure) == []
