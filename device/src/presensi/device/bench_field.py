@@ -379,9 +379,9 @@ def ablation(
         STEPS,
         ZxingDecoder,
     )
+    from presensi.hardware.field_frames import field_frames, render_field_empty, split_seeds
 
     budget_ms = DEFAULT_BUDGET_MS if budget_ms is None else budget_ms
-    from presensi.hardware.field_frames import field_frames, render_field_empty, split_seeds
 
     frames = list(field_frames(split_seeds(split, per_condition)))
     empties = [render_field_empty(s) for s in split_seeds(split, empty)]
