@@ -86,14 +86,15 @@ def normalise(img: Frame, window: int | None = None) -> Frame:
     distance from the mean of a `window` around it, in units of that window's spread."""
     r = window or max(4, min(img.shape) // 16)
     f = img.astype(np.float32)
-    mean = _box_mean(f, r)
-    spread = np.sqrt(np.maximum(_box_mean(f * f, r) - mean * mean, 1.0))
+    mean = box_mean(f, r)
+    spread = np.sqrt(np.maximum(box_mean(f * f, r) - mean * mean, 1.0))
     out: Frame = np.clip(128 + 60 * (f - mean) / (spread + 8), 0, 255).astype(np.uint8)
     return out
 
 
-def _box_mean(f: np.ndarray[Any, Any], r: int) -> np.ndarray[Any, Any]:
-    """Mean over a (2r+1)-square around every pixel, from a summed-area table."""
+def box_mean(f: np.ndarray[Any, Any], r: int) -> np.ndarray[Any, Any]:
+    """Mean over a (2r+1)-square around every pixel (edges replicated), from a summed-area
+    table."""
     k = 2 * r + 1
     table = np.pad(f, ((r + 1, r), (r + 1, r)), mode="edge").cumsum(0).cumsum(1)
     h, w = f.shape

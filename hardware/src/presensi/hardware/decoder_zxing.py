@@ -89,6 +89,9 @@ STEPS: dict[str, str] = {
     "frame_double": "frame",
     "track": "track",
 }
+# what a step's time goes with, for its estimate (`_within`): the frame's pixels, unless named
+# here (the grid step searches a wide frame for finder patterns at half size)
+STEP_WORK: dict[str, Callable[[tuple[int, ...]], int]] = {"located_grid": search_pixels}
 # the whole-frame retries run on frames up to 1280x720 (a station's camera modes); on a larger
 # frame (up to frame_input.MAX_PIXELS, 4 Mpx) one would take 60-70 ms here, past any budget
 WHOLE_FRAME_MAX_PIXELS = 1280 * 720
@@ -162,7 +165,7 @@ class ZxingDecoder:
             "located_stretch_fixed": lambda f: self._read(stretch(f), binarizer=self._fixed),
             "located_unsharp": lambda f: self._read(unsharp(f)),
             "located_enlarge": lambda f: self._read(enlarge(f)),
-            "located_grid": lambda f: read_grids(f, self._read_pure),
+            "located_grid": lambda f: read_grids(f, partial(self._read, is_pure=True)),
         }
         self._symbol_steps = [(s, symbol[s]) for s in chosen if s in symbol]
         self._located_steps = [(s, located[s]) for s in chosen if s in located]
@@ -184,10 +187,6 @@ class ZxingDecoder:
         if min(img.shape) < MIN_REGION:  # e.g. half of a tiny frame: nothing to find there
             return []
         found = self._zx.read_barcodes(np.ascontiguousarray(img), formats=self._formats, **options)
-        return [b.text for b in found if b.valid]
-
-    def _read_pure(self, img: Frame) -> list[str]:
-        found = self._zx.read_barcodes(img, formats=self._formats, is_pure=True)
         return [b.text for b in found if b.valid]
 
     def forget(self) -> None:
@@ -223,9 +222,7 @@ class ZxingDecoder:
         if not located:
             attempts += [(name, partial(whole, img)) for name, whole in self._frame_steps]
         for name, attempt in attempts:
-            # a step's time goes with the pixels it works on: the grid's finder search works
-            # on a wide frame at half size
-            work = search_pixels(img.shape) if name == "located_grid" else img.size
+            work = STEP_WORK.get(name, _pixels)(img.shape)
             if texts := self._within(deadline, name, work, attempt):
                 self.forget()
                 return texts
@@ -235,8 +232,9 @@ class ZxingDecoder:
         self, deadline: float, name: str, pixels: int, attempt: Callable[[], list[str]]
     ) -> list[str]:
         """Run `attempt` unless it would not end before `deadline`, judged by what the step
-        took on earlier frames per pixel of the frame: a slow step never stalls the scan loop
-        past its frame budget (it is skipped, and a cheaper one after it may still run).
+        took on earlier frames per pixel it worked on (`STEP_WORK`): a slow step never stalls
+        the scan loop past its frame budget (it is skipped, and a cheaper one after it may
+        still run).
 
         Each skip lowers the estimate a little (`SKIP_DECAY`), so a step that looked slow
         during a burst of load is tried again later instead of being skipped for good."""
@@ -252,6 +250,10 @@ class ZxingDecoder:
         per_pixel = (time.perf_counter() - start) / pixels
         self._cost[name] = per_pixel if known is None else 0.7 * known + 0.3 * per_pixel
         return texts
+
+
+def _pixels(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape))
 
 
 def _quad(position: Any) -> Quad:

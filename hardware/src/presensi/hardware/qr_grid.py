@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from presensi.hardware.decode_steps import half
+from presensi.hardware.decode_steps import box_mean, half
 
 if TYPE_CHECKING:
     from presensi.hardware.camera import Frame
@@ -107,8 +107,7 @@ def binarise(img: Frame) -> Array:
     rows = cut.reshape(bh * BLOCK, bw, BLOCK).sum(axis=2, dtype=np.uint16)
     blocks = rows.reshape(bh, BLOCK, bw).sum(axis=1, dtype=np.uint32) / (BLOCK * BLOCK)
     cut = cut.reshape(bh, BLOCK, bw, BLOCK)
-    table = np.pad(np.pad(blocks, 2, mode="edge").cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    smooth = (table[5:, 5:] - table[:-5, 5:] - table[5:, :-5] + table[:-5, :-5]) / 25
+    smooth = box_mean(blocks, 2)
     out: Array = (cut < (smooth - 2)[:, None, :, None]).reshape(bh * BLOCK, bw * BLOCK)
     return out
 
@@ -441,14 +440,7 @@ def sample(img: Frame, grid: Grid) -> Array:
 
 def modules_dark(grey: Array, radius: int = 3) -> Array:
     """Dark modules: darker than the mean of the (2r+1)-square of modules around them."""
-    k = 2 * radius + 1
-    padded = np.pad(grey, radius, mode="edge")
-    table = np.pad(padded.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    n = grey.shape[0]
-    total = (
-        table[k : k + n, k : k + n] - table[:n, k : k + n] - table[k : k + n, :n] + table[:n, :n]
-    )
-    out: Array = grey < total / (k * k)
+    out: Array = grey < box_mean(grey, radius)
     return out
 
 
